@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and integration tests (CPU), the wasm build, and the browser
+# tests in headless Chromium. Installs what is missing first (scripts/setup.sh).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+scripts/setup.sh
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+cargo test --workspace
+cargo build -q -p trainer
+scripts/build-web.sh
+(cd tests/browser && TRAINER="$TARGET_DIR/debug/trainer" ARTIFACTS="${ARTIFACTS:-$TARGET_DIR/test-artifacts}" node --test)

@@ -1,0 +1,43 @@
+//! The JSONL manifest that lists images to score: one `{"prompt", "seed", "file"}` per line,
+//! `file` relative to the manifest's folder.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub prompt: String,
+    pub seed: u64,
+    pub file: String,
+}
+
+/// The entries with their 1-based line numbers.
+pub fn read(path: &Path) -> Result<Vec<(usize, Entry)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry: Entry = serde_json::from_str(line).with_context(|| {
+            format!("{}:{}: not a manifest line ({{\"prompt\": str, \"seed\": int, \"file\": str}})", path.display(), i + 1)
+        })?;
+        out.push((i + 1, entry));
+    }
+    if out.is_empty() {
+        bail!("manifest {} lists no images", path.display());
+    }
+    Ok(out)
+}
+
+pub fn write(path: &Path, entries: &[Entry]) -> Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+    for e in entries {
+        writeln!(f, "{}", serde_json::to_string(e)?)?;
+    }
+    f.flush()?;
+    Ok(())
+}

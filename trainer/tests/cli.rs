@@ -1,0 +1,96 @@
+//! The `trainer` command line as a user runs it: outputs, scores, and clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("trainer runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hypernoise-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let info = dec.read_info().unwrap();
+    (info.info().width, info.info().height)
+}
+
+#[test]
+fn world_writes_a_labelled_grid() {
+    let dir = temp_dir("world");
+    let out = dir.join("grid.png");
+    let o = trainer(&["world", "--out", out.to_str().unwrap(), "--cols", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (w, h) = png_size(&out);
+    // 3 columns of 64x64 scenes at 2x with frames and captions; 6 task-type rows
+    assert_eq!(w, 3 * (128 + 4 + 8));
+    assert!(h > 6 * 128, "{h}");
+}
+
+#[test]
+fn ground_truth_of_the_evaluation_set_scores_one() {
+    let dir = temp_dir("gt");
+    let o = trainer(&["render-set", "--split", "eval", "--out-dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = dir.join("scores.json");
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert!(scores["images"].as_u64().unwrap() >= 2000);
+    assert!(scores["scores"]["mean"].as_f64().unwrap() >= 0.99, "{scores}");
+}
+
+#[test]
+fn eval_images_scores_wrong_images_as_wrong() {
+    let dir = temp_dir("wrong");
+    let img = dir.join("x.png");
+    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()]).status.success());
+    let lines = [
+        r#"{"prompt": "three red circles", "seed": 3, "file": "x.png"}"#,
+        r#"{"prompt": "four red circles", "seed": 3, "file": "x.png"}"#,
+        r#"{"prompt": "three blue circles", "seed": 3, "file": "x.png"}"#,
+    ];
+    std::fs::write(dir.join("manifest.jsonl"), lines.join("\n")).unwrap();
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("0.333 (1/3)"), "{text}");
+    assert!(text.contains("expected four red circles"), "{text}");
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = temp_dir("bad");
+    let o = trainer(&["eval-images", "--dir", "/no/such/folder"]);
+    assert!(!o.status.success() && stderr(&o).contains("/no/such/folder is not a folder"), "{}", stderr(&o));
+
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("cannot read manifest"), "{}", stderr(&o));
+
+    let write = |body: &str| std::fs::write(dir.join("manifest.jsonl"), body).unwrap();
+    write("{\"prompt\": \"a circle\", \"seed\": 1, \"file\": \"a.png\"}\n{\"prompt\": \"a circle\"\n");
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(stderr(&o).contains("manifest.jsonl:2: not a manifest line"), "{}", stderr(&o));
+
+    write("{\"prompt\": \"a circle\", \"seed\": 1, \"file\": \"missing.png\"}\n");
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(stderr(&o).contains("manifest.jsonl:1") && stderr(&o).contains("missing.png"), "{}", stderr(&o));
+
+    std::fs::write(dir.join("bad.png"), b"not a png").unwrap();
+    write("{\"prompt\": \"a circle\", \"seed\": 1, \"file\": \"bad.png\"}\n");
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(stderr(&o).contains("bad.png is not a readable PNG"), "{}", stderr(&o));
+
+    let o = trainer(&["render", "--prompt", "a red dog", "--out", dir.join("d.png").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown word 'dog'") && stderr(&o).contains("triangle"), "{}", stderr(&o));
+}
