@@ -1,6 +1,7 @@
 //! Labelled image grids: each cell an upscaled image with its caption below and, when a
 //! verdict is known, a green (correct) or red (wrong) frame.
 
+use crate::draw::{fill, text, GLYPH};
 use hypernoise::world::Image;
 
 pub struct Cell {
@@ -9,7 +10,6 @@ pub struct Cell {
     pub correct: Option<bool>,
 }
 
-const GLYPH: usize = 8;
 const CAPTION_LINES: usize = 4;
 const PAD: usize = 4;
 const FRAME: usize = 2;
@@ -36,18 +36,10 @@ pub fn compose(cells: &[Cell], cols: usize, scale: usize) -> Image {
         }
         let max_chars = (cell_w - PAD) / GLYPH;
         for (l, line) in wrap(&cell.caption, max_chars).iter().take(CAPTION_LINES).enumerate() {
-            text(&mut out, ox, oy + ih + 2 * FRAME + 2 + l * (GLYPH + 2), line);
+            text(&mut out, ox, oy + ih + 2 * FRAME + 2 + l * (GLYPH + 2), line, INK);
         }
     }
     out
-}
-
-fn fill(img: &mut Image, x0: usize, y0: usize, w: usize, h: usize, c: [u8; 3]) {
-    for y in y0..y0 + h {
-        for x in x0..x0 + w {
-            img.set_pixel(x, y, c);
-        }
-    }
 }
 
 fn wrap(text: &str, max_chars: usize) -> Vec<String> {
@@ -62,18 +54,4 @@ fn wrap(text: &str, max_chars: usize) -> Vec<String> {
         }
     }
     lines
-}
-
-fn text(img: &mut Image, x0: usize, y0: usize, s: &str) {
-    for (k, ch) in s.chars().enumerate() {
-        let glyph = font8x8::legacy::BASIC_LEGACY.get(ch as usize).copied().unwrap_or([0; 8]);
-        for (gy, row) in glyph.iter().enumerate() {
-            for gx in 0..GLYPH {
-                let (x, y) = (x0 + k * GLYPH + gx, y0 + gy);
-                if row & (1 << gx) != 0 && x < img.width && y < img.height {
-                    img.set_pixel(x, y, INK);
-                }
-            }
-        }
-    }
 }

@@ -1,16 +1,26 @@
 //! `trainer`: the HyperNoise command line.
 
+mod backend;
 mod commands;
+mod draw;
 mod grid;
 mod manifest;
+mod models;
+mod plot;
 mod png_io;
 mod progress;
+mod train;
+
+use backend::{dispatch, DeviceKind};
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "HyperNoise: scene world, generators, noise hypernetworks and their evaluation")]
 struct Cli {
+    /// Where models run: `cpu`, or `cuda` (when built with --features cuda; the default then).
+    #[arg(long, global = true, value_enum)]
+    device: Option<DeviceKind>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,15 +35,31 @@ enum Command {
     RenderSet(commands::render_set::Args),
     /// Score a folder of PNGs listed in a JSONL manifest with the exact evaluator.
     EvalImages(commands::eval_images::Args),
+    /// Train the flow-matching teacher (resumable).
+    Teach(commands::teach::Args),
+    /// Distil the one-step student from a teacher (resumable).
+    Distill(commands::distill::Args),
+    /// Generate one image from a prompt and seed (the shipped student by default).
+    Sample(commands::sample::Args),
+    /// Score a generator on the evaluation prompts with the exact evaluator.
+    Evaluate(commands::evaluate::Args),
+    /// Time a generator: latency at batch 1, throughput at larger batches.
+    Bench(commands::bench::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
+    let device = cli.device.unwrap_or_else(DeviceKind::preferred);
     let result = match cli.command {
         Command::World(a) => commands::world::run(a),
         Command::Render(a) => commands::render::run(a),
         Command::RenderSet(a) => commands::render_set::run(a),
         Command::EvalImages(a) => commands::eval_images::run(a),
+        Command::Teach(a) => dispatch(device, a),
+        Command::Distill(a) => dispatch(device, a),
+        Command::Sample(a) => dispatch(device, a),
+        Command::Evaluate(a) => dispatch(device, a),
+        Command::Bench(a) => dispatch(device, a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

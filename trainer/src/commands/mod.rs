@@ -1,13 +1,60 @@
+pub mod bench;
+pub mod distill;
 pub mod eval_images;
+pub mod evaluate;
 pub mod render;
 pub mod render_set;
+pub mod model_args;
+pub mod sample;
+pub mod teach;
 pub mod world;
 
 use anyhow::{anyhow, Result};
+use std::path::PathBuf;
 use hypernoise::world::{render::render, Image, PromptSpec, Scene};
+
+/// One image to make: which prompt, which seed, where to.
+#[derive(clap::Args)]
+pub struct OneImage {
+    /// e.g. "a blue circle to the left of a yellow square"
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
 /// Ground truth for a prompt and seed, with the prompt's errors as they are.
 pub fn ground_truth(prompt: &str, seed: u64, resolution: usize) -> Result<Image> {
     let spec = PromptSpec::parse(prompt).map_err(|e| anyhow!("{e}"))?;
     Ok(render(&Scene::sample(&spec, seed, resolution)))
+}
+
+/// A labelled grid of a generator's images for validation prompts (seed 0 and 1 each), framed
+/// by the evaluator's verdict.
+pub fn sample_grid<B: burn::prelude::Backend>(
+    model: &hypernoise::generator::Generator<B>,
+    config: &hypernoise::generator::GeneratorConfig,
+    sampler: hypernoise::generator::Sampler,
+    path: &std::path::Path,
+    device: &B::Device,
+) -> Result<()> {
+    use hypernoise::world::split::{prompts, Split};
+    let mut texts = Vec::new();
+    for cat in hypernoise::world::Category::ALL {
+        let pool = [prompts(Split::Val, cat), prompts(Split::Eval, cat)].concat();
+        texts.extend(pool.iter().take(4).flat_map(|p| [p.text(), p.text()]));
+    }
+    let seeds: Vec<u64> = (0..texts.len() as u64).map(|i| i % 2).collect();
+    let images = crate::models::generate_images(model, config.resolution, &texts, &seeds, sampler, 64, device, |_| {})?;
+    let cells = images
+        .into_iter()
+        .zip(&texts)
+        .map(|(image, prompt)| {
+            let correct = hypernoise::eval::evaluate(prompt, &image).map(|v| v.correct).ok();
+            crate::grid::Cell { image, caption: prompt.clone(), correct }
+        })
+        .collect::<Vec<_>>();
+    crate::png_io::write(path, &crate::grid::compose(&cells, 8, 2))
 }

@@ -1,0 +1,92 @@
+use super::pixels::{encode_prompts, noise_tensor, tokens_tensor};
+use super::*;
+use crate::weights::WeightsError;
+use burn::backend::Flex;
+
+type B = Flex;
+
+fn max_abs_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+    (a - b).abs().max().into_scalar()
+}
+
+fn randomised(config: &GeneratorConfig) -> Generator<B> {
+    // a fresh model's output layer is zero; perturb everything so outputs depend on weights
+    let dev = Default::default();
+    let g = config.init::<B>(&dev);
+    struct Jitter;
+    impl burn::module::ModuleMapper<B> for Jitter {
+        fn map_float<const D: usize>(&mut self, p: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+            p.map(|t| {
+                let noise = t.random_like(burn::tensor::Distribution::Normal(0.0, 0.05));
+                t + noise
+            })
+        }
+    }
+    g.map(&mut Jitter)
+}
+
+fn inputs(n: usize, res: usize) -> (Tensor<B, 4>, Tensor<B, 2, Int>) {
+    let dev = Default::default();
+    let prompts = ["a red circle", "three green triangles", "a blue star to the left of a yellow square", "a circle and a square"];
+    let ids = encode_prompts(&prompts[..n]).unwrap();
+    (noise_tensor::<B>(&(0..n as u64).collect::<Vec<_>>(), res, &dev), tokens_tensor::<B>(&ids, &dev))
+}
+
+#[test]
+fn fresh_generator_is_identity_and_shapes_hold() {
+    let c = GeneratorConfig::tiny();
+    let g = c.init::<B>(&Default::default());
+    let (z, tokens) = inputs(2, c.resolution);
+    let x = g.one_step(z.clone(), g.encode(tokens));
+    assert_eq!(x.dims(), [2, 3, 16, 16]);
+    assert_eq!(max_abs_diff(x, z), 0.0, "zero-initialised output layer: zero velocity");
+}
+
+#[test]
+fn samples_do_not_depend_on_their_batch() {
+    let c = GeneratorConfig::tiny();
+    let g = randomised(&c);
+    let (z, tokens) = inputs(4, c.resolution);
+    let all = g.one_step(z.clone(), g.encode(tokens.clone()));
+    let first = g.one_step(z.slice([0..1]), g.encode(tokens.slice([0..1])));
+    assert!(max_abs_diff(all.slice([0..1]), first) < 1e-5);
+}
+
+#[test]
+fn weights_round_trip_and_bad_files_are_clear_errors() {
+    let c = GeneratorConfig::tiny();
+    let g = randomised(&c);
+    let bytes = g.to_bytes(&c).unwrap();
+    let (loaded, c2) = Generator::<B>::from_bytes(&bytes, &Default::default()).unwrap();
+    assert_eq!(c, c2);
+    let (z, tokens) = inputs(2, c.resolution);
+    let a = g.one_step(z.clone(), g.encode(tokens.clone()));
+    let b = loaded.one_step(z, loaded.encode(tokens));
+    assert_eq!(max_abs_diff(a, b), 0.0);
+
+    let err = |bytes: &[u8]| Generator::<B>::from_bytes(bytes, &Default::default()).err().expect("must fail");
+    assert!(matches!(err(&bytes[..bytes.len() - 100]), WeightsError::Truncated(_)));
+    assert!(matches!(err(&bytes[..5]), WeightsError::Truncated(_)));
+    let mut corrupt = bytes.clone();
+    corrupt[12] = b'#';
+    assert!(matches!(err(&corrupt), WeightsError::Corrupt(_)));
+    assert!(matches!(err(b"hello, this is not a weights file at all"), WeightsError::Truncated(_) | WeightsError::Corrupt(_)));
+
+    // a file whose config promises more channels than its tensors have
+    let wider = GeneratorConfig { channels: vec![8, 24], ..c.clone() };
+    let other = crate::weights::save(&g, KIND, &wider).unwrap();
+    let e = err(&other);
+    assert!(matches!(e, WeightsError::Mismatch(_)) && e.to_string().to_lowercase().contains("shape"), "{e}");
+    let wrong_kind = crate::weights::save(&g, "reward", &c).unwrap();
+    assert!(matches!(err(&wrong_kind), WeightsError::WrongKind { .. }));
+}
+
+#[test]
+fn seeded_noise_is_standard_normal_and_reproducible() {
+    let n = noise::seeded(3, 64);
+    assert_eq!(n, noise::seeded(3, 64));
+    assert_ne!(n, noise::seeded(4, 64));
+    let mean = n.iter().sum::<f32>() / n.len() as f32;
+    let var = n.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n.len() as f32;
+    assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+}

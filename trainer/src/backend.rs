@@ -1,0 +1,50 @@
+//! The backends a command can run on: the CPU (burn-flex) always, CUDA when the trainer is
+//! built with `--features cuda`. Commands are written once, generic over the backend.
+
+#[cfg(not(feature = "cuda"))]
+use anyhow::bail;
+use anyhow::Result;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+}
+
+impl DeviceKind {
+    /// CUDA when compiled in, else the CPU.
+    pub fn preferred() -> Self {
+        if cfg!(feature = "cuda") {
+            DeviceKind::Cuda
+        } else {
+            DeviceKind::Cpu
+        }
+    }
+}
+
+/// A command that runs on any autodiff backend.
+pub trait OnBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<Self::Output>;
+}
+
+pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output> {
+    match kind {
+        DeviceKind::Cpu => command.run::<Autodiff<Flex>>(Default::default(), kind),
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => command.run::<Autodiff<burn::backend::Cuda<f32, i32>>>(Default::default(), kind),
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => bail!("this trainer was built without CUDA: build it with `cargo build --release -p trainer --features cuda`"),
+    }
+}
+
+/// Names the device in logs and benchmark records.
+pub fn describe(kind: DeviceKind) -> String {
+    match kind {
+        DeviceKind::Cpu => format!("cpu (burn-flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        DeviceKind::Cuda => "cuda (burn-cuda)".into(),
+    }
+}
+

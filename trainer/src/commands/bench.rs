@@ -1,0 +1,55 @@
+//! `trainer bench`: generator latency at batch 1 and throughput at larger batches.
+
+use super::model_args::ModelArgs;
+use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::models::generate_images;
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    batches: Vec<usize>,
+    /// Timed repetitions per batch size (after one warm-up).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl OnBackend for Args {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let path = self.model.path();
+        let (model, config) = self.model.load::<B::InnerBackend>(&device)?;
+        let sampler = self.model.sampler.sampler();
+        let device_name = describe(kind);
+        let mut rows = Vec::new();
+        for &b in &self.batches {
+            let prompts = vec!["a blue circle to the left of a yellow square".to_string(); b];
+            let seeds: Vec<u64> = (0..b as u64).collect();
+            generate_images(&model, config.resolution, &prompts, &seeds, sampler, b, &device, |_| {})?;
+            let mut times = Vec::new();
+            for _ in 0..self.iters {
+                let t = Instant::now();
+                generate_images(&model, config.resolution, &prompts, &seeds, sampler, b, &device, |_| {})?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            println!("batch {b:4}: median {:.2} ms per batch, {:.1} images/s ({:?}, {device_name})", median * 1e3, b as f64 / median, sampler);
+            rows.push(serde_json::json!({"batch": b, "median_ms_per_batch": median * 1e3, "images_per_second": b as f64 / median}));
+        }
+        if let Some(json) = &self.json {
+            let body = serde_json::json!({"weights": path.display().to_string(), "sampler": format!("{sampler:?}"), "device": device_name, "iters": self.iters, "rows": rows});
+            std::fs::write(json, serde_json::to_string_pretty(&body)?)?;
+        }
+        Ok(())
+    }
+}

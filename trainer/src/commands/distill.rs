@@ -1,0 +1,108 @@
+//! `trainer distill`: the one-step student. The teacher's guided ODE maps noise z to an image
+//! x(z); the student g(z) = z + v(z, 0) starts as the teacher (one Euler step: a blurry mean)
+//! and regresses x(z) on fixed (z, x(z)) pairs. Regression on ODE pairs keeps g a
+//! deterministic function of z that inherits the teacher's noise-to-layout map, which is what
+//! noise optimisation (ReNO, HyperNoise) needs; it is also the cheapest distillation to run.
+
+use super::sample_grid;
+use crate::backend::{DeviceKind, OnBackend};
+use crate::models::load_generator;
+use crate::train::data::{sample_prompt, training_categories};
+use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use anyhow::Result;
+use burn::module::AutodiffModule;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
+use hypernoise::generator::{Generator, Sampler};
+use hypernoise::rng::Rng;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Clone, Serialize)]
+pub struct Args {
+    /// Teacher weights (from `trainer teach`).
+    #[arg(long)]
+    pub teacher: PathBuf,
+    /// Run folder: checkpoints, loss.csv/png, samples.png and generator.safetensors.
+    #[arg(long, default_value = "runs/student")]
+    pub out: PathBuf,
+    /// Number of (noise, teacher image) pairs, made once per run (kept on the device).
+    #[arg(long, default_value_t = 32768)]
+    pub pairs: usize,
+    #[arg(long, default_value_t = 25)]
+    pub ode_steps: usize,
+    #[arg(long, default_value_t = 3.0)]
+    pub guidance: f32,
+    #[arg(long, default_value_t = 4000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[serde(skip)]
+    #[arg(long, default_value_t = 512)]
+    pub pair_batch: usize,
+    #[serde(skip)]
+    #[command(flatten)]
+    pub control: LoopControl,
+}
+
+/// The teacher's endpoints for `n` seeded noises and training prompts: (z, x, tokens).
+fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: &B::Device) -> Result<(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>)> {
+    let mut rng = Rng::derive(a.seed, "pairs");
+    let categories = training_categories();
+    let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
+    let seeds: Vec<u64> = (0..a.pairs).map(|_| rng.next_u64()).collect();
+    let ids = encode_prompts(&texts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bar = crate::progress::bar(a.pairs, "teacher ODE");
+    let (mut zs, mut xs, mut ts) = (vec![], vec![], vec![]);
+    for (id_chunk, seed_chunk) in ids.chunks(a.pair_batch).zip(seeds.chunks(a.pair_batch)) {
+        let z = noise_tensor::<B>(seed_chunk, res, device);
+        let tokens = tokens_tensor::<B>(id_chunk, device);
+        let x = teacher.generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance }).clamp(-1.0, 1.0);
+        zs.push(z);
+        xs.push(x);
+        ts.push(tokens);
+        bar.inc(id_chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((Tensor::cat(zs, 0), Tensor::cat(xs, 0), Tensor::cat(ts, 0)))
+}
+
+impl OnBackend for Args {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let (teacher, config) = load_generator::<B>(&self.teacher, &device)?;
+        eprintln!("student: distilling {} on {}", self.teacher.display(), crate::backend::describe(kind));
+        let res = config.resolution;
+        eprintln!("making {} teacher pairs ({} Euler steps, guidance {})", self.pairs, self.ode_steps, self.guidance);
+        let (z_all, x_all, tokens_all) = make_pairs(&teacher.valid(), res, &self, &device)?;
+        let spec = self.control.spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
+        let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
+        let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
+        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, teacher, optim, &device, |model, step| {
+            let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
+            let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
+            let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
+            let pick4 = |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
+            let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
+            let x = model.one_step(pick4(&z_all), model.encode(tokens));
+            (x - pick4(&x_all)).powi_scalar(2).mean()
+        })?;
+        if let Outcome::Finished = outcome {
+            let weights = self.out.join("generator.safetensors");
+            std::fs::write(&weights, student.valid().to_bytes(&config)?)?;
+            sample_grid(&student.valid(), &config, Sampler::OneStep, &self.out.join("samples.png"), &device)?;
+            println!("wrote {} and {}", weights.display(), self.out.join("samples.png").display());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! `trainer sample`: one image from a prompt and a seed (the shipped student by default).
+
+use super::model_args::ModelArgs;
+use super::OneImage;
+use crate::backend::{DeviceKind, OnBackend};
+use crate::models::generate_images;
+use crate::png_io;
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    image: OneImage,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+impl OnBackend for Args {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let OneImage { prompt, seed, out } = &self.image;
+        hypernoise::world::PromptSpec::parse(prompt).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (model, config) = self.model.load::<B::InnerBackend>(&device)?;
+        let started = std::time::Instant::now();
+        let images = generate_images(&model, config.resolution, &[prompt.clone()], &[*seed], self.model.sampler.sampler(), 1, &device, |_| {})?;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        png_io::write(out, &images[0])?;
+        let verdict = hypernoise::eval::evaluate(prompt, &images[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("wrote {} in {ms:.0} ms on {}; evaluator: {}", out.display(), crate::backend::describe(kind), verdict.reason);
+        Ok(())
+    }
+}

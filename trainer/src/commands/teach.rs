@@ -1,0 +1,95 @@
+//! `trainer teach`: the flow-matching teacher on world scenes of the training compositions.
+
+use super::sample_grid;
+use crate::backend::{DeviceKind, OnBackend};
+use crate::train::data;
+use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use anyhow::Result;
+use burn::module::AutodiffModule;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use hypernoise::generator::flow::velocity_loss;
+use hypernoise::generator::pixels::tokens_tensor;
+use hypernoise::generator::{GeneratorConfig, Sampler};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, Serialize)]
+pub enum Preset {
+    Standard,
+    Tiny,
+}
+
+impl Preset {
+    pub fn config(self) -> GeneratorConfig {
+        match self {
+            Preset::Standard => GeneratorConfig::standard(),
+            Preset::Tiny => GeneratorConfig::tiny(),
+        }
+    }
+}
+
+#[derive(clap::Args, Clone, Serialize)]
+pub struct Args {
+    /// Run folder: checkpoints, loss.csv/png, samples.png and teacher.safetensors.
+    #[arg(long, default_value = "runs/teacher")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "standard")]
+    pub preset: Preset,
+    #[arg(long, default_value_t = 6000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 4e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of prompts dropped, so the model also learns the unconditional velocity
+    /// that classifier-free guidance needs.
+    #[arg(long, default_value_t = 0.1)]
+    pub drop_prompt: f32,
+    #[serde(skip)]
+    #[command(flatten)]
+    pub control: LoopControl,
+    /// Euler steps and guidance for the sample grid written at the end.
+    #[serde(skip)]
+    #[arg(long, default_value_t = 25)]
+    pub sample_steps: usize,
+    #[serde(skip)]
+    #[arg(long, default_value_t = 3.0)]
+    pub guidance: f32,
+}
+
+impl OnBackend for Args {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let config = self.preset.config();
+        eprintln!("teacher: {:?} preset on {}", self.preset, crate::backend::describe(kind));
+        let res = config.resolution;
+        let spec = self.control.spec("teacher", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
+        B::seed(&device, self.seed); // reproducible initial weights
+        let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
+        let mut batches = None;
+        let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
+        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, |model, step| {
+            let b = batches.get_or_insert_with(|| data::prefetch(seed, step, steps, n, res, drop)).next().expect("a batch per step");
+            let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
+            let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
+            let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
+            velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+        })?;
+        if let Outcome::Finished = outcome {
+            let weights = self.out.join("teacher.safetensors");
+            std::fs::write(&weights, model.valid().to_bytes(&config)?)?;
+            let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance };
+            sample_grid(&model.valid(), &config, sampler, &self.out.join("samples.png"), &device)?;
+            println!("wrote {} and {}", weights.display(), self.out.join("samples.png").display());
+        }
+        Ok(())
+    }
+}

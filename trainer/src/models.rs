@@ -1,0 +1,40 @@
+//! Loading shipped or trained weights from disk, and batched image generation.
+
+use anyhow::{anyhow, Context, Result};
+use burn::prelude::*;
+use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
+use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
+use hypernoise::world::Image;
+use std::path::{Path, PathBuf};
+
+/// The student the repository ships.
+pub fn shipped_generator() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors")
+}
+
+pub fn load_generator<B: Backend>(path: &Path, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
+    Generator::from_bytes(&bytes, device).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))
+}
+
+/// Generates one image per (prompt, seed), `batch` at a time, calling `done(n)` after each batch.
+pub fn generate_images<B: Backend>(
+    model: &Generator<B>,
+    resolution: usize,
+    prompts: &[String],
+    seeds: &[u64],
+    sampler: Sampler,
+    batch: usize,
+    device: &B::Device,
+    mut done: impl FnMut(usize),
+) -> Result<Vec<Image>> {
+    let ids = encode_prompts(prompts).map_err(|e| anyhow!("{e}"))?;
+    let mut out = Vec::with_capacity(prompts.len());
+    for (chunk, seed_chunk) in ids.chunks(batch.max(1)).zip(seeds.chunks(batch.max(1))) {
+        let z = noise_tensor::<B>(seed_chunk, resolution, device);
+        let x = model.generate(z, tokens_tensor::<B>(chunk, device), sampler);
+        out.extend(tensor_to_images(x));
+        done(chunk.len());
+    }
+    Ok(out)
+}

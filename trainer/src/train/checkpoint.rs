@@ -1,0 +1,73 @@
+//! Resumable training state: the model and optimizer records plus a small JSON state, written
+//! to `checkpoint.tmp/` and swapped in by renames, so a run killed at any moment leaves either
+//! the previous checkpoint or the new one, never a half-written one.
+
+use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+const CURRENT: &str = "checkpoint";
+const NEXT: &str = "checkpoint.tmp";
+const PREVIOUS: &str = "checkpoint.old";
+
+fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
+    NamedMpkBytesRecorder::new()
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn save<B, M, O, S>(run_dir: &Path, model: &M, optim: &O, state: &S) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+    S: Serialize,
+{
+    let next = run_dir.join(NEXT);
+    let _ = std::fs::remove_dir_all(&next);
+    std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
+    let model_bytes = recorder().record(model.clone().into_record(), ()).context("cannot serialise the model")?;
+    let optim_bytes = recorder().record(optim.to_record(), ()).context("cannot serialise the optimizer")?;
+    write(&next.join("model.mpk"), &model_bytes)?;
+    write(&next.join("optim.mpk"), &optim_bytes)?;
+    write(&next.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    let (current, previous) = (run_dir.join(CURRENT), run_dir.join(PREVIOUS));
+    let _ = std::fs::remove_dir_all(&previous);
+    if current.exists() {
+        std::fs::rename(&current, &previous)?;
+    }
+    std::fs::rename(&next, &current)?;
+    let _ = std::fs::remove_dir_all(&previous);
+    Ok(())
+}
+
+/// The newest complete checkpoint's folder, if any.
+pub fn find(run_dir: &Path) -> Option<PathBuf> {
+    [CURRENT, PREVIOUS].iter().map(|d| run_dir.join(d)).find(|d| d.join("state.json").exists())
+}
+
+pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is damaged; remove the folder to start over", path.display()))
+}
+
+pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(dir: &Path, model: M, device: &B::Device) -> Result<M> {
+    let path = dir.join("model.mpk");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let record = recorder().load(bytes, device).with_context(|| format!("{} does not fit this model", path.display()))?;
+    Ok(model.load_record(record))
+}
+
+pub fn load_optim<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(dir: &Path, optim: O, device: &B::Device) -> Result<O> {
+    let path = dir.join("optim.mpk");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let record = recorder().load(bytes, device).with_context(|| format!("{} does not fit this optimizer", path.display()))?;
+    Ok(optim.load_record(record))
+}

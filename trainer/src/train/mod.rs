@@ -1,0 +1,8 @@
+//! What every training command shares: the step loop with its schedule, NaN guard, progress
+//! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
+//! and loss curves (`curves`).
+
+pub mod checkpoint;
+pub mod curves;
+pub mod data;
+pub mod run_loop;

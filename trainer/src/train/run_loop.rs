@@ -1,0 +1,183 @@
+//! The training loop every objective shares: warmup + cosine learning rate, the optimizer
+//! step, loss logging without a device sync per step, a NaN guard that stops with the step
+//! range and keeps the last good checkpoint, a time budget, and resume from checkpoints.
+
+use super::checkpoint;
+use super::curves;
+use anyhow::{bail, Result};
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Schedule {
+    pub steps: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    /// Final learning rate as a fraction of `lr` (cosine decay); 1 keeps it constant.
+    pub final_fraction: f64,
+}
+
+impl Schedule {
+    pub fn lr(&self, step: usize) -> f64 {
+        if step < self.warmup {
+            return self.lr * (step + 1) as f64 / self.warmup as f64;
+        }
+        let p = (step - self.warmup) as f64 / (self.steps - self.warmup).max(1) as f64;
+        let cos = 0.5 * (1.0 + (std::f64::consts::PI * p.min(1.0)).cos());
+        self.lr * (self.final_fraction + (1.0 - self.final_fraction) * cos)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LoopSpec {
+    pub what: &'static str,
+    pub schedule: Schedule,
+    pub log_every: usize,
+    pub checkpoint_every: usize,
+    pub max_minutes: Option<f64>,
+}
+
+/// How a run logs, checkpoints and stops: settings that may change between resumes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LoopControl {
+    #[arg(long, default_value_t = 100)]
+    pub log_every: usize,
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: usize,
+    /// Stop (with a checkpoint) after this many minutes; rerun the command to continue.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+}
+
+impl LoopControl {
+    pub fn spec(&self, what: &'static str, schedule: Schedule) -> LoopSpec {
+        LoopSpec { what, schedule, log_every: self.log_every.max(1), checkpoint_every: self.checkpoint_every.max(1), max_minutes: self.max_minutes }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub step: usize,
+    pub loss: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// What a checkpoint remembers besides the weights. `settings` are the command's arguments that
+/// must not change on resume.
+#[derive(Serialize, Deserialize)]
+struct State {
+    step: usize,
+    settings: serde_json::Value,
+    history: Vec<Row>,
+}
+
+pub enum Outcome {
+    Finished,
+    /// Stopped at the time budget; the checkpoint holds the progress.
+    Paused,
+}
+
+/// Runs (or resumes) training in `run_dir`. `loss` computes the step's loss for a step index.
+pub fn run_loop<B, M, O>(
+    run_dir: &Path,
+    spec: &LoopSpec,
+    settings: serde_json::Value,
+    mut model: M,
+    mut optim: O,
+    device: &B::Device,
+    mut loss: impl FnMut(&M, usize) -> Tensor<B, 1>,
+) -> Result<(M, Outcome)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    std::fs::create_dir_all(run_dir)?;
+    let mut history = Vec::new();
+    let mut start = 0;
+    if let Some(dir) = checkpoint::find(run_dir) {
+        let state: State = checkpoint::load_state(&dir)?;
+        if state.settings != settings {
+            bail!(
+                "{} holds a checkpoint made with other settings:\n  checkpoint: {}\n  now:        {}\nuse another --out folder, or delete that one to start over",
+                run_dir.display(),
+                state.settings,
+                settings
+            );
+        }
+        model = checkpoint::load_model(&dir, model, device)?;
+        optim = checkpoint::load_optim(&dir, optim, device)?;
+        start = state.step;
+        history = state.history;
+        eprintln!("{}: resuming from step {start} ({})", spec.what, dir.display());
+    }
+    let steps = spec.schedule.steps;
+    let began = Instant::now();
+    let seconds_before = history.last().map_or(0.0, |r: &Row| r.seconds);
+    let bar = progress(spec.what, start, steps);
+    let mut acc: Option<Tensor<B::InnerBackend, 1>> = None;
+    let mut in_acc = 0;
+    let mut step = start;
+    let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
+        checkpoint::save(run_dir, model, optim, &State { step, settings: settings.clone(), history: history.clone() })?;
+        curves::write(run_dir, spec.what, history)
+    };
+    while step < steps {
+        let lr = spec.schedule.lr(step);
+        let l = loss(&model, step);
+        acc = Some(match acc {
+            Some(a) => a + l.clone().inner(),
+            None => l.clone().inner(),
+        });
+        in_acc += 1;
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        model = optim.step(lr, model, grads);
+        step += 1;
+        let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
+        if step % spec.log_every == 0 || step == steps || out_of_time {
+            let mean = acc.take().expect("accumulated").into_scalar().elem::<f64>() / in_acc as f64;
+            if !mean.is_finite() {
+                bail!(
+                    "{}: the loss became {mean} between steps {} and {step} (lr {lr:.2e}); the last good checkpoint in {} is kept. Lower --lr or raise --warmup, then rerun to resume.",
+                    spec.what,
+                    step - in_acc,
+                    run_dir.display()
+                );
+            }
+            in_acc = 0;
+            let seconds = seconds_before + began.elapsed().as_secs_f64();
+            history.push(Row { step, loss: mean, lr, seconds });
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {mean:.4}"));
+            if bar.is_hidden() {
+                eprintln!("{} step {step}/{steps} loss {mean:.5} lr {lr:.2e} {seconds:.0}s", spec.what);
+            }
+        }
+        if step % spec.checkpoint_every == 0 || step == steps || out_of_time {
+            save(&model, &optim, step, &history)?;
+        }
+        if out_of_time && step < steps {
+            bar.abandon();
+            eprintln!("{}: time budget reached at step {step}/{steps}; checkpoint saved, run the same command again to continue", spec.what);
+            return Ok((model, Outcome::Paused));
+        }
+    }
+    bar.finish();
+    Ok((model, Outcome::Finished))
+}
+
+fn progress(what: &str, start: usize, steps: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64).with_position(start as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})").expect("static template").progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}

@@ -1,0 +1,146 @@
+//! Training as a user runs it, on the CPU with the tiny preset: resumable after a kill,
+//! exact on resume, guarded against NaNs, and producing weights the other commands load.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("trainer runs")
+}
+
+fn ok(o: &Output) -> String {
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{text}");
+    text
+}
+
+fn fresh(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hypernoise-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A safetensors file's tensors by name (its metadata is an unordered map, so bytes may differ).
+fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    header
+        .into_iter()
+        .filter(|(k, _)| k != "__metadata__")
+        .map(|(k, v)| {
+            let (a, b) = (v["data_offsets"][0].as_u64().unwrap() as usize, v["data_offsets"][1].as_u64().unwrap() as usize);
+            (k, data[a..b].to_vec())
+        })
+        .collect()
+}
+
+fn teach_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec!["--device", "cpu", "teach", "--preset", "tiny", "--batch", "4", "--steps", steps, "--warmup", "2", "--out", out, "--log-every", "1", "--checkpoint-every", "2", "--sample-steps", "2"]
+}
+
+fn tiny_teacher(dir: &Path) -> PathBuf {
+    let out = dir.to_str().unwrap();
+    ok(&trainer(&teach_args(out, "4")));
+    dir.join("teacher.safetensors")
+}
+
+#[test]
+fn teach_writes_weights_curves_and_samples_and_resumes_exactly() {
+    let straight = fresh("straight");
+    let weights = tiny_teacher(&straight);
+    for f in ["loss.csv", "loss.png", "samples.png", "checkpoint/state.json"] {
+        assert!(straight.join(f).exists(), "{f}");
+    }
+    let csv = std::fs::read_to_string(straight.join("loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+
+    // the same run, paused by its time budget after the first step, then resumed
+    let paused = fresh("paused");
+    let out = paused.to_str().unwrap();
+    let mut args = teach_args(out, "4");
+    args.extend(["--max-minutes", "0"]);
+    let text = ok(&trainer(&args));
+    assert!(text.contains("time budget reached at step 1/4"), "{text}");
+    assert!(!paused.join("teacher.safetensors").exists());
+    let text = ok(&trainer(&teach_args(out, "4")));
+    assert!(text.contains("resuming from step 1"), "{text}");
+    assert!(tensors(&paused.join("teacher.safetensors")) == tensors(&weights), "resume must reproduce the uninterrupted run");
+
+    // other settings on resume are refused, naming the folder
+    let mut args = teach_args(out, "4");
+    args.extend(["--lr", "0.1"]);
+    let o = trainer(&args);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("checkpoint made with other settings"));
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint() {
+    let dir = fresh("killed");
+    let out = dir.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer")).args(teach_args(out, "400")).stderr(Stdio::null()).spawn().unwrap();
+    let started = Instant::now();
+    while !dir.join("checkpoint/state.json").exists() {
+        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut args = teach_args(out, "400");
+    args.extend(["--max-minutes", "0"]);
+    let text = ok(&trainer(&args));
+    let resumed: usize = text.split("resuming from step ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse().ok()).expect(&text);
+    assert!(resumed >= 2 && resumed % 2 == 0, "{text}");
+}
+
+#[test]
+fn a_diverging_run_stops_and_says_where() {
+    let dir = fresh("nan");
+    let out = dir.to_str().unwrap();
+    let mut args = teach_args(out, "6");
+    args.extend(["--lr", "1e30"]);
+    let o = trainer(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("the loss became") && err.contains("between steps"), "{err}");
+    assert!(!dir.join("teacher.safetensors").exists());
+}
+
+#[test]
+fn distil_then_sample_and_evaluate() {
+    let dir = fresh("distil");
+    let teacher = tiny_teacher(&dir.join("teacher"));
+    let student_dir = dir.join("student");
+    ok(&trainer(&[
+        "--device", "cpu", "distill", "--teacher", teacher.to_str().unwrap(), "--out", student_dir.to_str().unwrap(),
+        "--pairs", "16", "--ode-steps", "2", "--steps", "3", "--batch", "4", "--warmup", "1", "--pair-batch", "8",
+    ]));
+    let student = student_dir.join("generator.safetensors");
+    assert!(student.exists() && student_dir.join("samples.png").exists());
+
+    let png = dir.join("x.png");
+    let text = ok(&trainer(&["--device", "cpu", "sample", "--weights", student.to_str().unwrap(), "--prompt", "three green triangles", "--seed", "3", "--out", png.to_str().unwrap()]));
+    assert!(text.contains("evaluator:") && png.exists(), "{text}");
+
+    let json = dir.join("eval.json");
+    ok(&trainer(&["--device", "cpu", "evaluate", "--weights", student.to_str().unwrap(), "--every", "100", "--json", json.to_str().unwrap()]));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(v["nfe"], 1);
+    assert!(v["scores"]["mean"].as_f64().unwrap() >= 0.0 && v["images"].as_u64().unwrap() >= 20);
+}
+
+#[test]
+fn bad_weights_are_clear_errors() {
+    let dir = fresh("badweights");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}").unwrap();
+    let o = trainer(&["--device", "cpu", "sample", "--weights", bad.to_str().unwrap(), "--prompt", "a circle", "--out", dir.join("x.png").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("bad.safetensors") && err.contains("header is not JSON"), "{err}");
+    let o = trainer(&["--device", "cpu", "sample", "--weights", dir.join("none").to_str().unwrap(), "--prompt", "a circle", "--out", "x.png"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read weights"));
+    let o = trainer(&["--device", "cpu", "sample", "--prompt", "a circle of dogs", "--out", "x.png"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown word 'dogs'"));
+}
