@@ -34,7 +34,13 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
     match kind {
         DeviceKind::Cpu => command.run::<Autodiff<Flex>>(Default::default(), kind),
         #[cfg(feature = "cuda")]
-        DeviceKind::Cuda => command.run::<Autodiff<burn::backend::Cuda<f32, i32>>>(Default::default(), kind),
+        DeviceKind::Cuda => {
+            // burn-cuda panics when no GPU or driver is found; say so instead of a backtrace
+            let run = std::panic::AssertUnwindSafe(|| command.run::<Autodiff<burn::backend::Cuda<f32, i32>>>(Default::default(), kind));
+            std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("the CUDA backend failed (message above); is an NVIDIA GPU with its driver present? Use --device cpu to run on the CPU"))
+            })
+        }
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda => bail!("this trainer was built without CUDA: build it with `cargo build --release -p trainer --features cuda`"),
     }

@@ -88,7 +88,8 @@ impl OnBackend for Args {
         let spec = self.control.spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
-        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, teacher, optim, &device, |model, step| {
+        let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
+        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, teacher, optim, &device, export, |model, step| {
             let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
             let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
             let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
@@ -99,7 +100,7 @@ impl OnBackend for Args {
         })?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("generator.safetensors");
-            std::fs::write(&weights, student.valid().to_bytes(&config)?)?;
+            std::fs::write(&weights, export(&student)?)?;
             sample_grid(&student.valid(), &config, Sampler::OneStep, &self.out.join("samples.png"), &device)?;
             println!("wrote {} and {}", weights.display(), self.out.join("samples.png").display());
         }

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::flow::velocity_loss;
 use hypernoise::generator::pixels::tokens_tensor;
-use hypernoise::generator::{GeneratorConfig, Sampler};
+use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -76,7 +76,8 @@ impl OnBackend for Args {
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, |model, step| {
+        let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
+        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, |model, step| {
             let b = batches.get_or_insert_with(|| data::prefetch(seed, step, steps, n, res, drop)).next().expect("a batch per step");
             let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
             let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
@@ -85,7 +86,7 @@ impl OnBackend for Args {
         })?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("teacher.safetensors");
-            std::fs::write(&weights, model.valid().to_bytes(&config)?)?;
+            std::fs::write(&weights, export(&model)?)?;
             let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance };
             sample_grid(&model.valid(), &config, sampler, &self.out.join("samples.png"), &device)?;
             println!("wrote {} and {}", weights.display(), self.out.join("samples.png").display());

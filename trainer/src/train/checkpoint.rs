@@ -1,4 +1,5 @@
-//! Resumable training state: the model and optimizer records plus a small JSON state, written
+//! Resumable training state: the model and optimizer records plus a small JSON state (and the
+//! model's weights file, so any checkpoint can be sampled or evaluated as it is), written
 //! to `checkpoint.tmp/` and swapped in by renames, so a run killed at any moment leaves either
 //! the previous checkpoint or the new one, never a half-written one.
 
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 const CURRENT: &str = "checkpoint";
 const NEXT: &str = "checkpoint.tmp";
 const PREVIOUS: &str = "checkpoint.old";
+/// The checkpoint's model as a weights file (`trainer sample --weights DIR/checkpoint/weights.safetensors`).
+pub const WEIGHTS: &str = "weights.safetensors";
 
 fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
     NamedMpkBytesRecorder::new()
@@ -22,7 +25,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub fn save<B, M, O, S>(run_dir: &Path, model: &M, optim: &O, state: &S) -> Result<()>
+pub fn save<B, M, O, S>(run_dir: &Path, model: &M, optim: &O, state: &S, weights: &[u8]) -> Result<()>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
@@ -36,6 +39,7 @@ where
     let optim_bytes = recorder().record(optim.to_record(), ()).context("cannot serialise the optimizer")?;
     write(&next.join("model.mpk"), &model_bytes)?;
     write(&next.join("optim.mpk"), &optim_bytes)?;
+    write(&next.join(WEIGHTS), weights)?;
     write(&next.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
     let (current, previous) = (run_dir.join(CURRENT), run_dir.join(PREVIOUS));
     let _ = std::fs::remove_dir_all(&previous);

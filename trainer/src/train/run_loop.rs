@@ -84,7 +84,8 @@ pub enum Outcome {
     Paused,
 }
 
-/// Runs (or resumes) training in `run_dir`. `loss` computes the step's loss for a step index.
+/// Runs (or resumes) training in `run_dir`. `loss` computes the step's loss for a step index;
+/// `export` makes the model's weights file (written with every checkpoint).
 pub fn run_loop<B, M, O>(
     run_dir: &Path,
     spec: &LoopSpec,
@@ -92,6 +93,7 @@ pub fn run_loop<B, M, O>(
     mut model: M,
     mut optim: O,
     device: &B::Device,
+    export: impl Fn(&M) -> Result<Vec<u8>>,
     mut loss: impl FnMut(&M, usize) -> Tensor<B, 1>,
 ) -> Result<(M, Outcome)>
 where
@@ -126,7 +128,7 @@ where
     let mut in_acc = 0;
     let mut step = start;
     let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
-        checkpoint::save(run_dir, model, optim, &State { step, settings: settings.clone(), history: history.clone() })?;
+        checkpoint::save(run_dir, model, optim, &State { step, settings: settings.clone(), history: history.clone() }, &export(model)?)?;
         curves::write(run_dir, spec.what, history)
     };
     while step < steps {
