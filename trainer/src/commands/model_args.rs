@@ -21,7 +21,11 @@ impl ModelArgs {
     }
 
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
-        load_generator(&self.path(), device)
+        let path = self.path();
+        if self.weights.is_none() && !path.exists() {
+            anyhow::bail!("no generator ships at {} yet: train one (README, \"The generator\") and pass --weights", path.display());
+        }
+        load_generator(&path, device)
     }
 }
 
