@@ -64,6 +64,26 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
     Ok(Header { kind: get(KIND_KEY)?, config: get(CONFIG_KEY)?, tensors })
 }
 
+/// An architecture config that builds a model and names its kind in weights files.
+pub trait Architecture: Serialize + DeserializeOwned {
+    type Model<B: Backend>: Module<B>;
+    const KIND: &'static str;
+    fn check(&self) -> Result<(), String>;
+    fn init<B: Backend>(&self, device: &B::Device) -> Self::Model<B>;
+}
+
+/// A model's weights file.
+pub fn to_bytes<B: Backend, A: Architecture>(model: &A::Model<B>, config: &A) -> Result<Vec<u8>, WeightsError> {
+    save(model, A::KIND, config)
+}
+
+/// Rebuilds a model from a weights file's bytes, checking every tensor.
+pub fn from_bytes<B: Backend, A: Architecture>(bytes: &[u8], device: &B::Device) -> Result<(A::Model<B>, A), WeightsError> {
+    let config: A = config_of(bytes, A::KIND)?;
+    config.check().map_err(WeightsError::Corrupt)?;
+    Ok((load_into(config.init(device), bytes)?, config))
+}
+
 /// Serialises a module's parameters with its kind and config.
 pub fn save<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
     let json = serde_json::to_string(config).map_err(|e| WeightsError::Save(e.to_string()))?;

@@ -42,28 +42,12 @@ fn passes_ground_truth_of_the_evaluation_set() {
     }
 }
 
-/// A 3x3 box blur: generated images are softer than renders.
-fn blurred(img: &Image) -> Image {
-    let mut out = img.clone();
-    for y in 1..img.height - 1 {
-        for x in 1..img.width - 1 {
-            let mut acc = [0u32; 3];
-            for (dx, dy) in (0..9).map(|k| (k % 3, k / 3)) {
-                let p = img.pixel(x + dx - 1, y + dy - 1);
-                (0..3).for_each(|c| acc[c] += p[c] as u32);
-            }
-            out.set_pixel(x, y, acc.map(|v| (v / 9) as u8));
-        }
-    }
-    out
-}
-
 #[test]
 fn tolerates_blur() {
     let mut report = Report::default();
     for item in items(Split::Eval) {
         let spec = PromptSpec::parse(&item.prompt).unwrap();
-        report.add(item.category, judge(&spec, &detect(&blurred(&ground_truth(&spec, item.seed)))).correct);
+        report.add(item.category, judge(&spec, &detect(&ground_truth(&spec, item.seed).box_blur())).correct);
     }
     println!("{}", report.markdown("3x3 blur"));
     assert!(Category::ALL.iter().all(|&c| report.accuracy(c).unwrap() >= 0.97), "{}", report.markdown("3x3 blur"));

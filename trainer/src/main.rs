@@ -39,6 +39,8 @@ enum Command {
     Teach(commands::teach::Args),
     /// Distil the one-step student from a teacher (resumable).
     Distill(commands::distill::Args),
+    /// Train the learned prompt-faithfulness reward on preference pairs (resumable).
+    Reward(commands::reward::Args),
     /// Generate one image from a prompt and seed (the shipped student by default).
     Sample(commands::sample::Args),
     /// Score a generator on the evaluation prompts with the exact evaluator.
@@ -57,6 +59,7 @@ fn main() {
         Command::EvalImages(a) => commands::eval_images::run(a),
         Command::Teach(a) => dispatch(device, a),
         Command::Distill(a) => dispatch(device, a),
+        Command::Reward(a) => dispatch(device, a),
         Command::Sample(a) => dispatch(device, a),
         Command::Evaluate(a) => dispatch(device, a),
         Command::Bench(a) => dispatch(device, a),

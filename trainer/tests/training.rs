@@ -144,3 +144,15 @@ fn bad_weights_are_clear_errors() {
     let o = trainer(&["--device", "cpu", "sample", "--prompt", "a circle of dogs", "--out", "x.png"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown word 'dogs'"));
 }
+
+#[test]
+fn reward_trains_on_preference_pairs() {
+    let dir = fresh("reward");
+    let out = dir.to_str().unwrap();
+    let text = ok(&trainer(&["--device", "cpu", "reward", "--preset", "tiny", "--steps", "4", "--batch", "8", "--warmup", "1", "--out", out, "--val-pairs", "64"]));
+    assert!(text.contains("validation pairs ordered correctly"), "{text}");
+    let acc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("accuracy.json")).unwrap()).unwrap();
+    let all = acc["all"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&all) && acc.as_object().unwrap().len() >= 4, "{acc}");
+    assert!(dir.join("reward.safetensors").exists() && dir.join("loss.png").exists());
+}

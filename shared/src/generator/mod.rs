@@ -19,6 +19,7 @@ mod tests;
 
 use burn::prelude::*;
 use prompt_encoder::PromptEncoder;
+use crate::weights::{self, Architecture, WeightsError};
 use serde::{Deserialize, Serialize};
 use unet::{TimeEmbedding, UNet};
 
@@ -29,10 +30,18 @@ pub struct Generator<B: Backend> {
     pub unet: UNet<B>,
 }
 
-impl GeneratorConfig {
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Generator<B> {
+impl Architecture for GeneratorConfig {
+    type Model<B: Backend> = Generator<B>;
+    /// Teacher and student alike: one architecture.
+    const KIND: &'static str = "generator";
+
+    fn check(&self) -> Result<(), String> {
+        GeneratorConfig::check(self)
+    }
+
+    fn init<B: Backend>(&self, device: &B::Device) -> Generator<B> {
         Generator {
-            prompt: PromptEncoder::new(self, device),
+            prompt: PromptEncoder::new(self.token_dim, self.emb_dim, device),
             time: TimeEmbedding::new(self, device),
             unet: UNet::new(self, device),
         }
@@ -60,19 +69,13 @@ impl<B: Backend> Generator<B> {
     }
 }
 
-/// Weights-file kind of a generator (teacher or student alike: one architecture).
-pub const KIND: &str = "generator";
-
 impl<B: Backend> Generator<B> {
-    pub fn to_bytes(&self, config: &GeneratorConfig) -> Result<Vec<u8>, crate::weights::WeightsError> {
-        crate::weights::save(self, KIND, config)
+    pub fn to_bytes(&self, config: &GeneratorConfig) -> Result<Vec<u8>, WeightsError> {
+        weights::to_bytes(self, config)
     }
 
-    /// Rebuilds a generator from a weights file's bytes, checking every tensor.
-    pub fn from_bytes(bytes: &[u8], device: &B::Device) -> Result<(Self, GeneratorConfig), crate::weights::WeightsError> {
-        let config: GeneratorConfig = crate::weights::config_of(bytes, KIND)?;
-        config.check().map_err(crate::weights::WeightsError::Corrupt)?;
-        Ok((crate::weights::load_into(config.init(device), bytes)?, config))
+    pub fn from_bytes(bytes: &[u8], device: &B::Device) -> Result<(Self, GeneratorConfig), WeightsError> {
+        weights::from_bytes(bytes, device)
     }
 }
 

@@ -1,7 +1,6 @@
 //! The learned prompt encoder: token and position embeddings, flattened (word order carries
 //! meaning: which colour goes with which shape, which object is left), then an MLP.
 
-use super::config::GeneratorConfig;
 use crate::text::{vocabulary, MAX_TOKENS};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
@@ -18,13 +17,13 @@ pub struct PromptEncoder<B: Backend> {
 }
 
 impl<B: Backend> PromptEncoder<B> {
-    pub fn new(c: &GeneratorConfig, device: &B::Device) -> Self {
-        let d = c.token_dim;
+    /// `token_dim` per token slot, `out_dim` for the prompt vector.
+    pub fn new(token_dim: usize, out_dim: usize, device: &B::Device) -> Self {
         PromptEncoder {
-            tokens: EmbeddingConfig::new(vocabulary().len(), d).init(device),
-            positions: Param::from_tensor(Tensor::random([MAX_TOKENS, d], Distribution::Normal(0.0, 0.02), device)),
-            fc1: LinearConfig::new(MAX_TOKENS * d, c.emb_dim).init(device),
-            fc2: LinearConfig::new(c.emb_dim, c.emb_dim).init(device),
+            tokens: EmbeddingConfig::new(vocabulary().len(), token_dim).init(device),
+            positions: Param::from_tensor(Tensor::random([MAX_TOKENS, token_dim], Distribution::Normal(0.0, 0.02), device)),
+            fc1: LinearConfig::new(MAX_TOKENS * token_dim, out_dim).init(device),
+            fc2: LinearConfig::new(out_dim, out_dim).init(device),
         }
     }
 

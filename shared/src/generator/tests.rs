@@ -1,6 +1,6 @@
 use super::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use super::*;
-use crate::weights::WeightsError;
+use crate::weights::{Architecture, WeightsError};
 use burn::backend::Flex;
 
 type B = Flex;
@@ -74,7 +74,7 @@ fn weights_round_trip_and_bad_files_are_clear_errors() {
 
     // a file whose config promises more channels than its tensors have
     let wider = GeneratorConfig { channels: vec![8, 24], ..c.clone() };
-    let other = crate::weights::save(&g, KIND, &wider).unwrap();
+    let other = crate::weights::save(&g, GeneratorConfig::KIND, &wider).unwrap();
     let e = err(&other);
     assert!(matches!(e, WeightsError::Mismatch(_)) && e.to_string().to_lowercase().contains("shape"), "{e}");
     let wrong_kind = crate::weights::save(&g, "reward", &c).unwrap();

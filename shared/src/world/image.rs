@@ -41,4 +41,20 @@ impl Image {
         let i = 3 * (y * self.width + x);
         self.rgb[i..i + 3].copy_from_slice(&colour);
     }
+
+    /// A 3x3 box blur (borders kept): renders softened like a generator's output.
+    pub fn box_blur(&self) -> Image {
+        let mut out = self.clone();
+        for y in 1..self.height.saturating_sub(1) {
+            for x in 1..self.width.saturating_sub(1) {
+                let mut acc = [0u32; 3];
+                for (dx, dy) in (0..9).map(|k| (k % 3, k / 3)) {
+                    let p = self.pixel(x + dx - 1, y + dy - 1);
+                    (0..3).for_each(|c| acc[c] += p[c] as u32);
+                }
+                out.set_pixel(x, y, acc.map(|v| (v / 9) as u8));
+            }
+        }
+        out
+    }
 }

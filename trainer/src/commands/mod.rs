@@ -4,6 +4,7 @@ pub mod eval_images;
 pub mod evaluate;
 pub mod render;
 pub mod render_set;
+pub mod reward;
 pub mod model_args;
 pub mod sample;
 pub mod teach;

@@ -13,6 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::flow::velocity_loss;
 use hypernoise::generator::pixels::tokens_tensor;
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
+use hypernoise::weights::Architecture;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -78,7 +79,7 @@ impl OnBackend for Args {
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
         let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, |model, step| {
-            let b = batches.get_or_insert_with(|| data::prefetch(seed, step, steps, n, res, drop)).next().expect("a batch per step");
+            let b = batches.get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop))).next().expect("a batch per step");
             let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
             let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
             let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);

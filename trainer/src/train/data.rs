@@ -51,16 +51,17 @@ pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f
     b
 }
 
-/// Batches for steps `from..to`, in order, made ahead of time by `workers` threads (worker w
-/// makes steps from + w, from + w + workers, ...), so rendering keeps up with a GPU.
-pub fn prefetch(seed: u64, from: usize, to: usize, n: usize, resolution: usize, drop_prompt: f32) -> impl Iterator<Item = Batch> {
+/// Items for steps `from..to`, in order, made ahead of time by up to 8 threads (worker w makes
+/// steps from + w, from + w + workers, ...), so CPU-side data keeps up with a GPU.
+pub fn prefetch<T: Send + 'static>(from: usize, to: usize, make: impl Fn(usize) -> T + Send + Clone + 'static) -> impl Iterator<Item = T> {
     let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).clamp(1, 8);
     let receivers: Vec<_> = (0..workers)
         .map(|w| {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let make = make.clone();
             std::thread::spawn(move || {
                 for step in (from + w..to).step_by(workers) {
-                    if tx.send(batch(seed, step, n, resolution, drop_prompt)).is_err() {
+                    if tx.send(make(step)).is_err() {
                         return;
                     }
                 }
@@ -68,7 +69,7 @@ pub fn prefetch(seed: u64, from: usize, to: usize, n: usize, resolution: usize, 
             rx
         })
         .collect();
-    (from..to).map(move |step| receivers[(step - from) % workers].recv().expect("batch worker stopped"))
+    (from..to).map(move |step| receivers[(step - from) % workers].recv().expect("data worker stopped"))
 }
 
 #[cfg(test)]
@@ -78,7 +79,7 @@ mod tests {
     #[test]
     fn batches_are_a_function_of_seed_and_step_whoever_makes_them() {
         let direct: Vec<Vec<f32>> = (3..9).map(|s| batch(7, s, 4, 16, 0.1).images).collect();
-        let prefetched: Vec<Vec<f32>> = prefetch(7, 3, 9, 4, 16, 0.1).map(|b| b.images).collect();
+        let prefetched: Vec<Vec<f32>> = prefetch(3, 9, |s| batch(7, s, 4, 16, 0.1)).map(|b| b.images).collect();
         assert_eq!(direct, prefetched);
         assert_ne!(direct[0], direct[1]);
         let b = batch(7, 3, 64, 16, 0.0);

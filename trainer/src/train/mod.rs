@@ -1,8 +1,9 @@
 //! What every training command shares: the step loop with its schedule, NaN guard, progress
 //! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
-//! and loss curves (`curves`).
+//! and loss curves (`curves`), preference pairs for the reward (`pairs`).
 
 pub mod checkpoint;
 pub mod curves;
 pub mod data;
+pub mod pairs;
 pub mod run_loop;

@@ -1,0 +1,131 @@
+//! The learned reward: a small image-text scorer in the spirit of ImageReward. A strided CNN
+//! keeps a 4x4 grid of features (where things are matters for relations), a prompt encoder
+//! like the generator's reads the prompt, and an MLP scores their combination. Trained so that
+//! a prompt's true scene outscores its hard negatives; differentiable in the image.
+
+use crate::generator::prompt_encoder::PromptEncoder;
+use crate::weights::{self, Architecture, WeightsError};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardConfig {
+    pub resolution: usize,
+    /// Channels of the stride-2 convolutions; the last leaves a 4x4 grid.
+    pub channels: Vec<usize>,
+    pub emb_dim: usize,
+    pub token_dim: usize,
+    pub groups: usize,
+}
+
+impl RewardConfig {
+    pub fn standard() -> Self {
+        RewardConfig { resolution: 64, channels: vec![32, 64, 128, 128], emb_dim: 256, token_dim: 32, groups: 8 }
+    }
+
+    pub fn tiny() -> Self {
+        RewardConfig { resolution: 16, channels: vec![8, 16], emb_dim: 32, token_dim: 8, groups: 4 }
+    }
+
+    fn grid(&self) -> usize {
+        self.resolution >> self.channels.len()
+    }
+}
+
+impl Architecture for RewardConfig {
+    type Model<B: Backend> = RewardModel<B>;
+    const KIND: &'static str = "reward";
+
+    fn check(&self) -> Result<(), String> {
+        if self.channels.is_empty() || self.grid() == 0 || self.resolution != self.grid() << self.channels.len() {
+            return Err(format!("resolution {} must halve {} times to a whole grid", self.resolution, self.channels.len()));
+        }
+        if self.channels.iter().any(|c| *c == 0 || c % self.groups != 0) {
+            return Err(format!("channels {:?} must be positive multiples of groups {}", self.channels, self.groups));
+        }
+        Ok(())
+    }
+
+    fn init<B: Backend>(&self, device: &B::Device) -> RewardModel<B> {
+        let ins = std::iter::once(3).chain(self.channels.iter().copied());
+        let convs = ins
+            .zip(&self.channels)
+            .map(|(i, &o)| Conv2dConfig::new([i, o], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device))
+            .collect();
+        let last = *self.channels.last().expect("checked");
+        RewardModel {
+            prompt: PromptEncoder::new(self.token_dim, self.emb_dim, device),
+            convs,
+            norms: self.channels.iter().map(|&c| GroupNormConfig::new(self.groups, c).init(device)).collect(),
+            image: LinearConfig::new(last * self.grid() * self.grid(), self.emb_dim).init(device),
+            head1: LinearConfig::new(3 * self.emb_dim, self.emb_dim).init(device),
+            head2: LinearConfig::new(self.emb_dim, 1).init(device),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct RewardModel<B: Backend> {
+    prompt: PromptEncoder<B>,
+    convs: Vec<Conv2d<B>>,
+    norms: Vec<GroupNorm<B>>,
+    image: Linear<B>,
+    head1: Linear<B>,
+    head2: Linear<B>,
+}
+
+impl<B: Backend> RewardModel<B> {
+    /// One score per image (B): images (B, 3, H, W) in [-1, 1], prompt tokens (B, MAX_TOKENS).
+    pub fn forward(&self, x: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+        let mut h = x;
+        for (conv, norm) in self.convs.iter().zip(&self.norms) {
+            h = silu(norm.forward(conv.forward(h)));
+        }
+        let [b, c, gh, gw] = h.dims();
+        let i = self.image.forward(h.reshape([b, c * gh * gw]));
+        let t = self.prompt.forward(tokens);
+        let joint = Tensor::cat(vec![i.clone(), t.clone(), i * t], 1);
+        self.head2.forward(silu(self.head1.forward(joint))).reshape([b])
+    }
+
+    pub fn to_bytes(&self, config: &RewardConfig) -> Result<Vec<u8>, WeightsError> {
+        weights::to_bytes(self, config)
+    }
+
+    pub fn from_bytes(bytes: &[u8], device: &B::Device) -> Result<(Self, RewardConfig), WeightsError> {
+        weights::from_bytes(bytes, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
+    use burn::backend::{Autodiff, Flex};
+
+    #[test]
+    fn scores_each_image_and_is_differentiable_in_it() {
+        type B = Autodiff<Flex>;
+        let dev = Default::default();
+        let c = RewardConfig::tiny();
+        let m = c.init::<B>(&dev);
+        let tokens = tokens_tensor::<B>(&encode_prompts(&["a red circle", "three stars"]).unwrap(), &dev);
+        let x = noise_tensor::<B>(&[1, 2], c.resolution, &dev).require_grad();
+        let r = m.forward(x.clone(), tokens.clone());
+        assert_eq!(r.dims(), [2]);
+        let first = m.forward(x.clone().slice([0..1]), tokens.slice([0..1]));
+        let diff: f32 = (r.clone().slice([0..1]) - first).abs().into_scalar();
+        assert!(diff < 1e-5, "a score depends on its batch: {diff}");
+        let grads = r.sum().backward();
+        let g: f32 = x.grad(&grads).expect("gradient wrt the image").abs().sum().into_scalar();
+        assert!(g > 0.0);
+        let bytes = m.to_bytes(&c).unwrap();
+        let (loaded, c2) = RewardModel::<B>::from_bytes(&bytes, &dev).unwrap();
+        assert_eq!(c, c2);
+        let _ = loaded;
+        assert!(crate::generator::Generator::<B>::from_bytes(&bytes, &dev).is_err(), "a reward file is not a generator");
+    }
+}
