@@ -6,6 +6,7 @@
 
 pub mod eval;
 pub mod generator;
+pub mod optimize;
 pub mod reward;
 pub mod rng;
 pub mod text;

@@ -43,6 +43,10 @@ enum Command {
     Reward(commands::reward::Args),
     /// Generate one image from a prompt and seed (the shipped student by default).
     Sample(commands::sample::Args),
+    /// ReNO: optimise one image's noise against a reward (test-time baseline).
+    Reno(commands::optimize::RenoArgs),
+    /// Best-of-N: the best of N seeds by a reward (test-time baseline).
+    BestOfN(commands::optimize::BestOfNArgs),
     /// Score a generator on the evaluation prompts with the exact evaluator.
     Evaluate(commands::evaluate::Args),
     /// Time a generator: latency at batch 1, throughput at larger batches.
@@ -61,6 +65,8 @@ fn main() {
         Command::Distill(a) => dispatch(device, a),
         Command::Reward(a) => dispatch(device, a),
         Command::Sample(a) => dispatch(device, a),
+        Command::Reno(a) => dispatch(device, a),
+        Command::BestOfN(a) => dispatch(device, a),
         Command::Evaluate(a) => dispatch(device, a),
         Command::Bench(a) => dispatch(device, a),
     };

@@ -123,6 +123,16 @@ fn distil_then_sample_and_evaluate() {
     let text = ok(&trainer(&["--device", "cpu", "sample", "--weights", student.to_str().unwrap(), "--prompt", "three green triangles", "--seed", "3", "--out", png.to_str().unwrap()]));
     assert!(text.contains("evaluator:") && png.exists(), "{text}");
 
+    for (cmd, extra) in [("reno", ["--iterations", "3"]), ("best-of-n", ["--n", "5"])] {
+        let png = dir.join(format!("{cmd}.png"));
+        let mut args = vec!["--device", "cpu", cmd, "--weights", student.to_str().unwrap(), "--prompt", "a red star", "--seed", "2", "--out", png.to_str().unwrap()];
+        args.extend(extra);
+        let text = ok(&trainer(&args));
+        assert!(png.exists() && text.contains("reward"), "{text}");
+    }
+    let reno_log = ok(&trainer(&["--device", "cpu", "reno", "--weights", student.to_str().unwrap(), "--prompt", "a red star", "--iterations", "2", "--out", dir.join("r.png").to_str().unwrap()]));
+    assert_eq!(reno_log.matches("reno iteration").count(), 3, "{reno_log}");
+
     let json = dir.join("eval.json");
     ok(&trainer(&["--device", "cpu", "evaluate", "--weights", student.to_str().unwrap(), "--every", "100", "--json", json.to_str().unwrap()]));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();

@@ -15,7 +15,7 @@ pub mod unet;
 pub use config::GeneratorConfig;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use burn::prelude::*;
 use prompt_encoder::PromptEncoder;

@@ -9,12 +9,13 @@ fn max_abs_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
-fn randomised(config: &GeneratorConfig) -> Generator<B> {
-    // a fresh model's output layer is zero; perturb everything so outputs depend on weights
+/// A generator whose weights are all perturbed, so outputs depend on them (a fresh one's
+/// output layer is zero).
+pub(crate) fn randomised<B: Backend>(config: &GeneratorConfig) -> Generator<B> {
     let dev = Default::default();
     let g = config.init::<B>(&dev);
     struct Jitter;
-    impl burn::module::ModuleMapper<B> for Jitter {
+    impl<B: Backend> burn::module::ModuleMapper<B> for Jitter {
         fn map_float<const D: usize>(&mut self, p: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
             p.map(|t| {
                 let noise = t.random_like(burn::tensor::Distribution::Normal(0.0, 0.05));
@@ -45,7 +46,7 @@ fn fresh_generator_is_identity_and_shapes_hold() {
 #[test]
 fn samples_do_not_depend_on_their_batch() {
     let c = GeneratorConfig::tiny();
-    let g = randomised(&c);
+    let g = randomised::<B>(&c);
     let (z, tokens) = inputs(4, c.resolution);
     let all = g.one_step(z.clone(), g.encode(tokens.clone()));
     let first = g.one_step(z.slice([0..1]), g.encode(tokens.slice([0..1])));
@@ -55,7 +56,7 @@ fn samples_do_not_depend_on_their_batch() {
 #[test]
 fn weights_round_trip_and_bad_files_are_clear_errors() {
     let c = GeneratorConfig::tiny();
-    let g = randomised(&c);
+    let g = randomised::<B>(&c);
     let bytes = g.to_bytes(&c).unwrap();
     let (loaded, c2) = Generator::<B>::from_bytes(&bytes, &Default::default()).unwrap();
     assert_eq!(c, c2);

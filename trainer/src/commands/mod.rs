@@ -6,6 +6,7 @@ pub mod render;
 pub mod render_set;
 pub mod reward;
 pub mod model_args;
+pub mod optimize;
 pub mod sample;
 pub mod teach;
 pub mod world;

@@ -8,14 +8,31 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Generator weights; default: the shipped student (weights/generator.safetensors).
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub generator: GeneratorArg,
     #[command(flatten)]
     pub sampler: SamplerArgs,
 }
 
 impl ModelArgs {
+    pub fn path(&self) -> PathBuf {
+        self.generator.path()
+    }
+
+    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
+        self.generator.load(device)
+    }
+}
+
+/// Which generator weights to use.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GeneratorArg {
+    /// Generator weights; default: the shipped student (weights/generator.safetensors).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+}
+
+impl GeneratorArg {
     pub fn path(&self) -> PathBuf {
         self.weights.clone().unwrap_or_else(shipped_generator)
     }

@@ -1,0 +1,55 @@
+use super::best_of_n::best_of_n;
+use super::reno::{norm_regulariser, reno, RenoConfig};
+use crate::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
+use crate::generator::tests::randomised;
+use crate::generator::GeneratorConfig;
+use crate::reward::analytic::redness;
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+
+type B = Autodiff<Flex>;
+
+fn vec1<Bk: Backend>(t: Tensor<Bk, 1>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec().unwrap()
+}
+
+#[test]
+fn reno_raises_the_reward_per_image_and_keeps_the_best() {
+    let c = GeneratorConfig::tiny();
+    let dev = Default::default();
+    let g = randomised::<B>(&c).no_grad();
+    let tokens = tokens_tensor::<B>(&encode_prompts(&["a red circle", "a blue star"]).unwrap(), &dev);
+    let z = noise_tensor::<B>(&[3, 4], c.resolution, &dev);
+    let config = RenoConfig { iterations: 10, ..RenoConfig::default() };
+    let mut seen = vec![];
+    let both = reno(&g, g.encode(tokens.clone()), z.clone(), redness, &config, |i, r| seen.push((i, r)));
+    assert_eq!(seen.len(), 11);
+    assert!(both.curve[10] > both.curve[0] + 0.05, "{:?}", both.curve);
+    assert!(both.rewards.iter().zip(&vec1(redness(both.images.clone()))).all(|(a, b)| (a - b).abs() < 1e-4), "kept images match their rewards");
+    // the first image's result does not depend on the second one in the batch
+    let one = reno(&g, g.encode(tokens.slice([0..1])), z.slice([0..1]), redness, &config, |_, _| {});
+    assert!((one.rewards[0] - both.rewards[0]).abs() < 1e-3, "{} vs {}", one.rewards[0], both.rewards[0]);
+}
+
+#[test]
+fn regulariser_prefers_the_gaussian_shell() {
+    let dev = Default::default();
+    let z = noise_tensor::<Flex>(&[1], 16, &dev);
+    let r = |s: f32| vec1(norm_regulariser(z.clone() * s))[0];
+    assert!(r(1.0) < r(0.5) && r(1.0) < r(2.0), "{} {} {}", r(0.5), r(1.0), r(2.0));
+}
+
+#[test]
+fn best_of_n_returns_the_best_seed_and_its_image() {
+    let c = GeneratorConfig::tiny();
+    let dev = Default::default();
+    let g = randomised::<Flex>(&c);
+    let cond = g.encode(tokens_tensor::<Flex>(&encode_prompts(&["a red circle"]).unwrap(), &dev));
+    let seeds: Vec<u64> = (0..9).collect();
+    let (img, seed, score) = best_of_n(&g, cond.clone(), &seeds, c.resolution, 4, redness);
+    let all = vec1(redness(g.one_step(noise_tensor::<Flex>(&seeds, c.resolution, &dev), cond.clone().expand([9, -1]))));
+    let max = all.iter().cloned().fold(f32::MIN, f32::max);
+    assert!((score - max).abs() < 1e-5 && (all[seed as usize] - max).abs() < 1e-5);
+    let again = g.one_step(noise_tensor::<Flex>(&[seed], c.resolution, &dev), cond);
+    assert!((again - img).abs().max().into_scalar() < 1e-5);
+}
