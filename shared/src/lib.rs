@@ -6,6 +6,7 @@
 
 pub mod eval;
 pub mod generator;
+pub mod net_shape;
 pub mod optimize;
 pub mod reward;
 pub mod rng;

@@ -74,7 +74,7 @@ fn weights_round_trip_and_bad_files_are_clear_errors() {
     assert!(matches!(err(b"hello, this is not a weights file at all"), WeightsError::Truncated(_) | WeightsError::Corrupt(_)));
 
     // a file whose config promises more channels than its tensors have
-    let wider = GeneratorConfig { channels: vec![8, 24], ..c.clone() };
+    let wider = GeneratorConfig(crate::net_shape::NetShape { channels: vec![8, 24], ..c.0.clone() });
     let other = crate::weights::save(&g, GeneratorConfig::KIND, &wider).unwrap();
     let e = err(&other);
     assert!(matches!(e, WeightsError::Mismatch(_)) && e.to_string().to_lowercase().contains("shape"), "{e}");

@@ -4,30 +4,25 @@
 //! a prompt's true scene outscores its hard negatives; differentiable in the image.
 
 use crate::generator::prompt_encoder::PromptEncoder;
+use crate::net_shape::{shaped_config, NetShape};
 use crate::weights::{self, Architecture, WeightsError};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RewardConfig {
-    pub resolution: usize,
-    /// Channels of the stride-2 convolutions; the last leaves a 4x4 grid.
-    pub channels: Vec<usize>,
-    pub emb_dim: usize,
-    pub token_dim: usize,
-    pub groups: usize,
-}
+shaped_config!(
+    /// One stride-2 convolution per entry of `channels`; the last leaves a small grid.
+    RewardConfig
+);
 
 impl RewardConfig {
     pub fn standard() -> Self {
-        RewardConfig { resolution: 64, channels: vec![32, 64, 128, 128], emb_dim: 256, token_dim: 32, groups: 8 }
+        RewardConfig(NetShape { resolution: 64, channels: vec![32, 64, 128, 128], emb_dim: 256, token_dim: 32, groups: 8 })
     }
 
     pub fn tiny() -> Self {
-        RewardConfig { resolution: 16, channels: vec![8, 16], emb_dim: 32, token_dim: 8, groups: 4 }
+        RewardConfig(NetShape { resolution: 16, channels: vec![8, 16], emb_dim: 32, token_dim: 8, groups: 4 })
     }
 
     fn grid(&self) -> usize {
@@ -40,11 +35,9 @@ impl Architecture for RewardConfig {
     const KIND: &'static str = "reward";
 
     fn check(&self) -> Result<(), String> {
-        if self.channels.is_empty() || self.grid() == 0 || self.resolution != self.grid() << self.channels.len() {
+        self.0.check()?;
+        if self.grid() == 0 || self.resolution != self.grid() << self.channels.len() {
             return Err(format!("resolution {} must halve {} times to a whole grid", self.resolution, self.channels.len()));
-        }
-        if self.channels.iter().any(|c| *c == 0 || c % self.groups != 0) {
-            return Err(format!("channels {:?} must be positive multiples of groups {}", self.channels, self.groups));
         }
         Ok(())
     }

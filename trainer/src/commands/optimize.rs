@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
+use hypernoise::generator::Generator;
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
 use hypernoise::reward::analytic::redness;
@@ -54,14 +55,31 @@ impl<B: Backend> Reward<B> {
     }
 }
 
+/// What both baselines take: one prompt and seed, a generator and a reward.
 #[derive(clap::Args)]
-pub struct RenoArgs {
+pub struct Problem {
     #[command(flatten)]
     image: OneImage,
     #[command(flatten)]
     generator: GeneratorArg,
     #[command(flatten)]
     reward: RewardArg,
+}
+
+impl Problem {
+    /// The generator, its resolution, the reward and the prompt's conditioning vector.
+    fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2>)> {
+        let (g, config) = self.generator.load::<B>(device)?;
+        let reward = self.reward.load::<B>(&self.image.prompt, device)?;
+        let cond = g.encode(tokens_tensor::<B>(&encode_prompts(&[&self.image.prompt]).map_err(|e| anyhow!("{e}"))?, device));
+        Ok((g, config.resolution, reward, cond))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct RenoArgs {
+    #[command(flatten)]
+    problem: Problem,
     #[arg(long, default_value_t = 50)]
     iterations: usize,
     #[arg(long, default_value_t = 5.0)]
@@ -72,12 +90,9 @@ impl OnBackend for RenoArgs {
     type Output = ();
 
     fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let OneImage { prompt, seed, out } = &self.image;
-        let (g, config) = self.generator.load::<B>(&device)?;
-        let g = g.no_grad();
-        let reward = self.reward.load::<B>(prompt, &device)?;
-        let cond = g.encode(tokens_tensor::<B>(&encode_prompts(&[prompt]).map_err(|e| anyhow!("{e}"))?, &device));
-        let z = noise_tensor::<B>(&[*seed], config.resolution, &device);
+        let (g, resolution, reward, cond) = self.problem.load::<B>(&device)?;
+        let (g, OneImage { seed, out, .. }) = (g.no_grad(), &self.problem.image);
+        let z = noise_tensor::<B>(&[*seed], resolution, &device);
         let settings = RenoConfig { iterations: self.iterations, lr: self.lr, ..RenoConfig::default() };
         let started = Instant::now();
         let result = reno(&g, cond, z, |x| reward.score(x), &settings, |i, r| eprintln!("reno iteration {i:3}: reward {r:.4}"));
@@ -91,11 +106,7 @@ impl OnBackend for RenoArgs {
 #[derive(clap::Args)]
 pub struct BestOfNArgs {
     #[command(flatten)]
-    image: OneImage,
-    #[command(flatten)]
-    generator: GeneratorArg,
-    #[command(flatten)]
-    reward: RewardArg,
+    problem: Problem,
     /// Candidates: seeds seed, seed + 1, ..., seed + n - 1.
     #[arg(long, default_value_t = 50)]
     n: usize,
@@ -105,13 +116,11 @@ impl OnBackend for BestOfNArgs {
     type Output = ();
 
     fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let OneImage { prompt, seed, out } = &self.image;
-        let (g, config) = self.generator.load::<B::InnerBackend>(&device)?;
-        let reward = self.reward.load::<B::InnerBackend>(prompt, &device)?;
-        let cond = g.encode(tokens_tensor::<B::InnerBackend>(&encode_prompts(&[prompt]).map_err(|e| anyhow!("{e}"))?, &device));
+        let (g, resolution, reward, cond) = self.problem.load::<B::InnerBackend>(&device)?;
+        let OneImage { seed, out, .. } = &self.problem.image;
         let seeds: Vec<u64> = (0..self.n.max(1) as u64).map(|i| seed + i).collect();
         let started = Instant::now();
-        let (image, best, score) = best_of_n(&g, cond, &seeds, config.resolution, 64, |x| reward.score(x));
+        let (image, best, score) = best_of_n(&g, cond, &seeds, resolution, 64, |x| reward.score(x));
         png_io::write(out, &tensor_to_images(image)[0])?;
         println!("wrote {}: best of {} is seed {best} (reward {score:.4}) in {:.2} s on {}", out.display(), seeds.len(), started.elapsed().as_secs_f64(), describe(kind));
         Ok(())
