@@ -35,8 +35,10 @@ teacher)
   [ -f runs/teacher/teacher.safetensors ] && cp runs/teacher/{teacher.safetensors,samples.png} "$OUT/"
   ;;
 student)
-  run "$T" --device cuda distill --teacher .carry/teacher.safetensors --out runs/student --pairs 32768 --ode-steps 25 \
-    --steps 4000 --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$MINUTES"
+  # pairs are remade by every call (about PAIRS * 2 * ODE_STEPS teacher evaluations), so keep
+  # them within a minute or two of a 10-minute call
+  run "$T" --device cuda distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
+    --ode-steps "${ODE_STEPS:-12}" --steps 4000 --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$MINUTES"
   [ -f runs/student/generator.safetensors ] && cp runs/student/{generator.safetensors,samples.png} "$OUT/"
   ;;
 eval)
