@@ -6,46 +6,63 @@
 #   scripts/gpu/generator.sh teacher   # flow-matching teacher, 3,000 steps (resumable)
 #   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
+#   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
 # .carry/ holds trainer.gz (scripts/gpu/build-trainer.sh), and optionally cubecl-cache.tgz,
 # teacher.safetensors and <phase>.tar.part-* from earlier calls' $OUT.
 set -uo pipefail
-PHASE=${1:?teacher, student or eval}
+[ $# -gt 0 ] || { echo "usage: $0 teacher|student|eval ..." >&2; exit 2; }
 OUT=${OUT:-out}
-MINUTES=${MINUTES:-7}
+MINUTES=${MINUTES:-7}   # the training time of the whole call, shared by its phases in order
+DEADLINE=$(awk "BEGIN { printf \"%d\", $(date +%s) + $MINUTES * 60 }")
 mkdir -p "$OUT" runs
-exec > >(tee -a "$OUT/$PHASE.log") 2>&1
+exec > >(tee -a "$OUT/gpu.log") 2>&1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-run() { echo "+ $(date +%T) $*"; "$@"; }
+# every command ends by the deadline (plus a little for its checkpoint), so packing always runs
+run() { echo "+ $(date +%T) $*"; timeout $(( DEADLINE + 20 - $(date +%s) )) "$@"; }
 
 T=/tmp/trainer
 gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || exit 1
 cp "$(dirname "$0")/cubecl.toml" .   # kernel cache in .carry/cubecl-cache, minimal autotuning
 [ -f .carry/cubecl-cache.tgz ] && tar xzf .carry/cubecl-cache.tgz -C .carry
-if compgen -G ".carry/$PHASE.tar.part-*" >/dev/null; then cat .carry/"$PHASE".tar.part-* | tar xf - -C runs; fi
+left() { awk "BEGIN { printf \"%.1f\", ($DEADLINE - $(date +%s)) / 60 - ${1:-0} }"; }   # minutes, less a reserve
 
-pack() {   # the run folder's checkpoint (split under the 16 MiB file limit) and the kernel cache
-  [ -d "runs/$PHASE/checkpoint" ] && tar cf - -C runs "$PHASE/checkpoint" | split -b 15M - "$OUT/$PHASE.tar.part-"
-  [ -d .carry/cubecl-cache ] && tar czf "$OUT/cubecl-cache.tgz" -C .carry cubecl-cache
-  cp runs/"$PHASE"/loss.png "$OUT/" 2>/dev/null
+# $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint of an
+# unfinished one (split), the kernel cache, and one archive of curves and sample grids.
+pack() {   # $1: the phase's final weights file; its checkpoint travels only while it is missing
+  if [ -f "runs/$PHASE/$1" ]; then cp "runs/$PHASE/$1" "$OUT/"
+  elif [ -d "runs/$PHASE/checkpoint" ]; then tar cf - -C runs "$PHASE/checkpoint" | split -b 15M - "$OUT/$PHASE.tar.part-"; fi
 }
 
-case "$PHASE" in
-teacher)
-  run "$T" --device cuda teach --out runs/teacher --steps 3000 --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$MINUTES"
-  [ -f runs/teacher/teacher.safetensors ] && cp runs/teacher/{teacher.safetensors,samples.png} "$OUT/"
-  ;;
-student)
-  # pairs are remade by every call (about PAIRS * 2 * ODE_STEPS teacher evaluations), so keep
-  # them within a minute or two of a 10-minute call
-  run "$T" --device cuda distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
-    --ode-steps "${ODE_STEPS:-12}" --steps 4000 --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$MINUTES"
-  [ -f runs/student/generator.safetensors ] && cp runs/student/{generator.safetensors,samples.png} "$OUT/"
-  ;;
-eval)
-  run "$T" --device cuda evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json "$OUT/teacher-eval.json"
-  run "$T" --device cuda evaluate --weights .carry/generator.safetensors --json "$OUT/student-eval.json"
-  run "$T" --device cuda bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json "$OUT/student-bench.json"
-  ;;
-esac
-pack
+for PHASE in "$@"; do
+  if compgen -G ".carry/$PHASE.tar.part-*" >/dev/null; then cat .carry/"$PHASE".tar.part-* | tar xf - -C runs; fi
+  case "$PHASE" in
+  teacher)
+    run "$T" --device cuda teach --out runs/teacher --steps 3000 --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 0.3)"
+    pack teacher.safetensors
+    # a finished teacher is what the student and eval phases read next
+    [ -f runs/teacher/teacher.safetensors ] && cp runs/teacher/teacher.safetensors .carry/
+    ;;
+  reward)
+    run "$T" --device cuda reward --out runs/reward --steps 4000 --batch 128 --log-every 50 --checkpoint-every 500 --max-minutes "$(left 1.5)"
+    pack reward.safetensors
+    ;;
+  student)
+    # pairs are remade by every call (about PAIRS * 2 * ODE_STEPS teacher evaluations, ~2
+    # minutes), before the training clock starts
+    [ -f .carry/teacher.safetensors ] || { echo "student: no .carry/teacher.safetensors"; break; }
+    run "$T" --device cuda distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
+      --ode-steps "${ODE_STEPS:-12}" --steps "${STUDENT_STEPS:-1600}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 2.5)"
+    pack generator.safetensors
+    [ -f runs/student/generator.safetensors ] && cp runs/student/generator.safetensors .carry/
+    ;;
+  eval)   # whichever of teacher and student .carry/ holds
+    mkdir -p runs/eval
+    [ -f .carry/teacher.safetensors ] && run "$T" --device cuda evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
+    [ -f .carry/generator.safetensors ] && run "$T" --device cuda evaluate --weights .carry/generator.safetensors --json runs/eval/student-eval.json \
+      && run "$T" --device cuda bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json runs/eval/student-bench.json
+    ;;
+  esac
+done
+[ -d .carry/cubecl-cache ] && tar czf "$OUT/cubecl-cache.tgz" -C .carry cubecl-cache
+tar czf "$OUT/extras.tgz" $(cd runs && ls -d */loss.csv */loss.png */samples.png */accuracy.json eval 2>/dev/null | sed 's|^|runs/|')
 ls -la "$OUT"

@@ -86,8 +86,17 @@ pub fn from_bytes<B: Backend, A: Architecture>(bytes: &[u8], device: &B::Device)
 
 /// Serialises a module's parameters with its kind and config.
 pub fn save<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
+    save_store(module, kind, config, |s| s)
+}
+
+/// As [`save`], only the parameters whose path matches `pattern` (a regex).
+pub fn save_part<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize, pattern: &str) -> Result<Vec<u8>, WeightsError> {
+    save_store(module, kind, config, |s| s.with_regex(pattern))
+}
+
+fn save_store<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize, select: impl FnOnce(SafetensorsStore) -> SafetensorsStore) -> Result<Vec<u8>, WeightsError> {
     let json = serde_json::to_string(config).map_err(|e| WeightsError::Save(e.to_string()))?;
-    let mut store = SafetensorsStore::from_bytes(None).metadata(KIND_KEY, kind).metadata(CONFIG_KEY, json);
+    let mut store = select(SafetensorsStore::from_bytes(None).metadata(KIND_KEY, kind).metadata(CONFIG_KEY, json));
     module.save_into(&mut store).map_err(|e| WeightsError::Save(e.to_string()))?;
     store.get_bytes().map_err(|e| WeightsError::Save(e.to_string()))
 }
@@ -103,12 +112,19 @@ pub fn config_of<C: DeserializeOwned>(bytes: &[u8], kind: &str) -> Result<C, Wei
 
 /// Fills `module` from `bytes`; every parameter must be present with its shape and dtype,
 /// and no tensor may be left over.
-pub fn load_into<B: Backend, M: Module<B>>(mut module: M, bytes: &[u8]) -> Result<M, WeightsError> {
+pub fn load_into<B: Backend, M: Module<B>>(module: M, bytes: &[u8]) -> Result<M, WeightsError> {
+    load_part(module, bytes, |_| true)
+}
+
+/// As [`load_into`] for a file holding part of `module`: the parameters whose path `expected`
+/// accepts must all be there, and nothing else may be.
+pub fn load_part<B: Backend, M: Module<B>>(mut module: M, bytes: &[u8], expected: impl Fn(&str) -> bool) -> Result<M, WeightsError> {
     read_header(bytes)?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec())).validate(true).allow_partial(false);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec())).validate(true).allow_partial(true);
     let result = module.load_from(&mut store).map_err(|e| WeightsError::Mismatch(e.to_string()))?;
     let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
-    problems.extend(result.missing.iter().map(|(p, _)| format!("missing tensor '{p}'")));
+    problems.extend(result.missing.iter().filter(|(p, _)| expected(p)).map(|(p, _)| format!("missing tensor '{p}'")));
+    problems.extend(result.applied.iter().filter(|p| !expected(p)).map(|p| format!("unexpected tensor '{p}'")));
     problems.extend(result.unused.iter().map(|p| format!("unexpected tensor '{p}'")));
     if !problems.is_empty() {
         return Err(WeightsError::Mismatch(problems.join("; ")));

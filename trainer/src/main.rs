@@ -9,6 +9,7 @@ mod models;
 mod plot;
 mod png_io;
 mod progress;
+mod rewards;
 mod train;
 
 use backend::{dispatch, DeviceKind};
@@ -41,6 +42,12 @@ enum Command {
     Distill(commands::distill::Args),
     /// Train the learned prompt-faithfulness reward on preference pairs (resumable).
     Reward(commands::reward::Args),
+    /// Train the noise hypernetwork on a reward: z -> z + f(z, prompt) (resumable).
+    Fit(commands::fit::Args),
+    /// Baseline: LoRA fine-tuning of the generator itself on the same reward (resumable).
+    Finetune(commands::fit::Args),
+    /// Plot the reward and validation score of several fit/finetune runs together.
+    CompareRuns(commands::fit::CompareArgs),
     /// Generate one image from a prompt and seed (the shipped student by default).
     Sample(commands::sample::Args),
     /// ReNO: optimise one image's noise against a reward (test-time baseline).
@@ -49,6 +56,8 @@ enum Command {
     BestOfN(commands::optimize::BestOfNArgs),
     /// Score a generator on the evaluation prompts with the exact evaluator.
     Evaluate(commands::evaluate::Args),
+    /// The paper's table: base, +HyperNoise, +best-of-N, +ReNO, +fine-tune on the evaluation prompts.
+    Eval(commands::table::Args),
     /// Time a generator: latency at batch 1, throughput at larger batches.
     Bench(commands::bench::Args),
 }
@@ -64,11 +73,15 @@ fn main() {
         Command::Teach(a) => dispatch(device, a),
         Command::Distill(a) => dispatch(device, a),
         Command::Reward(a) => dispatch(device, a),
+        Command::Fit(args) => dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::NoiseHypernetwork }),
+        Command::Finetune(args) => dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::FineTune }),
+        Command::CompareRuns(a) => commands::fit::compare_runs(a),
         Command::Sample(a) => dispatch(device, a),
         Command::Reno(a) => dispatch(device, a),
         Command::BestOfN(a) => dispatch(device, a),
         Command::Evaluate(a) => dispatch(device, a),
         Command::Bench(a) => dispatch(device, a),
+        Command::Eval(a) => dispatch(device, a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -7,9 +7,21 @@ use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
 use hypernoise::world::Image;
 use std::path::{Path, PathBuf};
 
+/// A file the repository ships in weights/: looked up from the working directory (a binary
+/// carried elsewhere, run from a checkout), then in the checkout it was built from.
+pub fn shipped(file: &str) -> PathBuf {
+    let here = Path::new("weights").join(file);
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights").join(file);
+    if here.exists() || !built.exists() {
+        here
+    } else {
+        built
+    }
+}
+
 /// The student the repository ships.
 pub fn shipped_generator() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors")
+    shipped("generator.safetensors")
 }
 
 pub fn load_generator<B: Backend>(path: &Path, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {

@@ -58,3 +58,19 @@ pub fn chart(title: &str, x_label: &str, series: &[Series], log_y: bool) -> Imag
     }
     img
 }
+
+/// Images one above the other (charts of one run), on white.
+pub fn stack(images: &[Image]) -> Image {
+    let width = images.iter().map(|i| i.width).max().unwrap_or(0);
+    let mut out = Image::filled(width, images.iter().map(|i| i.height).sum(), [255, 255, 255]);
+    let mut top = 0;
+    for img in images {
+        for y in 0..img.height {
+            for x in 0..img.width {
+                out.set_pixel(x, top + y, img.pixel(x, y));
+            }
+        }
+        top += img.height;
+    }
+    out
+}

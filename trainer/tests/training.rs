@@ -42,9 +42,7 @@ fn teach_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
 }
 
 fn tiny_teacher(dir: &Path) -> PathBuf {
-    let out = dir.to_str().unwrap();
-    ok(&trainer(&teach_args(out, "4")));
-    dir.join("teacher.safetensors")
+    tiny_teacher_seeded(dir, "0")
 }
 
 #[test]
@@ -165,4 +163,77 @@ fn reward_trains_on_preference_pairs() {
     let all = acc["all"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&all) && acc.as_object().unwrap().len() >= 4, "{acc}");
     assert!(dir.join("reward.safetensors").exists() && dir.join("loss.png").exists());
+}
+
+#[test]
+fn fit_finetune_resume_and_the_table() {
+    let dir = fresh("fit");
+    let g = tiny_teacher(&dir.join("g"));
+    let g = g.to_str().unwrap();
+    let fit_dir = dir.join("hyper");
+    let fit = |steps: &str| {
+        trainer(&[
+            "--device", "cpu", "fit", "--generator", g, "--reward", "redness+0.5*redness", "--rank", "4", "--alpha", "4", "--out", fit_dir.to_str().unwrap(), "--steps", steps,
+            "--batch", "4", "--warmup", "1", "--lr", "0.05", "--checkpoint-every", "3", "--val-every-item", "50",
+        ])
+    };
+    ok(&fit("6"));
+    let adapters = fit_dir.join("hypernoise.safetensors");
+    for f in ["metrics.json", "curves.png", "compare.png", "loss.png", "best.safetensors"] {
+        assert!(fit_dir.join(f).exists(), "{f}");
+    }
+    assert!(tensors(&adapters).keys().all(|k| k.contains(".lora.")), "only adapters are saved");
+    // constant learning rate after warmup: a finished run continues with more steps
+    let text = ok(&fit("8"));
+    assert!(text.contains("resuming from step 6"), "{text}");
+    let metrics: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(fit_dir.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics.iter().map(|m| m["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 3, 6, 8]);
+    assert!(metrics[0]["reward"].is_null(), "step 0 is the base generator, before any training step");
+    assert!(metrics[1..].iter().all(|m| m["val_score"].as_f64().is_some() && m["regulariser"].as_f64().unwrap() >= 0.0));
+
+    let ft_dir = dir.join("ft");
+    ok(&trainer(&[
+        "--device", "cpu", "finetune", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", ft_dir.to_str().unwrap(), "--steps", "3",
+        "--batch", "4", "--warmup", "1", "--checkpoint-every", "3", "--val-every-item", "50",
+    ]));
+    let finetune = ft_dir.join("finetune.safetensors");
+    let png = dir.join("both.png");
+    ok(&trainer(&["compare-runs", "--runs", &format!("{},{}", fit_dir.display(), ft_dir.display()), "--names", "hypernoise,finetune", "--out", png.to_str().unwrap()]));
+    assert!(png.exists());
+    let o = trainer(&["compare-runs", "--runs", dir.to_str().unwrap(), "--out", png.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no metrics.json"));
+
+    let results = dir.join("results");
+    let text = ok(&trainer(&[
+        "--device", "cpu", "eval", "--generator", g, "--hypernoise", adapters.to_str().unwrap(), "--finetune", finetune.to_str().unwrap(), "--reward", "redness",
+        "--methods", "base,hypernoise,best_of_3,reno,finetune", "--every", "150", "--reno-iterations", "2", "--out", results.to_str().unwrap(),
+    ]));
+    assert!(text.contains("| hypernoise |"), "{text}");
+    let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap();
+    for (row, nfe) in [("base", 1), ("hypernoise", 2), ("best_of_3", 3), ("reno", 3), ("finetune", 1)] {
+        let r = &table["rows"][row];
+        assert_eq!(r["nfe"], nfe, "{row}");
+        for k in ["mean", "reward", "seconds_per_image", "diversity", "distance_to_base", "position", "color_attr"] {
+            assert!(r[k].is_number(), "{row}.{k}: {r}");
+        }
+    }
+    assert_eq!(table["rows"]["base"]["distance_to_base"], 0.0);
+    // best-of-N includes the base noise, so its reward is never below the base's
+    assert!(table["rows"]["best_of_3"]["reward"].as_f64().unwrap() >= table["rows"]["base"]["reward"].as_f64().unwrap() - 1e-6);
+
+    // adapters only load on the generator they were trained on, and roles are checked
+    let other = tiny_teacher_seeded(&dir.join("other"), "1");
+    let o = trainer(&["--device", "cpu", "eval", "--generator", other.to_str().unwrap(), "--hypernoise", adapters.to_str().unwrap(), "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("trained on generator"), "{err}");
+    let o = trainer(&["--device", "cpu", "eval", "--generator", g, "--hypernoise", finetune.to_str().unwrap(), "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("FineTune adapters"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn tiny_teacher_seeded(dir: &Path, seed: &str) -> PathBuf {
+    let out = dir.to_str().unwrap();
+    let mut args = teach_args(out, "4");
+    args.extend(["--seed", seed]);
+    ok(&trainer(&args));
+    dir.join("teacher.safetensors")
 }

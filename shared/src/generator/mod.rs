@@ -4,15 +4,19 @@
 //! g(z, prompt) = z + v(z, 0, prompt), initialised from the teacher and trained to land where
 //! the teacher's guided ODE lands from the same noise. g is deterministic in z, so the
 //! noise-to-image map is meaningful for noise optimisation (ReNO, HyperNoise).
+//! Built with LoRA adapters ([`layers`]), the same network is also the noise hypernetwork and
+//! the fine-tuning baseline, chosen per call by [`Adapters`].
 
 pub mod config;
 pub mod flow;
+pub mod layers;
 pub mod noise;
 pub mod pixels;
 pub mod prompt_encoder;
 pub mod unet;
 
 pub use config::GeneratorConfig;
+pub use layers::{Adapters, LoraConfig};
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -40,32 +44,61 @@ impl Architecture for GeneratorConfig {
     }
 
     fn init<B: Backend>(&self, device: &B::Device) -> Generator<B> {
-        Generator {
-            prompt: PromptEncoder::new(self.token_dim, self.emb_dim, device),
-            time: TimeEmbedding::new(self, device),
-            unet: UNet::new(self, device),
-        }
+        Generator::new(self, None, device)
     }
 }
 
 impl<B: Backend> Generator<B> {
+    /// The network, with LoRA adapters on every linear and convolution layer when `lora` is set.
+    pub fn new(config: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+        Generator {
+            prompt: PromptEncoder::new(config.token_dim, config.emb_dim, lora, device),
+            time: TimeEmbedding::new(config, lora, device),
+            unet: UNet::new(config, lora, device),
+        }
+    }
+
     /// The prompt's conditioning vector (B, emb_dim); all-padding tokens give the
     /// unconditional one used by classifier-free guidance.
     pub fn encode(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
-        self.prompt.forward(tokens)
+        self.encode_with(tokens, Adapters::Off)
+    }
+
+    pub fn encode_with(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 2> {
+        self.prompt.forward(tokens, a)
     }
 
     /// Flow velocity at `x` (B, 3, H, W), times `t` (B) in [0, 1] (0 = noise, 1 = image).
     pub fn velocity(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 2>) -> Tensor<B, 4> {
-        self.unet.forward(x, cond + self.time.forward(t))
+        self.velocity_with(x, t, cond, Adapters::Off)
+    }
+
+    pub fn velocity_with(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 2>, a: Adapters) -> Tensor<B, 4> {
+        self.unet.forward(x, cond + self.time.forward(t, a), a)
     }
 
     /// The one-step generator: a single Euler step over the whole flow, z -> image in [-1, 1]
     /// (unclamped: clamping happens when pixels are made, so gradients stay informative).
     pub fn one_step(&self, z: Tensor<B, 4>, cond: Tensor<B, 2>) -> Tensor<B, 4> {
-        let [b, ..] = z.dims();
-        let t = Tensor::zeros([b], &z.device());
-        z.clone() + self.velocity(z, t, cond)
+        self.one_step_with(z, cond, Adapters::Off)
+    }
+
+    /// One step with the fine-tuning adapters (`Adapters::FineTune`) or without.
+    pub fn one_step_with(&self, z: Tensor<B, 4>, cond: Tensor<B, 2>, a: Adapters) -> Tensor<B, 4> {
+        let t = Self::time_zero(&z);
+        z.clone() + self.velocity_with(z, t, cond, a)
+    }
+
+    /// The noise hypernetwork's output f(z, prompt): the adapted network at t = 0 on the
+    /// adapted prompt encoding, whose output layer is its LoRA branch alone (zero before training).
+    pub fn noise_offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+        let a = Adapters::Hypernetwork;
+        let t = Self::time_zero(&z);
+        self.velocity_with(z, t, self.encode_with(tokens, a), a)
+    }
+
+    fn time_zero(z: &Tensor<B, 4>) -> Tensor<B, 1> {
+        Tensor::zeros([z.dims()[0]], &z.device())
     }
 }
 

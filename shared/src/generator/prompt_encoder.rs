@@ -1,9 +1,10 @@
 //! The learned prompt encoder: token and position embeddings, flattened (word order carries
 //! meaning: which colour goes with which shape, which object is left), then an MLP.
 
+use super::layers::{Adapters, Dense, LoraConfig};
 use crate::text::{vocabulary, MAX_TOKENS};
 use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 use burn::tensor::Distribution;
@@ -12,26 +13,27 @@ use burn::tensor::Distribution;
 pub struct PromptEncoder<B: Backend> {
     tokens: Embedding<B>,
     positions: Param<Tensor<B, 2>>,
-    fc1: Linear<B>,
-    fc2: Linear<B>,
+    fc1: Dense<B>,
+    fc2: Dense<B>,
 }
 
 impl<B: Backend> PromptEncoder<B> {
-    /// `token_dim` per token slot, `out_dim` for the prompt vector.
-    pub fn new(token_dim: usize, out_dim: usize, device: &B::Device) -> Self {
+    /// `token_dim` per token slot, `out_dim` for the prompt vector; adapters on its linear
+    /// layers when `lora` is given (the embeddings are lookups, not adapted).
+    pub fn new(token_dim: usize, out_dim: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
         PromptEncoder {
             tokens: EmbeddingConfig::new(vocabulary().len(), token_dim).init(device),
             positions: Param::from_tensor(Tensor::random([MAX_TOKENS, token_dim], Distribution::Normal(0.0, 0.02), device)),
-            fc1: LinearConfig::new(MAX_TOKENS * token_dim, out_dim).init(device),
-            fc2: LinearConfig::new(out_dim, out_dim).init(device),
+            fc1: Dense::new(MAX_TOKENS * token_dim, out_dim, lora, device),
+            fc2: Dense::new(out_dim, out_dim, lora, device),
         }
     }
 
     /// (B, MAX_TOKENS) token ids -> (B, emb_dim).
-    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 2> {
         let [b, t] = tokens.dims();
         let e = self.tokens.forward(tokens) + self.positions.val().unsqueeze::<3>();
         let d = e.dims()[2];
-        self.fc2.forward(silu(self.fc1.forward(e.reshape([b, t * d]))))
+        self.fc2.forward(silu(self.fc1.forward(e.reshape([b, t * d]), a)), a)
     }
 }

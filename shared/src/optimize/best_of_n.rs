@@ -1,30 +1,36 @@
 //! Best-of-N: draw N noises per prompt, keep the image the reward likes best.
 
+use super::keep_best;
 use crate::generator::pixels::noise_tensor;
 use crate::generator::Generator;
 use burn::prelude::*;
 
-/// For one prompt (`cond`: (1, emb)), the best of the images from `seeds`, with its seed and
-/// reward. Generates `batch` at a time.
-pub fn best_of_n<B: Backend>(
-    generator: &Generator<B>,
-    cond: Tensor<B, 2>,
-    seeds: &[u64],
-    resolution: usize,
-    batch: usize,
-    reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>,
-) -> (Tensor<B, 4>, u64, f32) {
+pub struct BestOfN<B: Backend> {
+    /// The best image per prompt (P, 3, H, W), before clamping.
+    pub images: Tensor<B, 4>,
+    pub seeds: Vec<u64>,
+    pub rewards: Vec<f32>,
+}
+
+/// For each prompt (`cond`: (P, emb)), the best of the images from its seeds (`seeds[p]`, N
+/// each), made one round (one seed per prompt) at a time, so memory stays that of one batch.
+pub fn best_of_n<B: Backend>(generator: &Generator<B>, cond: Tensor<B, 2>, seeds: &[Vec<u64>], resolution: usize, reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>) -> BestOfN<B> {
     let device = cond.device();
-    let mut best: Option<(Tensor<B, 4>, u64, f32)> = None;
-    for chunk in seeds.chunks(batch.max(1)) {
-        let n = chunk.len();
-        let x = generator.one_step(noise_tensor::<B>(chunk, resolution, &device), cond.clone().expand([n as i64, -1]));
+    let rounds = seeds.iter().map(Vec::len).min().unwrap_or(0);
+    assert!(rounds > 0 && seeds.len() == cond.dims()[0], "one non-empty seed list per prompt");
+    let mut best: Option<(Tensor<B, 4>, Vec<f32>)> = None;
+    let mut chosen = vec![0u64; seeds.len()];
+    for r in 0..rounds {
+        let round: Vec<u64> = seeds.iter().map(|s| s[r]).collect();
+        let x = generator.one_step(noise_tensor::<B>(&round, resolution, &device), cond.clone());
         let scores: Vec<f32> = reward(x.clone()).into_data().convert::<f32>().into_vec().expect("floats");
-        for (i, &s) in scores.iter().enumerate() {
-            if best.as_ref().is_none_or(|b| s > b.2) {
-                best = Some((x.clone().slice([i..i + 1]), chunk[i], s));
+        for (p, s) in scores.iter().enumerate() {
+            if best.as_ref().is_none_or(|(_, b)| *s > b[p]) {
+                chosen[p] = round[p];
             }
         }
+        best = Some(keep_best(best, x, &scores));
     }
-    best.expect("at least one seed")
+    let (images, rewards) = best.expect("at least one round");
+    BestOfN { images, seeds: chosen, rewards }
 }

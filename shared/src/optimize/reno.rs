@@ -3,6 +3,7 @@
 //! lambda * (||z||^2 / 2 - (d - 1) log ||z||), the negative log-density of ||z|| under N(0, I)
 //! in d dimensions; the noise gradient is clipped per image, and the best image seen is kept.
 
+use super::keep_best;
 use crate::generator::Generator;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -80,14 +81,4 @@ pub fn reno<B: AutodiffBackend>(
     }
     let (images, rewards) = best.expect("at least one evaluation");
     RenoResult { images, rewards, curve }
-}
-
-/// Per image, the better of the best so far and the current one.
-fn keep_best<B: Backend>(best: Option<(Tensor<B, 4>, Vec<f32>)>, x: Tensor<B, 4>, scores: &[f32]) -> (Tensor<B, 4>, Vec<f32>) {
-    let Some((images, rewards)) = best else { return (x, scores.to_vec()) };
-    let better: Vec<bool> = scores.iter().zip(&rewards).map(|(s, r)| s > r).collect();
-    let device = x.device();
-    let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(better.clone(), [better.len()]), &device).reshape([better.len(), 1, 1, 1]).expand(x.dims());
-    let rewards = scores.iter().zip(&rewards).zip(&better).map(|((s, r), b)| if *b { *s } else { *r }).collect();
-    (images.mask_where(mask, x), rewards)
 }

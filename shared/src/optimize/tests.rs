@@ -40,16 +40,20 @@ fn regulariser_prefers_the_gaussian_shell() {
 }
 
 #[test]
-fn best_of_n_returns_the_best_seed_and_its_image() {
+fn best_of_n_returns_each_prompts_best_seed_and_its_image() {
     let c = GeneratorConfig::tiny();
     let dev = Default::default();
     let g = randomised::<Flex>(&c);
-    let cond = g.encode(tokens_tensor::<Flex>(&encode_prompts(&["a red circle"]).unwrap(), &dev));
-    let seeds: Vec<u64> = (0..9).collect();
-    let (img, seed, score) = best_of_n(&g, cond.clone(), &seeds, c.resolution, 4, redness);
-    let all = vec1(redness(g.one_step(noise_tensor::<Flex>(&seeds, c.resolution, &dev), cond.clone().expand([9, -1]))));
-    let max = all.iter().cloned().fold(f32::MIN, f32::max);
-    assert!((score - max).abs() < 1e-5 && (all[seed as usize] - max).abs() < 1e-5);
-    let again = g.one_step(noise_tensor::<Flex>(&[seed], c.resolution, &dev), cond);
-    assert!((again - img).abs().max().into_scalar() < 1e-5);
+    let cond = g.encode(tokens_tensor::<Flex>(&encode_prompts(&["a red circle", "a blue star"]).unwrap(), &dev));
+    let seeds: Vec<Vec<u64>> = vec![(0..9).collect(), (100..109).collect()];
+    let result = best_of_n(&g, cond.clone(), &seeds, c.resolution, redness);
+    for p in 0..2 {
+        let cond_p = cond.clone().slice([p..p + 1]);
+        let all = vec1(redness(g.one_step(noise_tensor::<Flex>(&seeds[p], c.resolution, &dev), cond_p.clone().expand([9, -1]))));
+        let max = all.iter().cloned().fold(f32::MIN, f32::max);
+        let at = seeds[p].iter().position(|&s| s == result.seeds[p]).unwrap();
+        assert!((result.rewards[p] - max).abs() < 1e-5 && (all[at] - max).abs() < 1e-5, "prompt {p}");
+        let again = g.one_step(noise_tensor::<Flex>(&[result.seeds[p]], c.resolution, &dev), cond_p);
+        assert!((again - result.images.clone().slice([p..p + 1])).abs().max().into_scalar() < 1e-5);
+    }
 }

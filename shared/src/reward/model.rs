@@ -3,6 +3,7 @@
 //! like the generator's reads the prompt, and an MLP scores their combination. Trained so that
 //! a prompt's true scene outscores its hard negatives; differentiable in the image.
 
+use crate::generator::layers::Adapters;
 use crate::generator::prompt_encoder::PromptEncoder;
 use crate::net_shape::{shaped_config, NetShape};
 use crate::weights::{self, Architecture, WeightsError};
@@ -50,7 +51,7 @@ impl Architecture for RewardConfig {
             .collect();
         let last = *self.channels.last().expect("checked");
         RewardModel {
-            prompt: PromptEncoder::new(self.token_dim, self.emb_dim, device),
+            prompt: PromptEncoder::new(self.token_dim, self.emb_dim, None, device),
             convs,
             norms: self.channels.iter().map(|&c| GroupNormConfig::new(self.groups, c).init(device)).collect(),
             image: LinearConfig::new(last * self.grid() * self.grid(), self.emb_dim).init(device),
@@ -79,7 +80,7 @@ impl<B: Backend> RewardModel<B> {
         }
         let [b, c, gh, gw] = h.dims();
         let i = self.image.forward(h.reshape([b, c * gh * gw]));
-        let t = self.prompt.forward(tokens);
+        let t = self.prompt.forward(tokens, Adapters::Off);
         let joint = Tensor::cat(vec![i.clone(), t.clone(), i * t], 1);
         self.head2.forward(silu(self.head1.forward(joint))).reshape([b])
     }

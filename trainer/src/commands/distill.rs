@@ -97,7 +97,7 @@ impl OnBackend for Args {
             let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
             let x = model.one_step(pick4(&z_all), model.encode(tokens));
             (x - pick4(&x_all)).powi_scalar(2).mean()
-        })?;
+        }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("generator.safetensors");
             std::fs::write(&weights, export(&student)?)?;

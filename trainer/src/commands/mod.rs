@@ -2,12 +2,14 @@ pub mod bench;
 pub mod distill;
 pub mod eval_images;
 pub mod evaluate;
+pub mod fit;
 pub mod render;
 pub mod render_set;
 pub mod reward;
 pub mod model_args;
 pub mod optimize;
 pub mod sample;
+pub mod table;
 pub mod teach;
 pub mod world;
 

@@ -91,7 +91,7 @@ impl OnBackend for Args {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, move |s| pairs(Split::Train, seed, s, n, res))).next().expect("pairs per step");
             let (good, bad, tokens) = tensors::<B>(&p, res, &device);
             softplus(model.forward(bad, tokens.clone()) - model.forward(good, tokens), 1.0).mean()
-        })?;
+        }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;

@@ -84,7 +84,7 @@ impl OnBackend for Args {
             let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
             let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
             velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
-        })?;
+        }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("teacher.safetensors");
             std::fs::write(&weights, export(&model)?)?;

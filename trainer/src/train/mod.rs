@@ -1,8 +1,10 @@
 //! What every training command shares: the step loop with its schedule, NaN guard, progress
 //! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
-//! and loss curves (`curves`), preference pairs for the reward (`pairs`).
+//! and loss curves (`curves`), preference pairs for the reward (`pairs`), global-norm
+//! gradient clipping (`clip`).
 
 pub mod checkpoint;
+pub mod clip;
 pub mod curves;
 pub mod data;
 pub mod pairs;

@@ -41,6 +41,8 @@ pub struct LoopSpec {
     pub log_every: usize,
     pub checkpoint_every: usize,
     pub max_minutes: Option<f64>,
+    /// Clip gradients to this global norm (all parameters together) before each step.
+    pub global_clip: Option<f64>,
 }
 
 /// How a run logs, checkpoints and stops: settings that may change between resumes.
@@ -57,7 +59,7 @@ pub struct LoopControl {
 
 impl LoopControl {
     pub fn spec(&self, what: &'static str, schedule: Schedule) -> LoopSpec {
-        LoopSpec { what, schedule, log_every: self.log_every.max(1), checkpoint_every: self.checkpoint_every.max(1), max_minutes: self.max_minutes }
+        LoopSpec { what, schedule, log_every: self.log_every.max(1), checkpoint_every: self.checkpoint_every.max(1), max_minutes: self.max_minutes, global_clip: None }
     }
 }
 
@@ -85,7 +87,8 @@ pub enum Outcome {
 }
 
 /// Runs (or resumes) training in `run_dir`. `loss` computes the step's loss for a step index;
-/// `export` makes the model's weights file (written with every checkpoint).
+/// `export` makes the model's weights file (written with every checkpoint); `on_checkpoint`
+/// runs just before each checkpoint (validation, best-model selection).
 pub fn run_loop<B, M, O>(
     run_dir: &Path,
     spec: &LoopSpec,
@@ -95,6 +98,7 @@ pub fn run_loop<B, M, O>(
     device: &B::Device,
     export: impl Fn(&M) -> Result<Vec<u8>>,
     mut loss: impl FnMut(&M, usize) -> Tensor<B, 1>,
+    mut on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
 ) -> Result<(M, Outcome)>
 where
     B: AutodiffBackend,
@@ -139,7 +143,10 @@ where
             None => l.clone().inner(),
         });
         in_acc += 1;
-        let grads = GradientsParams::from_grads(l.backward(), &model);
+        let mut grads = GradientsParams::from_grads(l.backward(), &model);
+        if let Some(max_norm) = spec.global_clip {
+            grads = super::clip::clip_global_norm(&model, grads, max_norm).0;
+        }
         model = optim.step(lr, model, grads);
         step += 1;
         let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
@@ -163,6 +170,7 @@ where
             }
         }
         if step % spec.checkpoint_every == 0 || step == steps || out_of_time {
+            on_checkpoint(&model, step)?;
             save(&model, &optim, step, &history)?;
         }
         if out_of_time && step < steps {

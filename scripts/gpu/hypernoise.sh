@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The exact commands that train the shipped noise hypernetwork and fine-tuning baseline on a GPU
+# machine without a Rust toolchain, and fill the paper's table; see scripts/gpu/generator.sh for
+# how calls are shaped (trainer.gz and the kernel cache in .carry/, results packed into $OUT).
+#   scripts/gpu/hypernoise.sh train   # runs side by side on one GPU (RUNS below), MINUTES each
+#   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)
+# Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
+# the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
+# Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
+# started together spent ~410 s compiling before their first step. Warm the cache with one run
+# in a first call (RUNS="fit-paper:fit:--lr 1e-3"), carrying .carry/ (cubecl-cache.tgz comes back
+# in $OUT), before running several side by side.
+set -uo pipefail
+OUT=${OUT:-out}
+MINUTES=${MINUTES:-6}
+mkdir -p "$OUT" runs
+exec > >(tee -a "$OUT/gpu.log") 2>&1
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+echo "$CARD"
+T=/tmp/trainer
+gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || exit 1
+cp "$(dirname "$0")/cubecl.toml" .
+[ -f .carry/cubecl-cache.tgz ] && tar xzf .carry/cubecl-cache.tgz -C .carry
+RUNS=${RUNS:-"fit-paper:fit:--lr 1e-3 --reg-weight 1
+fit-lr1e-2:fit:--lr 1e-2 --reg-weight 1
+fit-lr1e-2-lam0.1:fit:--lr 1e-2 --reg-weight 0.1
+finetune:finetune:--lr 1e-2
+red-fit:fit:--lr 1e-2 --reg-weight 1 --reward redness
+red-finetune:finetune:--lr 1e-2 --reward redness"}
+COMMON="--batch 64 --steps 100000 --checkpoint-every 100 --log-every 50"
+
+[ $# -gt 0 ] || { echo "usage: $0 train|eval ..." >&2; exit 2; }
+for PHASE in "$@"; do
+case "$PHASE" in
+train)
+  while IFS=: read -r name cmd args; do
+    echo "+ $cmd --out runs/$name $args $COMMON --max-minutes $MINUTES"
+    # shellcheck disable=SC2086
+    # --max-minutes counts from the first step; timeout bounds the kernel compilation before it
+    timeout "$(awk "BEGIN { print int($MINUTES * 60 + 60) }")" "$T" --device cuda "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
+  done <<< "$RUNS"
+  wait
+  for f in runs/*.log; do echo "== $f"; grep -v '^\s*$' "$f" | tail -4; done
+  best=$(for d in runs/fit-*/; do python3 -c "import json,sys; m=json.load(open('$d/metrics.json')); print(max(x['val_score'] for x in m), '$d')" 2>/dev/null; done | sort -rn | head -1 | cut -d' ' -f2)
+  echo "best hypernetwork on validation: $best"
+  mkdir -p "$OUT/weights"
+  # the selected adapters become the working tree's weights (for an eval phase) and come back
+  [ -n "$best" ] && cp "$best/best.safetensors" weights/hypernoise.safetensors && echo "$best" > "$OUT/weights/hypernoise.source"
+  [ -f runs/finetune/best.safetensors ] && cp runs/finetune/best.safetensors weights/finetune.safetensors
+  cp weights/hypernoise.safetensors weights/finetune.safetensors "$OUT/weights/" 2>/dev/null
+  tar czf "$OUT/runs.tgz" runs/*.log runs/*/metrics.json runs/*/curves.png runs/*/compare.png runs/*/loss.csv 2>/dev/null
+  ;;
+eval)
+  # shellcheck disable=SC2086
+  timeout "${EVAL_SECONDS:-590}" "$T" --device cuda eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
+  ;;
+esac
+done
+[ -d .carry/cubecl-cache ] && tar czf "$OUT/cubecl-cache.tgz" -C .carry cubecl-cache
+ls -la "$OUT" "$OUT"/*/

@@ -1,0 +1,206 @@
+//! The generator's linear and convolution layers, each with an optional LoRA adapter
+//! (Hu et al. 2021): W x + (alpha / r) B A x, B zero at init. The frozen generator and its
+//! LoRA-adapted copies (the noise hypernetwork, the fine-tuning baseline) are one network whose
+//! adapters are switched per call. Parameters are named like burn's `Linear` and `Conv2d`
+//! (`weight`, `bias`), so adapter-free weights files keep their tensor names.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::{Initializer, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use serde::{Deserialize, Serialize};
+
+/// Which adapters a forward pass uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Adapters {
+    /// The frozen generator.
+    Off,
+    /// The noise hypernetwork f(z, c): every layer adapted, and the output layer gives only
+    /// its LoRA branch, so f = 0 before training.
+    Hypernetwork,
+    /// The fine-tuning baseline: every layer adapted, the output layer too (base + LoRA).
+    FineTune,
+}
+
+/// Rank and scale of the adapters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f32,
+}
+
+impl LoraConfig {
+    fn scale(&self) -> f32 {
+        self.alpha / self.rank as f32
+    }
+}
+
+/// PEFT's initialisation of the down projection (Kaiming-uniform with a = sqrt(5)).
+fn lora_down<B: Backend, const D: usize>(shape: [usize; D], fan_in: usize, device: &B::Device) -> Param<Tensor<B, D>> {
+    Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }.init_with(shape, Some(fan_in), None, device)
+}
+
+#[derive(Module, Debug)]
+pub struct LoraDense<B: Backend> {
+    /// (in, rank)
+    down: Param<Tensor<B, 2>>,
+    /// (rank, out), zero at init
+    up: Param<Tensor<B, 2>>,
+    scale: f32,
+}
+
+/// A linear layer, `weight` (in, out) as in burn's `Linear`.
+#[derive(Module, Debug)]
+pub struct Dense<B: Backend> {
+    weight: Param<Tensor<B, 2>>,
+    bias: Param<Tensor<B, 1>>,
+    lora: Option<LoraDense<B>>,
+}
+
+impl<B: Backend> Dense<B> {
+    pub fn new(d_in: usize, d_out: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+        let base = LinearConfig::new(d_in, d_out).init(device);
+        let lora = lora.map(|l| LoraDense {
+            down: lora_down([d_in, l.rank], d_in, device),
+            up: Initializer::Zeros.init([l.rank, d_out], device),
+            scale: l.scale(),
+        });
+        Dense { weight: base.weight, bias: base.bias.expect("burn's Linear has a bias by default"), lora }
+    }
+
+    fn base<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        x.matmul(self.weight.val().unsqueeze()) + self.bias.val().unsqueeze()
+    }
+
+    fn branch<const D: usize>(&self, x: Tensor<B, D>) -> Option<Tensor<B, D>> {
+        self.lora.as_ref().map(|l| x.matmul(l.down.val().unsqueeze()).matmul(l.up.val().unsqueeze()) * l.scale)
+    }
+
+    /// (..., in) -> (..., out)
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>, adapters: Adapters) -> Tensor<B, D> {
+        match (adapters, self.branch(x.clone())) {
+            (Adapters::Off, _) | (_, None) => self.base(x),
+            (_, Some(b)) => self.base(x) + b,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct LoraConv<B: Backend> {
+    /// (rank, in, k, k): a convolution like the base one, into `rank` channels
+    down: Param<Tensor<B, 4>>,
+    /// (out, rank, 1, 1), zero at init
+    up: Param<Tensor<B, 4>>,
+    scale: f32,
+}
+
+/// A square 2-D convolution, `weight` (out, in, k, k) as in burn's `Conv2d`.
+#[derive(Module, Debug)]
+pub struct Conv<B: Backend> {
+    weight: Param<Tensor<B, 4>>,
+    bias: Param<Tensor<B, 1>>,
+    stride: usize,
+    padding: usize,
+    lora: Option<LoraConv<B>>,
+}
+
+impl<B: Backend> Conv<B> {
+    /// A k x k convolution with "same" padding (before striding).
+    pub fn new(cin: usize, cout: usize, kernel: usize, stride: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+        Self::with_init(cin, cout, kernel, stride, lora, None, device)
+    }
+
+    /// As [`Conv::new`], with a zero base weight (layers that must start as zero).
+    pub fn zeros(cin: usize, cout: usize, kernel: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+        Self::with_init(cin, cout, kernel, 1, lora, Some(Initializer::Zeros), device)
+    }
+
+    fn with_init(cin: usize, cout: usize, kernel: usize, stride: usize, lora: Option<LoraConfig>, init: Option<Initializer>, device: &B::Device) -> Self {
+        let pad = kernel / 2;
+        let mut config = Conv2dConfig::new([cin, cout], [kernel, kernel]).with_stride([stride, stride]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad));
+        if let Some(init) = init {
+            config = config.with_initializer(init);
+        }
+        let base = config.init(device);
+        let fan_in = cin * kernel * kernel;
+        let lora = lora.map(|l| LoraConv {
+            down: lora_down([l.rank, cin, kernel, kernel], fan_in, device),
+            up: Initializer::Zeros.init([cout, l.rank, 1, 1], device),
+            scale: l.scale(),
+        });
+        Conv { weight: base.weight, bias: base.bias.expect("burn's Conv2d has a bias by default"), stride, padding: pad, lora }
+    }
+
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1)
+    }
+
+    fn base(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        conv2d(x, self.weight.val(), Some(self.bias.val()), self.options())
+    }
+
+    fn branch(&self, x: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+        self.lora.as_ref().map(|l| {
+            let h = conv2d(x, l.down.val(), None, self.options());
+            conv2d(h, l.up.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) * l.scale
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
+        match (adapters, self.branch(x.clone())) {
+            (Adapters::Off, _) | (_, None) => self.base(x),
+            (_, Some(b)) => self.base(x) + b,
+        }
+    }
+
+    /// The output layer: the hypernetwork's output is its LoRA branch alone (zero at init).
+    pub fn forward_output(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
+        match (adapters, self.branch(x.clone())) {
+            (Adapters::Hypernetwork, Some(b)) => b,
+            (Adapters::Hypernetwork, None) => panic!("the noise hypernetwork needs adapters (build it with a LoraConfig)"),
+            _ => self.forward(x, adapters),
+        }
+    }
+}
+
+/// A per-parameter rewrite that knows whether the parameter belongs to an adapter.
+pub trait AdapterAwareMap<B: Backend> {
+    fn map<const D: usize>(&mut self, adapter: bool, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>>;
+}
+
+/// Applies `m` to every float parameter of `module`, telling it adapter from base parameters.
+pub fn map_params<B: Backend, M: Module<B>>(module: M, m: impl AdapterAwareMap<B>) -> M {
+    struct Walk<T>(Vec<String>, T);
+    impl<B: Backend, T: AdapterAwareMap<B>> ModuleMapper<B> for Walk<T> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let adapter = self.0.iter().any(|n| n == "lora");
+            self.1.map(adapter, p)
+        }
+    }
+    module.map(&mut Walk(Vec::new(), m))
+}
+
+/// Freezes everything but the adapters: only LoRA parameters require gradients, so the
+/// backward pass skips the generator's weight gradients and optimisers leave them alone.
+pub fn train_adapters_only<B: Backend, M: Module<B>>(module: M) -> M {
+    struct Freeze;
+    impl<B: Backend> AdapterAwareMap<B> for Freeze {
+        fn map<const D: usize>(&mut self, adapter: bool, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            p.set_require_grad(adapter)
+        }
+    }
+    map_params(module, Freeze)
+}
+
+/// Whether a parameter path (`unet.stem.lora.up`) belongs to an adapter.
+pub fn is_adapter_path(path: &str) -> bool {
+    path.split('.').any(|p| p == "lora")
+}

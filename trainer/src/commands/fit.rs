@@ -1,0 +1,300 @@
+//! `trainer fit` trains the noise hypernetwork; `trainer finetune` trains the same LoRA
+//! adapters as a direct fine-tune of the generator on the same reward (the baseline that
+//! reward-hacks). One loop for both: random training prompts and seeded noise each step,
+//! SGD with momentum, global-norm clipping, warmup; at every checkpoint the adapters are scored
+//! on validation prompts (never the evaluation set) by the exact evaluator, and the best ones
+//! are kept.
+
+use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::grid::{compose, Cell};
+use crate::models::shipped_generator;
+use crate::plot::{chart, stack, Series};
+use crate::rewards::{shipped_reward, Reward};
+use crate::train::data::{sample_prompt, training_categories};
+use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::png_io;
+use anyhow::{anyhow, bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::SgdConfig;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use hypernoise::eval::{evaluate, Report};
+use hypernoise::generator::layers::train_adapters_only;
+use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
+use hypernoise::generator::{LoraConfig, Sampler};
+use hypernoise::hypernet::{objective_terms, Adapted, AdapterConfig, Role};
+use hypernoise::rng::Rng;
+use hypernoise::world::split::{items, Item, Split};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Clone, Serialize)]
+pub struct Args {
+    /// The frozen generator (default: the shipped student, weights/generator.safetensors).
+    #[arg(long)]
+    pub generator: Option<PathBuf>,
+    /// Reward: `redness`, a learned reward's file, or a weighted sum such as
+    /// `weights/reward.safetensors+0.5*redness` (default: the shipped learned reward).
+    #[arg(long)]
+    pub reward: Option<String>,
+    /// Run folder (default runs/hypernoise or runs/finetune): checkpoints, metrics.json,
+    /// curves.png, compare.png and the best adapters (hypernoise.safetensors / finetune.safetensors).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 32)]
+    pub rank: usize,
+    #[arg(long, default_value_t = 32.0)]
+    pub alpha: f32,
+    /// Training steps; the learning rate is constant after warmup, so a finished or paused run
+    /// can be continued with a larger --steps.
+    #[serde(skip)]
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// SGD learning rate (the paper: 1e-3).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Global gradient-norm clip (the paper: 1.0).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// lambda in lambda * 1/2 ||f||^2 - r, ||f||^2 summed over an image's noise elements
+    /// (1 = the paper's KL objective). Unused by `finetune`, which has no noise offset.
+    #[arg(long, default_value_t = 1.0)]
+    pub reg_weight: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Network steps of g(z'): 1 = the one-step student; k > 1 = k Euler steps of a flow model
+    /// with guidance (pass the teacher as --generator); `finetune` is one-step only.
+    #[arg(long, default_value_t = 1)]
+    pub gen_steps: usize,
+    #[arg(long, default_value_t = 3.0)]
+    pub guidance: f32,
+    /// Validation at each checkpoint scores every k-th validation item.
+    #[serde(skip)]
+    #[arg(long, default_value_t = 4)]
+    pub val_every_item: usize,
+    #[serde(skip)]
+    #[command(flatten)]
+    pub control: LoopControl,
+}
+
+/// `fit` or `finetune`: the arguments and the role they train.
+pub struct Job {
+    pub args: Args,
+    pub role: Role,
+}
+
+/// One checkpoint's numbers: the training objective's terms since the last one (none at step
+/// 0, the untrained adapters, i.e. the base generator) and the validation scores.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Metrics {
+    pub step: usize,
+    pub reward: Option<f64>,
+    pub regulariser: Option<f64>,
+    pub val_score: f64,
+    pub val_reward: f64,
+}
+
+impl Job {
+    fn name(&self) -> &'static str {
+        match self.role {
+            Role::NoiseHypernetwork => "hypernoise",
+            Role::FineTune => "finetune",
+        }
+    }
+}
+
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
+    let path = run_dir.join("metrics.json");
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let text = std::fs::read_to_string(&path)?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a metrics file", path.display()))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)?;
+    Ok(())
+}
+
+/// Images of the adapted generator for validation items, `batch` at a time.
+fn adapted_images<B: Backend>(adapted: &Adapted<B>, role: Role, sampler: Sampler, items: &[Item], res: usize, strength: f32, device: &B::Device) -> Result<Vec<hypernoise::world::Image>> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(256) {
+        let ids = encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+        let z = noise_tensor::<B>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, device);
+        out.extend(tensor_to_images(adapted.generate(role, z, tokens_tensor(&ids, device), strength, sampler)));
+    }
+    Ok(out)
+}
+
+/// Base (strength 0) next to adapted images for a few validation prompts.
+fn compare_grid<B: Backend>(adapted: &Adapted<B>, role: Role, sampler: Sampler, res: usize, path: &Path, device: &B::Device) -> Result<()> {
+    let picks: Vec<Item> = items(Split::Val).into_iter().step_by(37).take(16).collect();
+    let base = adapted_images(&Adapted { model: adapted.model.clone() }, Role::NoiseHypernetwork, sampler, &picks, res, 0.0, device)?;
+    let tuned = adapted_images(adapted, role, sampler, &picks, res, 1.0, device)?;
+    let label = if role == Role::FineTune { "fine-tuned" } else { "hypernoise" };
+    let mut cells = Vec::new();
+    for ((item, b), t) in picks.iter().zip(base).zip(tuned) {
+        for (img, who) in [(b, "base"), (t, label)] {
+            let correct = evaluate(&item.prompt, &img).map(|v| v.correct).ok();
+            cells.push(Cell { image: img, caption: format!("{who}: {}", item.prompt), correct });
+        }
+    }
+    png_io::write(path, &compose(&cells, 8, 2))
+}
+
+pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()> {
+    let series = |name: &str, f: fn(&Metrics) -> Option<f64>| Series { name: name.into(), points: metrics.iter().map(|m| (m.step as f64, f(m).unwrap_or(f64::NAN))).collect() };
+    let charts = [
+        chart(&format!("{title}: reward"), "steps", &[series("train reward", |m| m.reward), series("val reward", |m| Some(m.val_reward))], false),
+        chart(&format!("{title}: 1/2 ||f||^2 per image"), "steps", &[series("regulariser", |m| m.regulariser)], false),
+        chart(&format!("{title}: exact evaluator on validation prompts"), "steps", &[series("val score", |m| Some(m.val_score))], false),
+    ];
+    png_io::write(&run_dir.join("curves.png"), &stack(&charts))
+}
+
+impl OnBackend for Job {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let a = &self.args;
+        let role = self.role;
+        let sampler = if a.gen_steps <= 1 { Sampler::OneStep } else { Sampler::Flow { steps: a.gen_steps, guidance: a.guidance } };
+        if role == Role::FineTune && sampler != Sampler::OneStep {
+            bail!("finetune adapts the one-step generator; --sampler flow applies to fit only");
+        }
+        let generator_path = a.generator.clone().unwrap_or_else(shipped_generator);
+        let generator_bytes = std::fs::read(&generator_path).with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
+        let reward_spec = a.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
+        let reward = Reward::<B>::parse(&reward_spec, &device)?;
+        let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, &device)?;
+        let lora = LoraConfig { rank: a.rank, alpha: a.alpha };
+        let (adapted, config) = Adapted::<B>::fresh(&generator_bytes, role, lora, &device).map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
+        let res = config.generator.resolution;
+        let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
+        eprintln!("{}: {} on {} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})", self.name(), generator_path.display(), describe(kind), a.rank, a.alpha, sampler);
+
+        let mut spec = a.control.spec(self.name(), Schedule { steps: a.steps, lr: a.lr, warmup: a.warmup, final_fraction: 1.0 });
+        spec.global_clip = Some(a.clip);
+        let optim = SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false })).init();
+        let settings = serde_json::json!({ "args": a, "role": role, "sampler": format!("{sampler:?}"), "generator": config.generator_fingerprint });
+        let export = |m: &Adapted<B>| Ok(m.valid().to_bytes(&config)?);
+
+        let mut metrics: Vec<Metrics> = read_metrics(&out)?;
+        let metrics_empty = metrics.is_empty();
+        let since_checkpoint: RefCell<Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)>> = RefCell::new(vec![]);
+        let val_items: Vec<Item> = items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect();
+        let categories = training_categories();
+        let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
+        let best_path = out.join("best.safetensors");
+
+        let loss = |model: &Adapted<B>, step: usize| {
+            let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "fit");
+            let texts: Vec<String> = (0..n).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
+            let seeds: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
+            let ids = encode_prompts(&texts).expect("training prompts are in the vocabulary");
+            let z = noise_tensor::<B>(&seeds, res, &device);
+            let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &device), |x, t| reward.score(x, t));
+            since_checkpoint.borrow_mut().push((reg.clone().mean().inner(), r.clone().mean().inner()));
+            (reg * reg_weight - r).mean()
+        };
+        let on_checkpoint = |model: &Adapted<B>, step: usize| -> Result<()> {
+            metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
+            let terms = std::mem::take(&mut *since_checkpoint.borrow_mut());
+            let mean = |pick: fn(&(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)) -> Tensor<B::InnerBackend, 1>| {
+                terms.iter().map(pick).reduce(|x, y| x + y).map(|s| s.into_scalar().elem::<f64>() / terms.len() as f64)
+            };
+            let valid = model.valid();
+            let images = adapted_images(&valid, role, sampler, &val_items, res, 1.0, &device)?;
+            let mut report = Report::default();
+            for (item, image) in val_items.iter().zip(&images) {
+                report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
+            }
+            let ids = encode_prompts(&val_items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+            let x = hypernoise::generator::pixels::images_to_tensor::<B::InnerBackend>(&images, &device);
+            let val_r = val_reward.score(x, tokens_tensor(&ids, &device)).mean().into_scalar().elem::<f64>();
+            let m = Metrics { step, reward: mean(|t| t.1.clone()), regulariser: mean(|t| t.0.clone()), val_score: report.mean(), val_reward: val_r };
+            let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+            eprintln!("{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {:.4}, reward {:.4}", self.name(), shown(m.reward), shown(m.regulariser), m.val_score, m.val_reward);
+            let best_before = metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
+            if step > 0 && (m.val_score > best_before || !best_path.exists()) {
+                write_atomic(&best_path, &valid.to_bytes(&config)?)?;
+            }
+            metrics.push(m);
+            write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+            curves_png(&out, self.name(), &metrics)
+        };
+        let model = train_adapters_only(adapted);
+        let mut on_checkpoint = on_checkpoint;
+        if metrics_empty {
+            std::fs::create_dir_all(&out)?;
+            on_checkpoint(&model, 0)?; // the base generator's validation scores: where curves start
+        }
+        let (model, outcome) = run_loop(&out, &spec, settings, model, optim, &device, export, loss, on_checkpoint)?;
+        if let Outcome::Finished = outcome {
+            let final_path = out.join(format!("{}.safetensors", self.name()));
+            if !best_path.exists() {
+                write_atomic(&best_path, &export(&model)?)?; // --steps 0: the untrained adapters
+            }
+            std::fs::copy(&best_path, &final_path)?;
+            let best_bytes = std::fs::read(&final_path)?;
+            let (best, _) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
+            compare_grid(&best, role, sampler, res, &out.join("compare.png"), &device)?;
+            let metrics = read_metrics(&out)?;
+            let best_m = metrics.iter().filter(|m| m.step > 0 || a.steps == 0).max_by(|x, y| x.val_score.total_cmp(&y.val_score)).expect("a checkpoint was scored");
+            println!("wrote {} (best validation score {:.4} at step {}), compare.png and curves.png", final_path.display(), best_m.val_score, best_m.step);
+        }
+        Ok(())
+    }
+}
+
+/// For `trainer eval` and the web: the adapters file and the generator it needs.
+pub fn load_adapters<B: Backend>(generator: &Path, adapters: &Path, device: &B::Device) -> Result<(Adapted<B>, AdapterConfig)> {
+    let g = std::fs::read(generator).with_context(|| format!("cannot read generator weights {}", generator.display()))?;
+    let a = std::fs::read(adapters).with_context(|| format!("cannot read adapters {}", adapters.display()))?;
+    Adapted::load(&g, &a, device).map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
+}
+
+/// `trainer compare-runs`: the reward and the validation score of several `fit`/`finetune`
+/// runs over training, in one picture (e.g. HyperNoise vs fine-tuning on the redness toy).
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Run folders (each with metrics.json).
+    #[arg(long, value_delimiter = ',', required = true)]
+    runs: Vec<PathBuf>,
+    /// A label per run (default: the folder names).
+    #[arg(long, value_delimiter = ',')]
+    names: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn compare_runs(a: CompareArgs) -> Result<()> {
+    let mut reward = Vec::new();
+    let mut score = Vec::new();
+    for (i, run) in a.runs.iter().enumerate() {
+        let metrics = read_metrics(run)?;
+        if metrics.is_empty() {
+            bail!("{} has no metrics.json: is it a fit or finetune run folder?", run.display());
+        }
+        let name = a.names.get(i).cloned().unwrap_or_else(|| run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned()));
+        let points = |f: fn(&Metrics) -> f64| metrics.iter().map(|m| (m.step as f64, f(m))).collect();
+        reward.push(Series { name: name.clone(), points: points(|m| m.val_reward) });
+        score.push(Series { name, points: points(|m| m.val_score) });
+    }
+    let charts = [chart("reward on validation prompts", "steps", &reward, false), chart("exact evaluator on validation prompts", "steps", &score, false)];
+    png_io::write(&a.out, &stack(&charts))?;
+    println!("wrote {}", a.out.display());
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Gradient clipping by the global norm over all parameters, as torch's clip_grad_norm_ (burn's
+//! own clipping works per parameter tensor, which the paper's settings do not mean).
+
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+/// Scales every gradient by min(1, max_norm / ||g||) and returns ||g|| (before clipping).
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, max_norm: f64) -> (GradientsParams, f64) {
+    struct SumSquares<'a, B: AutodiffBackend>(&'a GradientsParams, Option<Tensor<B::InnerBackend, 1>>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for SumSquares<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.0.get::<B::InnerBackend, D>(param.id) {
+                let s = g.powi_scalar(2).sum();
+                self.1 = Some(match self.1.take() {
+                    Some(acc) => acc + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    struct Scale<'a>(&'a mut GradientsParams, f64);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.0.remove::<B::InnerBackend, D>(param.id) {
+                self.0.register(param.id, g * self.1);
+            }
+        }
+    }
+    let mut sum = SumSquares::<B>(&grads, None);
+    model.visit(&mut sum);
+    let norm = sum.1.map_or(0.0, |s| s.into_scalar().elem::<f64>().sqrt());
+    let mut grads = grads;
+    if norm > max_norm {
+        model.visit(&mut Scale(&mut grads, max_norm / norm));
+    }
+    (grads, norm)
+}
