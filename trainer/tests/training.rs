@@ -191,6 +191,14 @@ fn fit_finetune_resume_and_the_table() {
     assert!(metrics[0]["reward"].is_null(), "step 0 is the base generator, before any training step");
     assert!(metrics[1..].iter().all(|m| m["val_score"].as_f64().is_some() && m["regulariser"].as_f64().unwrap() >= 0.0));
 
+    // HyperNoise on k-step generation: g = 2 guided Euler steps of the (flow) generator
+    let k_dir = dir.join("k2");
+    ok(&trainer(&[
+        "--device", "cpu", "fit", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--gen-steps", "2", "--out", k_dir.to_str().unwrap(),
+        "--steps", "2", "--batch", "2", "--warmup", "1", "--checkpoint-every", "2", "--val-every-item", "100",
+    ]));
+    assert!(k_dir.join("hypernoise.safetensors").exists());
+
     let ft_dir = dir.join("ft");
     ok(&trainer(&[
         "--device", "cpu", "finetune", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", ft_dir.to_str().unwrap(), "--steps", "3",

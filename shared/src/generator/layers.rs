@@ -37,18 +37,22 @@ impl LoraConfig {
     }
 }
 
-/// PEFT's initialisation of the down projection (Kaiming-uniform with a = sqrt(5)).
-fn lora_down<B: Backend, const D: usize>(shape: [usize; D], fan_in: usize, device: &B::Device) -> Param<Tensor<B, D>> {
-    Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }.init_with(shape, Some(fan_in), None, device)
+/// A low-rank update: `down` into `rank` dimensions, then `up` (zero at init), times `scale`.
+/// Linear layers: down (in, rank), up (rank, out); convolutions: down (rank, in, k, k), a
+/// convolution like the base one, and up (out, rank, 1, 1).
+#[derive(Module, Debug)]
+pub struct Lora<B: Backend, const D: usize> {
+    down: Param<Tensor<B, D>>,
+    up: Param<Tensor<B, D>>,
+    scale: f32,
 }
 
-#[derive(Module, Debug)]
-pub struct LoraDense<B: Backend> {
-    /// (in, rank)
-    down: Param<Tensor<B, 2>>,
-    /// (rank, out), zero at init
-    up: Param<Tensor<B, 2>>,
-    scale: f32,
+impl<B: Backend, const D: usize> Lora<B, D> {
+    /// PEFT's initialisation: Kaiming-uniform (a = sqrt(5)) down projection, zero up projection.
+    fn new(down: [usize; D], up: [usize; D], fan_in: usize, config: LoraConfig, device: &B::Device) -> Self {
+        let init = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false };
+        Lora { down: init.init_with(down, Some(fan_in), None, device), up: Initializer::Zeros.init(up, device), scale: config.scale() }
+    }
 }
 
 /// A linear layer, `weight` (in, out) as in burn's `Linear`.
@@ -56,17 +60,13 @@ pub struct LoraDense<B: Backend> {
 pub struct Dense<B: Backend> {
     weight: Param<Tensor<B, 2>>,
     bias: Param<Tensor<B, 1>>,
-    lora: Option<LoraDense<B>>,
+    lora: Option<Lora<B, 2>>,
 }
 
 impl<B: Backend> Dense<B> {
     pub fn new(d_in: usize, d_out: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
         let base = LinearConfig::new(d_in, d_out).init(device);
-        let lora = lora.map(|l| LoraDense {
-            down: lora_down([d_in, l.rank], d_in, device),
-            up: Initializer::Zeros.init([l.rank, d_out], device),
-            scale: l.scale(),
-        });
+        let lora = lora.map(|l| Lora::new([d_in, l.rank], [l.rank, d_out], d_in, l, device));
         Dense { weight: base.weight, bias: base.bias.expect("burn's Linear has a bias by default"), lora }
     }
 
@@ -87,15 +87,6 @@ impl<B: Backend> Dense<B> {
     }
 }
 
-#[derive(Module, Debug)]
-pub struct LoraConv<B: Backend> {
-    /// (rank, in, k, k): a convolution like the base one, into `rank` channels
-    down: Param<Tensor<B, 4>>,
-    /// (out, rank, 1, 1), zero at init
-    up: Param<Tensor<B, 4>>,
-    scale: f32,
-}
-
 /// A square 2-D convolution, `weight` (out, in, k, k) as in burn's `Conv2d`.
 #[derive(Module, Debug)]
 pub struct Conv<B: Backend> {
@@ -103,7 +94,7 @@ pub struct Conv<B: Backend> {
     bias: Param<Tensor<B, 1>>,
     stride: usize,
     padding: usize,
-    lora: Option<LoraConv<B>>,
+    lora: Option<Lora<B, 4>>,
 }
 
 impl<B: Backend> Conv<B> {
@@ -125,11 +116,7 @@ impl<B: Backend> Conv<B> {
         }
         let base = config.init(device);
         let fan_in = cin * kernel * kernel;
-        let lora = lora.map(|l| LoraConv {
-            down: lora_down([l.rank, cin, kernel, kernel], fan_in, device),
-            up: Initializer::Zeros.init([cout, l.rank, 1, 1], device),
-            scale: l.scale(),
-        });
+        let lora = lora.map(|l| Lora::new([l.rank, cin, kernel, kernel], [cout, l.rank, 1, 1], fan_in, l, device));
         Conv { weight: base.weight, bias: base.bias.expect("burn's Conv2d has a bias by default"), stride, padding: pad, lora }
     }
 
