@@ -104,9 +104,10 @@ impl OnBackend for Args {
             Ok(tokens_tensor(&encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?, &device))
         };
         let noise_of = |chunk: &[Item]| noise_tensor::<B::InnerBackend>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, &device);
-        // Times one method over all items, after an untimed warm-up batch (kernel compilation).
+        // Times one method over all items, after an untimed warm-up on the first batch, whose
+        // shape the timed batches share: GPU kernels compile and autotune per shape.
         let timed = |name: &str, nfe: usize, make: &dyn Fn(&[Item]) -> Result<Tensor<B::InnerBackend, 4>>| -> Result<Run> {
-            make(&items[..1.min(items.len())])?;
+            make(batches[0])?;
             let bar = progress::bar(items.len(), name);
             let started = Instant::now();
             let mut images = Vec::with_capacity(items.len());
