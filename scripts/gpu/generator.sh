@@ -7,7 +7,7 @@
 #   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
 #   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
-# .carry/ holds trainer.gz (scripts/gpu/build-trainer.sh), and optionally cubecl-cache.tgz,
+# .carry/ holds trainer.gz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (cubecl-cache.tgz or its .part-* pieces),
 # teacher.safetensors and <phase>.tar.part-* from earlier calls' $OUT.
 set -uo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 teacher|student|eval ..." >&2; exit 2; }
@@ -23,7 +23,9 @@ run() { echo "+ $(date +%T) $*"; timeout $(( DEADLINE + 20 - $(date +%s) )) "$@"
 T=/tmp/trainer
 gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || exit 1
 cp "$(dirname "$0")/cubecl.toml" .   # kernel cache in .carry/cubecl-cache, minimal autotuning
-[ -f .carry/cubecl-cache.tgz ] && tar xzf .carry/cubecl-cache.tgz -C .carry
+# the kernel cache travels whole (cubecl-cache.tgz) or, once over 16 MiB, split (.part-*)
+if compgen -G ".carry/cubecl-cache.tgz.part-*" >/dev/null; then cat .carry/cubecl-cache.tgz.part-* | tar xzf - -C .carry
+elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C .carry; fi
 left() { awk "BEGIN { printf \"%.1f\", ($DEADLINE - $(date +%s)) / 60 - ${1:-0} }"; }   # minutes, less a reserve
 
 # $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint of an
@@ -63,6 +65,6 @@ for PHASE in "$@"; do
     ;;
   esac
 done
-[ -d .carry/cubecl-cache ] && tar czf "$OUT/cubecl-cache.tgz" -C .carry cubecl-cache
+[ -d .carry/cubecl-cache ] && tar czf - -C .carry cubecl-cache | split -b 15M - "$OUT/cubecl-cache.tgz.part-"
 tar czf "$OUT/extras.tgz" $(cd runs && ls -d */loss.csv */loss.png */samples.png */accuracy.json eval 2>/dev/null | sed 's|^|runs/|')
 ls -la "$OUT"

@@ -8,7 +8,7 @@
 # the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
 # Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
 # started together spent ~410 s compiling before their first step. Warm the cache with one run
-# in a first call (RUNS="fit-paper:fit:--lr 1e-3"), carrying .carry/ (cubecl-cache.tgz comes back
+# in a first call (RUNS="fit-paper:fit:--lr 1e-3"), carrying .carry/ (the cache comes back as cubecl-cache.tgz.part-*
 # in $OUT), before running several side by side.
 set -uo pipefail
 OUT=${OUT:-out}
@@ -20,7 +20,9 @@ echo "$CARD"
 T=/tmp/trainer
 gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || exit 1
 cp "$(dirname "$0")/cubecl.toml" .
-[ -f .carry/cubecl-cache.tgz ] && tar xzf .carry/cubecl-cache.tgz -C .carry
+# the kernel cache travels whole (cubecl-cache.tgz) or, once over 16 MiB, split (.part-*)
+if compgen -G ".carry/cubecl-cache.tgz.part-*" >/dev/null; then cat .carry/cubecl-cache.tgz.part-* | tar xzf - -C .carry
+elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C .carry; fi
 RUNS=${RUNS:-"fit-paper:fit:--lr 1e-3 --reg-weight 1
 fit-lr1e-2:fit:--lr 1e-2 --reg-weight 1
 fit-lr1e-2-lam0.1:fit:--lr 1e-2 --reg-weight 0.1
@@ -56,5 +58,5 @@ eval)
   ;;
 esac
 done
-[ -d .carry/cubecl-cache ] && tar czf "$OUT/cubecl-cache.tgz" -C .carry cubecl-cache
+[ -d .carry/cubecl-cache ] && tar czf - -C .carry cubecl-cache | split -b 15M - "$OUT/cubecl-cache.tgz.part-"
 ls -la "$OUT" "$OUT"/*/
