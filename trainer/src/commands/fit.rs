@@ -171,6 +171,9 @@ impl OnBackend for Job {
         let a = &self.args;
         let role = self.role;
         let sampler = if a.gen_steps <= 1 { Sampler::OneStep } else { Sampler::Flow { steps: a.gen_steps, guidance: a.guidance } };
+        if a.rank == 0 {
+            bail!("--rank must be at least 1");
+        }
         if role == Role::FineTune && sampler != Sampler::OneStep {
             bail!("finetune adapts the one-step generator; --sampler flow applies to fit only");
         }

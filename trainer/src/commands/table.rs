@@ -92,6 +92,10 @@ impl OnBackend for Args {
     type Output = ();
 
     fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        // unknown methods fail before any work is done
+        if let Some(m) = self.methods.iter().find(|m| !matches!(m.as_str(), "base" | "hypernoise" | "reno" | "finetune") && m.strip_prefix("best_of_").and_then(|n| n.parse::<usize>().ok()).is_none()) {
+            anyhow::bail!("unknown method '{m}' (base, hypernoise, best_of_N, reno, finetune)");
+        }
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
         let (g, config) = load_generator::<B::InnerBackend>(&generator_path, &device)?;
         let res = config.resolution;
