@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# Builds the wasm package (web/) with Debian's rustc-web and -Zbuild-std, then wasm-bindgen
-# into www/pkg, where the demo page loads it. Run scripts/setup.sh once first.
+# Builds the embeddable package into www/pkg (where the demo page loads it): the wasm module
+# (web/, Debian's rustc-web with -Zbuild-std, then wasm-bindgen), the package's own files
+# (web/package/) and the browser's f16 copies of the shipped models (`trainer export-web`).
+# Run scripts/setup.sh once first. TRAINER: a built trainer binary (default: the debug build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+# wasm SIMD (every browser with WebGPU has it) speeds up the CPU fallback's matrix kernels
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
 deb_cargo build -q -p hypernoise-web --profile wasm --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
+unset RUSTFLAGS
+rm -rf www/pkg
 "$WASM_BINDGEN" --target web --remove-name-section --remove-producers-section --out-dir www/pkg "$TARGET_DIR/wasm32-unknown-unknown/wasm/hypernoise_web.wasm"
-echo "built www/pkg ($(du -k www/pkg/hypernoise_web_bg.wasm | cut -f1) KiB wasm, $(gzip -9c www/pkg/hypernoise_web_bg.wasm | wc -c) bytes gzip)"
+cp web/package/* www/pkg/
+TRAINER=${TRAINER:-$TARGET_DIR/debug/trainer}
+[ -x "$TRAINER" ] || cargo build -q -p trainer
+"$TRAINER" export-web --out www/pkg/models
+gz() { gzip -9c "$1" | wc -c; }
+total=0
+for f in www/pkg/hypernoise_web_bg.wasm www/pkg/hypernoise_web.js www/pkg/index.js www/pkg/models/*.safetensors; do
+  total=$((total + $(gz "$f")))
+  printf '  %-40s %9d bytes, %9d gzip\n' "$f" "$(stat -c %s "$f")" "$(gz "$f")"
+done
+echo "built www/pkg: the page downloads $total bytes gzip (wasm, glue and models)"

@@ -7,7 +7,8 @@ cd "$ROOT"
 scripts/setup.sh
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-cargo test --workspace
+# the wasm package is tested in the browser below (natively it would build all of wgpu)
+cargo test --workspace --exclude hypernoise-web
 cargo build -q -p trainer
 scripts/build-web.sh
 (cd tests/browser && TRAINER="$TARGET_DIR/debug/trainer" ARTIFACTS="${ARTIFACTS:-$TARGET_DIR/test-artifacts}" node --test)

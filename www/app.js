@@ -1,48 +1,143 @@
-// The demo page: everything runs client-side through the wasm package (./pkg).
-import init, { vocabulary, describePrompt, renderScene, evaluate } from './pkg/hypernoise_web.js';
+// The demo page: everything runs client-side through the embeddable package (./pkg).
+// ?backend=cpu|webgpu forces a backend (default: WebGPU, else the CPU with a notice).
+import { initialise, loadHyperNoise, drawPicture, vocabulary, describePrompt, renderScene, evaluate } from './pkg/index.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (state, text) => { $('status').dataset.state = state; $('status').textContent = text; };
+const ms = (t) => `${t.toFixed(0)} ms`;
+let model;
+let renoRunning = false;
+let stopReno = false;
 
 function showError(message) {
   $('error').hidden = !message;
   $('error').textContent = message || '';
 }
 
-function draw() {
-  const prompt = $('prompt').value;
-  const seed = Number($('seed').value);
+function showVerdict(id, verdict) {
+  $(id).textContent = verdict.correct ? 'correct' : verdict.reason;
+  $(id).className = verdict.correct ? 'ok' : 'wrong';
+}
+
+function request() {
+  return { prompt: $('prompt').value, seed: Number($('seed').value) };
+}
+
+function drawScene({ prompt, seed }) {
+  const info = describePrompt(prompt);
+  const px = renderScene(prompt, seed, model ? model.resolution : 64);
+  drawPicture($('scene'), px);
+  showVerdict('verdict', evaluate(prompt, px.width, px.height, px.rgba));
+  px.free();
+  $('category').textContent = info.category;
+  $('split').textContent = info.split === 'train' ? 'training composition' : `held out (${info.split})`;
+}
+
+async function drawHyperNoise(req) {
+  const strength = Number($('strength').value);
+  const hyper = await model.generate({ ...req, hypernoise: true, strength });
+  drawPicture($('hyper'), hyper.image);
+  drawPicture($('noise'), hyper.noise);
+  drawPicture($('offset'), hyper.offset);
+  showVerdict('hyper-verdict', hyper.verdict);
+  $('hyper-reward').textContent = hyper.reward.toFixed(3);
+  $('hyper-time').textContent = ms(hyper.timings.generateMs);
+  $('offset-scale').textContent = `±${hyper.offsetScale.toFixed(3)} (RMS ${hyper.offsetRms.toFixed(4)}; the noise has 1)`;
+  return hyper;
+}
+
+async function draw() {
+  const req = request();
   try {
-    const info = describePrompt(prompt);
-    const px = renderScene(prompt, seed, 64);
-    const canvas = $('scene');
-    canvas.width = px.width; canvas.height = px.height;
-    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(px.rgba), px.width, px.height), 0, 0);
-    const verdict = evaluate(prompt, px.width, px.height, px.rgba);
-    $('category').textContent = info.category;
-    $('split').textContent = info.split === 'train' ? 'training composition' : `held out (${info.split})`;
-    $('verdict').textContent = verdict.correct ? 'correct' : verdict.reason;
-    $('verdict').className = verdict.correct ? 'ok' : 'wrong';
+    drawScene(req);
+    $('prompt-info').textContent = '';
+    if (model) {
+      const base = await model.generate(req);
+      drawPicture($('base'), base.image);
+      showVerdict('base-verdict', base.verdict);
+      $('base-reward').textContent = base.reward.toFixed(3);
+      $('base-time').textContent = ms(base.timings.generateMs);
+      const hyper = await drawHyperNoise(req);
+      $('prompt-info').textContent = `HyperNoise took ${(hyper.timings.generateMs / base.timings.generateMs).toFixed(2)}x the base's time on ${model.backend}.`;
+    }
     showError('');
-    document.body.dataset.rendered = `${prompt}#${seed}`;
+    document.body.dataset.rendered = `${req.prompt}#${req.seed}`;
   } catch (e) {
     showError(e.message || String(e));
     document.body.dataset.rendered = 'error';
   }
 }
 
-try {
-  await init();
-  for (const word of vocabulary()) {
-    const b = document.createElement('button');
-    b.type = 'button'; b.textContent = word;
-    b.onclick = () => { $('prompt').value = ($('prompt').value.trim() + ' ' + word).trim(); $('prompt').focus(); };
-    $('vocabulary').append(b);
+async function runReno() {
+  if (renoRunning) { stopReno = true; return; }
+  const req = request();
+  const iterations = Number($('reno-iterations').value);
+  let session;
+  try {
+    session = model.startReno({ ...req, iterations });
+  } catch (e) {
+    showError(e.message || String(e));
+    return;
   }
-  $('controls').onsubmit = (e) => { e.preventDefault(); draw(); };
-  $('render').disabled = false;
-  status('ready', 'Ready: rendering runs in WebAssembly on this device.');
-  draw();
-} catch (e) {
-  status('error', 'Could not load the model package: ' + (e.message || e));
+  renoRunning = true; stopReno = false;
+  $('reno-run').textContent = 'Stop';
+  $('reno-progress').max = iterations;
+  document.body.dataset.reno = 'running';
+  try {
+    let u;
+    do {
+      u = await session.step();
+      drawPicture($('reno'), u.best);
+      showVerdict('reno-verdict', u.verdict);
+      $('reno-reward').textContent = `${u.bestReward.toFixed(3)} (now ${u.reward.toFixed(3)})`;
+      $('reno-time').textContent = `step ${u.iteration}/${u.iterations}: ${(u.elapsedMs / 1000).toFixed(1)} s, ${ms(u.elapsedMs / (u.iteration + 1))}/step`;
+      $('reno-progress').value = u.iteration;
+      await new Promise(requestAnimationFrame); // let the page paint between steps
+    } while (!u.done && !stopReno);
+    document.body.dataset.reno = u.done ? 'done' : 'stopped';
+  } catch (e) {
+    showError(e.message || String(e));
+    document.body.dataset.reno = 'error';
+  } finally {
+    session.free();
+    renoRunning = false;
+    $('reno-run').textContent = 'Run ReNO';
+  }
 }
+
+async function main() {
+  try {
+    const started = performance.now();
+    await initialise();
+    for (const word of vocabulary()) {
+      const b = document.createElement('button');
+      b.type = 'button'; b.textContent = word;
+      b.onclick = () => { $('prompt').value = ($('prompt').value.trim() + ' ' + word).trim(); $('prompt').focus(); };
+      $('vocabulary').append(b);
+    }
+    $('controls').onsubmit = (e) => { e.preventDefault(); draw(); };
+    status('loading', 'Loading the models…');
+    const backend = new URLSearchParams(location.search).get('backend') || 'auto';
+    try {
+      model = await loadHyperNoise({ backend });
+      $('render').disabled = false;
+      $('reno-run').disabled = false;
+      $('reno-run').onclick = runReno;
+      $('strength').oninput = () => {
+        $('strength-value').textContent = Number($('strength').value).toFixed(2);
+        if (document.body.dataset.rendered && document.body.dataset.rendered !== 'error') drawHyperNoise(request()).catch((e) => showError(e.message));
+      };
+      if (model.notice) { $('notice').hidden = false; $('notice').textContent = model.notice; }
+      status('ready', `Ready: models run on ${model.backend}, loaded in ${ms(performance.now() - started)}.`);
+    } catch (e) {
+      status('error', 'Could not load the models: ' + (e.message || e));
+      return;
+    }
+    await draw();
+    document.body.dataset.firstImageMs = String(performance.now()); // since navigation started
+  } catch (e) {
+    status('error', 'Could not load the model package: ' + (e.message || e));
+  }
+}
+
+main();

@@ -13,6 +13,10 @@
 set -uo pipefail
 OUT=${OUT:-out}
 MINUTES=${MINUTES:-6}
+# every phase ends by this deadline (seconds from now), leaving time to pack results under a
+# 10-minute call; -k: a process still busy in the driver after SIGTERM gets SIGKILL
+DEADLINE=$(( $(date +%s) + ${CALL_SECONDS:-540} ))
+bounded() { timeout -k 10 $(( DEADLINE - $(date +%s) )) "$@"; }
 mkdir -p "$OUT" runs
 exec > >(tee -a "$OUT/gpu.log") 2>&1
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
@@ -31,30 +35,36 @@ red-fit:fit:--lr 1e-2 --reg-weight 1 --reward redness
 red-finetune:finetune:--lr 1e-2 --reward redness"}
 COMMON="--batch 64 --steps 100000 --checkpoint-every 100 --log-every 50"
 
-[ $# -gt 0 ] || { echo "usage: $0 train|eval ..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 train|select|eval ..." >&2; exit 2; }
 for PHASE in "$@"; do
 case "$PHASE" in
 train)
+  pids=()
   while IFS=: read -r name cmd args; do
     echo "+ $cmd --out runs/$name $args $COMMON --max-minutes $MINUTES"
     # shellcheck disable=SC2086
-    # --max-minutes counts from the first step; timeout bounds the kernel compilation before it
-    timeout "$(awk "BEGIN { print int($MINUTES * 60 + 60) }")" "$T" --device cuda "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
+    # --max-minutes counts from the first step; the deadline bounds the kernel compilation before it
+    bounded "$T" --device cuda "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
+    pids+=($!)
   done <<< "$RUNS"
-  wait
+  # the trainers only: a bare `wait` would also wait for the log's tee, which never ends
+  wait "${pids[@]}"
+  ;&
+select)
+  # (also on its own: picks among the runs/ a previous call left on a still-warm machine)
   for f in runs/*.log; do echo "== $f"; grep -v '^\s*$' "$f" | tail -4; done
   best=$(for d in runs/fit-*/; do python3 -c "import json,sys; m=json.load(open('$d/metrics.json')); print(max(x['val_score'] for x in m), '$d')" 2>/dev/null; done | sort -rn | head -1 | cut -d' ' -f2)
   echo "best hypernetwork on validation: $best"
   mkdir -p "$OUT/weights"
   # the selected adapters become the working tree's weights (for an eval phase) and come back
-  [ -n "$best" ] && cp "$best/best.safetensors" weights/hypernoise.safetensors && echo "$best" > "$OUT/weights/hypernoise.source"
-  [ -f runs/finetune/best.safetensors ] && cp runs/finetune/best.safetensors weights/finetune.safetensors
-  cp weights/hypernoise.safetensors weights/finetune.safetensors "$OUT/weights/" 2>/dev/null
+  # ($OUT holds at most 8 files: results, the log, the run logs, the weights, the cache's parts)
+  [ -n "$best" ] && cp "$best/best.safetensors" weights/hypernoise.safetensors && cp weights/hypernoise.safetensors "$OUT/weights/"
+  [ -f runs/finetune/best.safetensors ] && cp runs/finetune/best.safetensors weights/finetune.safetensors && cp weights/finetune.safetensors "$OUT/weights/"
   tar czf "$OUT/runs.tgz" runs/*.log runs/*/metrics.json runs/*/curves.png runs/*/compare.png runs/*/loss.csv 2>/dev/null
   ;;
 eval)
   # shellcheck disable=SC2086
-  timeout "${EVAL_SECONDS:-590}" "$T" --device cuda eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
+  bounded "$T" --device cuda eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
   ;;
 esac
 done

@@ -1,11 +1,14 @@
-//! Weights files: safetensors (f32) whose metadata names the model kind and holds its
-//! architecture config, so a file rebuilds its own network. Loading checks the header against
-//! the file size, then every tensor's name, shape and dtype, and fails with a readable error.
+//! Weights files: safetensors whose metadata names the model kind and holds its architecture
+//! config, so a file rebuilds its own network. Loading checks the header against the file size,
+//! then every tensor's name, shape and dtype, and fails with a readable error. Tensors are f32,
+//! or f16 in the browser's copies ([`to_f16`]: half the download), widened to f32 on load.
 
 use burn::prelude::*;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use burn::tensor::f16;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub const KIND_KEY: &str = "hypernoise.kind";
@@ -30,8 +33,19 @@ pub enum WeightsError {
 pub struct Header {
     pub kind: String,
     pub config: String,
-    /// name -> (dtype, shape)
-    pub tensors: BTreeMap<String, (String, Vec<usize>)>,
+    pub tensors: BTreeMap<String, TensorInfo>,
+    /// The raw `__metadata__` map (kind and config included).
+    pub metadata: BTreeMap<String, String>,
+    /// Where tensor data starts in the file.
+    pub data_start: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    /// Byte range in the data section.
+    pub offsets: [usize; 2],
 }
 
 pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
@@ -54,14 +68,53 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
         let field = |k: &str| v.get(k).cloned().ok_or_else(|| WeightsError::Corrupt(format!("tensor {name} has no {k}")));
         let dtype: String = serde_json::from_value(field("dtype")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
         let shape: Vec<usize> = serde_json::from_value(field("shape")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-        let [_, end]: [usize; 2] = serde_json::from_value(field("data_offsets")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-        if end > data_len {
-            return Err(WeightsError::Truncated(format!("tensor {name} ends at byte {end} of {data_len}")));
+        let offsets: [usize; 2] = serde_json::from_value(field("data_offsets")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+        if offsets[1] > data_len || offsets[0] > offsets[1] {
+            return Err(WeightsError::Truncated(format!("tensor {name} ends at byte {} of {data_len}", offsets[1])));
         }
-        tensors.insert(name, (dtype, shape));
+        tensors.insert(name, TensorInfo { dtype, shape, offsets });
     }
     let get = |k: &str| meta.get(k).cloned().ok_or_else(|| WeightsError::Corrupt(format!("no '{k}' in the metadata: not a HyperNoise weights file")));
-    Ok(Header { kind: get(KIND_KEY)?, config: get(CONFIG_KEY)?, tensors })
+    Ok(Header { kind: get(KIND_KEY)?, config: get(CONFIG_KEY)?, tensors, metadata: meta, data_start: 8 + header_len })
+}
+
+/// A copy of a weights file with its f32 tensors stored as f16 (the browser's download).
+pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+    convert(bytes, "F32", "F16", |b| b.chunks_exact(4).flat_map(|c| f16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()).collect())
+}
+
+/// The file with f16 tensors widened to f32, which is what the models compute in.
+fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
+    if read_header(bytes)?.tensors.values().all(|t| t.dtype != "F16") {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let widen = |b: &[u8]| b.chunks_exact(2).flat_map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes()).collect();
+    convert(bytes, "F16", "F32", widen).map(Cow::Owned)
+}
+
+/// Rewrites the tensors of dtype `from` as `to` with `f` (on their little-endian bytes),
+/// keeping names, shapes, order and metadata.
+fn convert(bytes: &[u8], from: &str, to: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> Result<Vec<u8>, WeightsError> {
+    let header = read_header(bytes)?;
+    let mut order: Vec<(&String, &TensorInfo)> = header.tensors.iter().collect();
+    order.sort_by_key(|(_, t)| t.offsets[0]);
+    let mut json = serde_json::Map::new();
+    json.insert("__metadata__".into(), serde_json::to_value(&header.metadata).map_err(|e| WeightsError::Save(e.to_string()))?);
+    let mut data = Vec::with_capacity(bytes.len());
+    for (name, t) in order {
+        let raw = &bytes[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
+        let (dtype, stored) = if t.dtype == from { (to, Cow::Owned(f(raw))) } else { (t.dtype.as_str(), Cow::Borrowed(raw)) };
+        let start = data.len();
+        data.extend_from_slice(&stored);
+        json.insert(name.clone(), serde_json::json!({ "dtype": dtype, "shape": t.shape, "data_offsets": [start, data.len()] }));
+    }
+    let mut head = serde_json::to_vec(&json).map_err(|e| WeightsError::Save(e.to_string()))?;
+    // the format asks for 8-byte aligned data: pad the header with spaces
+    head.resize(head.len().next_multiple_of(8), b' ');
+    let mut out = (head.len() as u64).to_le_bytes().to_vec();
+    out.extend(head);
+    out.extend(data);
+    Ok(out)
 }
 
 /// An architecture config that builds a model and names its kind in weights files.
@@ -119,8 +172,8 @@ pub fn load_into<B: Backend, M: Module<B>>(module: M, bytes: &[u8]) -> Result<M,
 /// As [`load_into`] for a file holding part of `module`: the parameters whose path `expected`
 /// accepts must all be there, and nothing else may be.
 pub fn load_part<B: Backend, M: Module<B>>(mut module: M, bytes: &[u8], expected: impl Fn(&str) -> bool) -> Result<M, WeightsError> {
-    read_header(bytes)?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec())).validate(true).allow_partial(true);
+    let bytes = widened(bytes)?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.into_owned())).validate(true).allow_partial(true);
     let result = module.load_from(&mut store).map_err(|e| WeightsError::Mismatch(e.to_string()))?;
     let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
     problems.extend(result.missing.iter().filter(|(p, _)| expected(p)).map(|(p, _)| format!("missing tensor '{p}'")));

@@ -60,6 +60,8 @@ enum Command {
     Eval(commands::table::Args),
     /// Time a generator: latency at batch 1, throughput at larger batches.
     Bench(commands::bench::Args),
+    /// Write the browser's (f16) copies of the generator, hypernetwork and reward.
+    ExportWeb(commands::export_web::Args),
 }
 
 fn main() {
@@ -82,6 +84,7 @@ fn main() {
         Command::Evaluate(a) => dispatch(device, a),
         Command::Bench(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),
+        Command::ExportWeb(a) => commands::export_web::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

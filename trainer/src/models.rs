@@ -19,6 +19,14 @@ pub fn shipped(file: &str) -> PathBuf {
     }
 }
 
+/// Writes a file whole or not at all (a temporary file, then a rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 /// The student the repository ships.
 pub fn shipped_generator() -> PathBuf {
     shipped("generator.safetensors")

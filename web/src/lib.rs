@@ -1,7 +1,14 @@
 //! The wasm-bindgen API over the model crate, for the demo page and for sites that embed it.
-//! Everything runs client-side; results are plain JS values (serde-wasm-bindgen).
+//! Everything runs client-side; results are plain JS values (serde-wasm-bindgen). The world
+//! (prompts, scenes, the exact evaluator) is here; the models are in [`model`].
 
-use hypernoise::eval::{detect, judge};
+mod backend;
+mod clock;
+pub mod model;
+mod pipeline;
+mod sources;
+
+use hypernoise::eval::{detect, judge, Verdict};
 use hypernoise::world::render::render;
 use hypernoise::world::split::split_of;
 use hypernoise::world::{Image, PromptSpec, Scene};
@@ -33,6 +40,11 @@ impl Pixels {
     }
 }
 
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
 fn parse(prompt: &str) -> Result<PromptSpec, JsError> {
     PromptSpec::parse(prompt).map_err(|e| JsError::new(&e.to_string()))
 }
@@ -42,6 +54,10 @@ fn seed_from_js(seed: f64) -> Result<u64, JsError> {
         return Err(JsError::new(&format!("seed must be a whole number from 0 to 2^53-1, got {seed}")));
     }
     Ok(seed as u64)
+}
+
+fn verdict(prompt: &str, image: &Image) -> Result<Verdict, String> {
+    Ok(judge(&PromptSpec::parse(prompt).map_err(|e| e.to_string())?, &detect(image)))
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {

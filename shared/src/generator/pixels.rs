@@ -18,8 +18,13 @@ pub fn images_to_tensor<B: Backend>(images: &[Image], device: &B::Device) -> Ten
 
 /// Clamps to [-1, 1] and rounds to 8-bit RGB images.
 pub fn tensor_to_images<B: Backend>(x: Tensor<B, 4>) -> Vec<Image> {
-    let [b, _, h, w] = x.dims();
-    let data: Vec<f32> = x.into_data().convert::<f32>().into_vec().expect("float tensor");
+    let dims = x.dims();
+    data_to_images(&x.into_data().convert::<f32>().into_vec().expect("float tensor"), dims)
+}
+
+/// As [`tensor_to_images`], for a tensor's values already read back (the browser reads
+/// asynchronously): `data` in (B, 3, H, W) order.
+pub fn data_to_images(data: &[f32], [b, _, h, w]: [usize; 4]) -> Vec<Image> {
     (0..b)
         .map(|i| {
             let plane = |c: usize| &data[(i * 3 + c) * h * w..(i * 3 + c + 1) * h * w];

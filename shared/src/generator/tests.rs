@@ -91,3 +91,22 @@ fn seeded_noise_is_standard_normal_and_reproducible() {
     let var = n.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n.len() as f32;
     assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
 }
+
+#[test]
+fn f16_copies_are_half_the_size_and_load_to_nearly_the_same_model() {
+    let c = GeneratorConfig::tiny();
+    let g = randomised::<B>(&c);
+    let bytes = g.to_bytes(&c).unwrap();
+    let half = crate::weights::to_f16(&bytes).unwrap();
+    assert!(half.len() < bytes.len() * 6 / 10, "{} -> {} bytes", bytes.len(), half.len());
+    let header = crate::weights::read_header(&half).unwrap();
+    assert!(header.tensors.values().all(|t| t.dtype == "F16"));
+    let (loaded, c2) = Generator::<B>::from_bytes(&half, &Default::default()).unwrap();
+    assert_eq!(c, c2);
+    let (z, tokens) = inputs(2, c.resolution);
+    let a = g.one_step(z.clone(), g.encode(tokens.clone()));
+    let b = loaded.one_step(z, loaded.encode(tokens));
+    let diff = max_abs_diff(a.clone(), b);
+    assert!(diff > 0.0 && diff < 1e-2, "f16 rounding changes outputs slightly: {diff}");
+    assert!(matches!(Generator::<B>::from_bytes(&half[..half.len() - 10], &Default::default()), Err(WeightsError::Truncated(_))));
+}

@@ -43,9 +43,80 @@ pub fn norm_regulariser<B: Backend>(z: Tensor<B, 4>) -> Tensor<B, 1> {
     sq.clone() / 2.0 - sq.sqrt().log() * (d - 1.0)
 }
 
-/// Runs ReNO for each prompt of the batch independently (clipping, momentum and the best image
-/// are per image). `reward` maps images to one score each; `progress(iteration, mean reward)`
-/// is called after every evaluation, for live displays.
+/// ReNO in progress, one iteration at a time, for callers that must read scores back
+/// asynchronously between iterations (the browser): [`Reno::evaluate`] scores the current
+/// noise and takes an optimiser step, [`Reno::record`] keeps the best image once the scores are
+/// read back. Every prompt of the batch is optimised independently (per-image clipping,
+/// momentum and best image).
+pub struct Reno<B: AutodiffBackend> {
+    config: RenoConfig,
+    cond: Tensor<B, 2>,
+    z: Tensor<B::InnerBackend, 4>,
+    velocity: Tensor<B::InnerBackend, 4>,
+    evaluations: usize,
+    best: Option<(Tensor<B::InnerBackend, 4>, Vec<f32>)>,
+    curve: Vec<f32>,
+}
+
+impl<B: AutodiffBackend> Reno<B> {
+    pub fn new(cond: Tensor<B, 2>, z: Tensor<B, 4>, config: &RenoConfig) -> Self {
+        let z = z.inner();
+        Reno { config: config.clone(), cond: cond.detach(), velocity: z.zeros_like(), z, evaluations: 0, best: None, curve: Vec::with_capacity(config.iterations + 1) }
+    }
+
+    /// Evaluations done so far (iteration 0 is the initial noise).
+    pub fn evaluations(&self) -> usize {
+        self.evaluations
+    }
+
+    /// Whether all `iterations + 1` evaluations are done.
+    pub fn finished(&self) -> bool {
+        self.evaluations > self.config.iterations
+    }
+
+    /// Images and rewards (B) for the current noise; then, unless this was the last
+    /// evaluation, one Nesterov step on the noise. Pass the rewards, read back, to [`Reno::record`].
+    pub fn evaluate(&mut self, generator: &Generator<B>, reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>) -> (Tensor<B::InnerBackend, 4>, Tensor<B::InnerBackend, 1>) {
+        let [b, ..] = self.z.dims();
+        let zt = Tensor::<B, 4>::from_inner(self.z.clone()).require_grad();
+        let x = generator.one_step(zt.clone(), self.cond.clone());
+        let r = reward(x.clone());
+        self.evaluations += 1;
+        if !self.finished() {
+            let c = &self.config;
+            let loss = (norm_regulariser(zt.clone()) * c.regularisation - r.clone()).sum();
+            let grad = zt.grad(&loss.backward()).expect("noise is a leaf that requires grad");
+            let norm = grad.clone().reshape([b as i64, -1]).powi_scalar(2).sum_dim(1).sqrt().reshape([b, 1, 1, 1]);
+            let grad = grad * (norm.recip() * c.grad_clip).clamp_max(1.0);
+            // PyTorch's Nesterov SGD: v = m v + g; step = g + m v
+            self.velocity = self.velocity.clone() * c.momentum + grad.clone();
+            self.z = self.z.clone() - (grad + self.velocity.clone() * c.momentum) * c.lr;
+        }
+        (x.inner(), r.inner())
+    }
+
+    /// Keeps, per image, the better of the best so far and `images` (scored `scores`); returns
+    /// the mean score, the curve's new point.
+    pub fn record(&mut self, images: Tensor<B::InnerBackend, 4>, scores: &[f32]) -> f32 {
+        self.best = Some(keep_best(self.best.take(), images, scores));
+        let mean = scores.iter().sum::<f32>() / scores.len() as f32;
+        self.curve.push(mean);
+        mean
+    }
+
+    /// The best images so far and their rewards.
+    pub fn best(&self) -> Option<&(Tensor<B::InnerBackend, 4>, Vec<f32>)> {
+        self.best.as_ref()
+    }
+
+    pub fn into_result(self) -> RenoResult<B::InnerBackend> {
+        let (images, rewards) = self.best.expect("at least one evaluation");
+        RenoResult { images, rewards, curve: self.curve }
+    }
+}
+
+/// Runs ReNO to the end (see [`Reno`]). `reward` maps images to one score each;
+/// `progress(iteration, mean reward)` is called after every evaluation, for live displays.
 pub fn reno<B: AutodiffBackend>(
     generator: &Generator<B>,
     cond: Tensor<B, 2>,
@@ -54,31 +125,12 @@ pub fn reno<B: AutodiffBackend>(
     config: &RenoConfig,
     mut progress: impl FnMut(usize, f32),
 ) -> RenoResult<B::InnerBackend> {
-    let [b, ..] = z.dims();
-    let cond = cond.detach();
-    let mut z = z.inner();
-    let mut velocity = z.zeros_like();
-    let mut best: Option<(Tensor<B::InnerBackend, 4>, Vec<f32>)> = None;
-    let mut curve = Vec::with_capacity(config.iterations + 1);
-    for it in 0..=config.iterations {
-        let zt = Tensor::<B, 4>::from_inner(z.clone()).require_grad();
-        let x = generator.one_step(zt.clone(), cond.clone());
-        let r = reward(x.clone());
-        let scores: Vec<f32> = r.clone().inner().into_data().convert::<f32>().into_vec().expect("floats");
-        curve.push(scores.iter().sum::<f32>() / b as f32);
-        progress(it, curve[it]);
-        best = Some(keep_best(best, x.inner(), &scores));
-        if it == config.iterations {
-            break;
-        }
-        let loss = (norm_regulariser(zt.clone()) * config.regularisation - r).sum();
-        let grad = zt.grad(&loss.backward()).expect("noise is a leaf that requires grad");
-        let norm = grad.clone().reshape([b as i64, -1]).powi_scalar(2).sum_dim(1).sqrt().reshape([b, 1, 1, 1]);
-        let grad = grad * (norm.recip() * config.grad_clip).clamp_max(1.0);
-        // PyTorch's Nesterov SGD: v = m v + g; step = g + m v
-        velocity = velocity * config.momentum + grad.clone();
-        z = z - (grad + velocity.clone() * config.momentum) * config.lr;
+    let mut run = Reno::new(cond, z, config);
+    while !run.finished() {
+        let (x, r) = run.evaluate(generator, &reward);
+        let scores: Vec<f32> = r.into_data().convert::<f32>().into_vec().expect("floats");
+        let mean = run.record(x, &scores);
+        progress(run.evaluations() - 1, mean);
     }
-    let (images, rewards) = best.expect("at least one evaluation");
-    RenoResult { images, rewards, curve }
+    run.into_result()
 }

@@ -7,7 +7,7 @@
 
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::grid::{compose, Cell};
-use crate::models::shipped_generator;
+use crate::models::{shipped_generator, write_atomic};
 use crate::plot::{chart, stack, Series};
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
@@ -118,13 +118,6 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
     }
     let text = std::fs::read_to_string(&path)?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a metrics file", path.display()))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)?;
-    Ok(())
 }
 
 /// Images of the adapted generator for validation items, `batch` at a time.

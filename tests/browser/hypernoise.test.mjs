@@ -1,0 +1,155 @@
+// The demo page and the embeddable package running the models in headless Chromium: on
+// WebGPU (SwiftShader here) and on the CPU fallback, each matching the native CPU trainer's
+// pixels for the same prompt and seed; ReNO streaming its steps; bad models and prompts
+// giving readable errors. Timings are written to ARTIFACTS/browser-bench.json (recorded in
+// BENCHMARKS.md, never asserted).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { serve } from '../../scripts/serve.mjs';
+import { launch, openPage, WEBGPU } from './chromium.mjs';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TRAINER = process.env.TRAINER || join(ROOT, 'target/debug/trainer');
+const ARTIFACTS = process.env.ARTIFACTS || join(ROOT, 'target/test-artifacts');
+const MODELS = join(ROOT, 'www/pkg/models');
+const PROMPT = 'a blue circle to the left of a yellow square';
+const SEED = 3;
+const bench = {};
+let server, base, fixtures;
+
+before(async () => {
+  fixtures = mkdtempSync(join(tmpdir(), 'hypernoise-native-'));
+  // the native CPU trainer's images from the same (f16) model files the page loads
+  const sample = (out, extra) => execFileSync(TRAINER, ['--device', 'cpu', 'sample', '--prompt', PROMPT, '--seed', String(SEED),
+    '--weights', join(MODELS, 'generator.safetensors'), '--out', join(fixtures, out), ...extra]);
+  sample('base.png', []);
+  sample('hyper.png', ['--adapters', join(MODELS, 'hypernoise.safetensors')]);
+  server = await serve({ '/': join(ROOT, 'www'), '/native/': fixtures });
+  base = `http://127.0.0.1:${server.address().port}`;
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(() => {
+  server?.close();
+  writeFileSync(join(ARTIFACTS, 'browser-bench.json'), JSON.stringify(bench, null, 2));
+});
+
+async function readyPage(browser, query = '') {
+  const { page, log } = await openPage(browser, `${base}/${query}`);
+  const failed = async () => assert.fail(`${await page.textContent('#status')}\n${log.join('\n')}`);
+  await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120000 }).catch(failed);
+  if (await page.getAttribute('#status', 'data-state') !== 'ready') await failed();
+  await page.waitForFunction(() => document.body.dataset.firstImageMs, null, { timeout: 120000 });
+  return { page, log };
+}
+
+/** Relative L1 error of a page canvas's RGB against a native PNG. */
+async function relativeError(page, canvasId, png) {
+  return page.evaluate(async ([id, src]) => {
+    const ref = await createImageBitmap(await (await fetch(src)).blob());
+    const c = new OffscreenCanvas(ref.width, ref.height);
+    c.getContext('2d').drawImage(ref, 0, 0);
+    const want = c.getContext('2d').getImageData(0, 0, ref.width, ref.height).data;
+    const got = document.getElementById(id).getContext('2d').getImageData(0, 0, ref.width, ref.height).data;
+    let diff = 0, norm = 0, differing = 0;
+    for (let k = 0; k < want.length; k++) {
+      if (k % 4 === 3) continue;
+      diff += Math.abs(want[k] - got[k]); norm += Math.abs(want[k]); differing += want[k] !== got[k];
+    }
+    return { relative: diff / norm, differing };
+  }, [canvasId, `/native/${png}`]);
+}
+
+async function generateAndCompare(page, label) {
+  await page.fill('#prompt', PROMPT);
+  await page.fill('#seed', String(SEED));
+  await page.click('#render');
+  await page.waitForFunction((want) => document.body.dataset.rendered === want, `${PROMPT}#${SEED}`, { timeout: 120000 });
+  for (const [canvas, png] of [['base', 'base.png'], ['hyper', 'hyper.png']]) {
+    const e = await relativeError(page, canvas, png);
+    assert.ok(e.relative < 1e-3, `${label} ${canvas}: relative error ${e.relative} (${e.differing} values differ) vs the native CPU`);
+    bench[`${label}_${canvas}_relative_error`] = e.relative;
+  }
+  const times = await page.evaluate(() => ({ base: document.getElementById('base-time').textContent, hyper: document.getElementById('hyper-time').textContent }));
+  bench[`${label}_ms`] = times;
+}
+
+/** ReNO from the page's button, 3 steps, streamed into the ReNO panel. */
+async function runReno(page, label) {
+  await page.fill('#reno-iterations', '3');
+  await page.click('#reno-run');
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.reno), null, { timeout: 300000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.reno), 'done', await page.textContent('#error'));
+  const cost = await page.textContent('#reno-time');
+  assert.match(cost, /^step 3\/3: [\d.]+ s, \d+ ms\/step$/);
+  bench[`${label}_reno`] = cost;
+}
+
+test('WebGPU: the page generates base and HyperNoise images matching the native CPU, and runs ReNO live', async () => {
+  const browser = await launch(WEBGPU);
+  try {
+    // by default a software adapter (SwiftShader, all this machine has) loses to the CPU backend
+    const auto = await readyPage(browser);
+    assert.match(await auto.page.textContent('#status'), /cpu \(WebAssembly\)/);
+    assert.match(await auto.page.textContent('#notice'), /only a software adapter \(google swiftshader\)/);
+    await auto.page.close();
+    const { page } = await readyPage(browser, '?backend=webgpu');
+    assert.match(await page.textContent('#status'), /webgpu \(google swiftshader\)/);
+    assert.equal(await page.isVisible('#notice'), false);
+    bench.webgpu_first_image_ms = Number(await page.evaluate(() => document.body.dataset.firstImageMs));
+    await generateAndCompare(page, 'webgpu');
+    await runReno(page, 'webgpu');
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-webgpu.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('without WebGPU the page falls back to the CPU, says so, and matches the native CPU', async () => {
+  const browser = await launch();
+  try {
+    const { page } = await readyPage(browser);
+    assert.match(await page.textContent('#status'), /cpu \(WebAssembly\)/);
+    assert.equal(await page.isVisible('#notice'), true);
+    assert.match(await page.textContent('#notice'), /WebGPU.*CPU/);
+    bench.cpu_first_image_ms = Number(await page.evaluate(() => document.body.dataset.firstImageMs));
+    await generateAndCompare(page, 'cpu');
+    await runReno(page, 'cpu');
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-cpu.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the embedding example works, and bad models or requests are readable errors', async () => {
+  const browser = await launch();
+  try {
+    const { page, log } = await openPage(browser, `${base}/pkg/example.html`);
+    await page.waitForFunction(() => document.body.dataset.done, null, { timeout: 120000 }).catch(() => assert.fail(log.join('\n')));
+    assert.match(await page.textContent('#status'), /^cpu \(WebAssembly\): base .* ms\), HyperNoise .* ms\)$/);
+    const errors = await page.evaluate(async () => {
+      const pkg = await import('/pkg/index.js');
+      const message = (p) => p.then(() => 'no error', (e) => e.message);
+      const bytes = new Uint8Array(await (await fetch('/pkg/models/generator.safetensors')).arrayBuffer());
+      const model = await pkg.loadHyperNoise({ backend: 'cpu' });
+      return {
+        truncated: await message(pkg.loadHyperNoise({ generator: bytes.slice(0, bytes.length - 1000), backend: 'cpu' })),
+        missing: await message(pkg.loadHyperNoise({ reward: '/pkg/models/nothing.safetensors', backend: 'cpu' })),
+        swapped: await message(pkg.loadHyperNoise({ generator: '/pkg/models/reward.safetensors', backend: 'cpu' })),
+        unknownWord: await message(model.generate({ prompt: 'a red dog', seed: 1 })),
+        badSeed: await message(model.generate({ prompt: 'a red circle', seed: 1.5 })),
+      };
+    });
+    assert.match(errors.truncated, /truncated/);
+    assert.match(errors.missing, /reward: cannot fetch .*nothing.safetensors: HTTP 404/);
+    assert.match(errors.swapped, /'reward' model, not a 'generator'/);
+    assert.match(errors.unknownWord, /unknown word 'dog'/);
+    assert.match(errors.badSeed, /seed must be a whole number/);
+  } finally {
+    await browser.close();
+  }
+});

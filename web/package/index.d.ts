@@ -1,0 +1,100 @@
+// Types of the HyperNoise browser package.
+
+/** A model file: a URL, or its bytes. */
+export type ModelSource = string | URL | Uint8Array | ArrayBuffer;
+
+export interface LoadOptions {
+  generator?: ModelSource;
+  hypernetwork?: ModelSource;
+  reward?: ModelSource;
+  /** "auto" (default): WebGPU, else the CPU with `notice` saying why; or force one. */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+}
+
+/** RGBA pixels, as `ImageData` wants them. */
+export interface Picture { width: number; height: number; rgba: Uint8Array; }
+
+/** The exact evaluator's judgement of an image against its prompt. */
+export interface Verdict {
+  correct: boolean;
+  /** "correct", or why not in words. */
+  reason: string;
+  category: string;
+  detections: Array<{ shape: string; colour: string; count?: number; [key: string]: unknown }>;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  /** A whole number from 0 to 2^53-1; the same seed gives the same noise everywhere. */
+  seed?: number;
+  /** Run the noise hypernetwork: z' = z + strength * f(z, prompt). */
+  hypernoise?: boolean;
+  /** Scale of f (1 = as trained), from -10 to 10. */
+  strength?: number;
+}
+
+export interface Generated {
+  image: Picture;
+  /** The noise the generator received, shown at +-3 standard deviations. */
+  noise: Picture;
+  /** The hypernetwork's change to the noise, shown at +-offsetScale (hypernoise only). */
+  offset: Picture | null;
+  offsetScale: number | null;
+  /** Root mean square of strength * f (the noise itself has 1). */
+  offsetRms: number | null;
+  /** The learned reward of the image. */
+  reward: number;
+  verdict: Verdict;
+  timings: { generateMs: number; rewardMs: number };
+}
+
+export interface RenoRequest { prompt: string; seed?: number; /** default 50 (the paper's) */ iterations?: number; }
+
+export interface RenoUpdate {
+  /** 0 = the initial noise. */
+  iteration: number;
+  iterations: number;
+  /** Reward at this iteration. */
+  reward: number;
+  /** The best image so far (ReNO returns the best it saw) and its reward. */
+  best: Picture;
+  bestReward: number;
+  verdict: Verdict;
+  elapsedMs: number;
+  done: boolean;
+}
+
+export declare class RenoSession {
+  /** One ReNO iteration (await each before the next). */
+  step(): Promise<RenoUpdate>;
+  free(): void;
+}
+
+export declare class HyperNoise {
+  static load(options: Required<Pick<LoadOptions, 'generator' | 'hypernetwork' | 'reward'>> & LoadOptions): Promise<HyperNoise>;
+  /** e.g. "webgpu (...)" or "cpu (WebAssembly)". */
+  readonly backend: string;
+  /** Set when WebGPU was wanted but is unavailable, saying why. */
+  readonly notice: string | undefined;
+  /** Image side in pixels. */
+  readonly resolution: number;
+  /** Rejects with a readable Error for unknown words or bad input. */
+  generate(request: GenerateRequest): Promise<Generated>;
+  startReno(request: RenoRequest): RenoSession;
+  free(): void;
+}
+
+export interface PromptInfo { text: string; category: string; split: 'train' | 'val' | 'eval' | null; }
+
+export declare function initialise(wasm?: string | URL | BufferSource): Promise<unknown>;
+export declare function loadHyperNoise(options?: LoadOptions): Promise<HyperNoise>;
+export declare function runReno(model: HyperNoise, request: RenoRequest, onStep?: (u: RenoUpdate) => void): Promise<RenoUpdate>;
+export declare function drawPicture(canvas: HTMLCanvasElement | OffscreenCanvas, picture: Picture): void;
+/** The words prompts may use. */
+export declare function vocabulary(): string[];
+/** Canonical text, task type and split of a prompt; throws a readable Error for unknown words. */
+export declare function describePrompt(prompt: string): PromptInfo;
+/** The world's ground-truth scene for a prompt and seed. */
+export declare function renderScene(prompt: string, seed: number, resolution: number): { width: number; height: number; rgba: Uint8Array; free(): void };
+/** The exact evaluator's verdict on RGBA pixels. */
+export declare function evaluate(prompt: string, width: number, height: number, rgba: Uint8Array): Verdict;

@@ -1,0 +1,232 @@
+//! The JS API over the models: `HyperNoise.load(...)`, `generate(...)` and live ReNO sessions.
+
+use crate::backend::{self, Choice};
+use crate::pipeline::{Engine, Generation, RenoProgress, RenoSteps};
+use crate::{parse, seed_from_js, to_js, verdict};
+use hypernoise::optimize::reno::RenoConfig;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LoadOptions {
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    generator: JsValue,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    hypernetwork: JsValue,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    reward: JsValue,
+    backend: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GenerateRequest {
+    prompt: String,
+    #[serde(default)]
+    seed: f64,
+    /// Run the noise hypernetwork first.
+    #[serde(default)]
+    hypernoise: bool,
+    /// Scale of f: z' = z + strength f(z, c).
+    strength: Option<f32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RenoRequest {
+    prompt: String,
+    #[serde(default)]
+    seed: f64,
+    iterations: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Picture {
+    width: usize,
+    height: usize,
+    #[serde(with = "serde_bytes")]
+    rgba: Vec<u8>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Timings {
+    generate_ms: f64,
+    reward_ms: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Generated {
+    image: Picture,
+    /// The noise the generator received, shown at +-3 standard deviations.
+    noise: Picture,
+    /// The hypernetwork's change to the noise, s f(z, c), shown at +-`offset_scale`.
+    offset: Option<Picture>,
+    offset_scale: Option<f32>,
+    /// Root mean square of s f(z, c) (the noise itself has 1).
+    offset_rms: Option<f32>,
+    reward: f32,
+    verdict: hypernoise::eval::Verdict,
+    timings: Timings,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenoUpdate {
+    iteration: usize,
+    iterations: usize,
+    reward: f32,
+    best: Picture,
+    best_reward: f32,
+    verdict: hypernoise::eval::Verdict,
+    elapsed_ms: f64,
+    done: bool,
+}
+
+fn picture(image: &hypernoise::world::Image) -> Picture {
+    Picture { width: image.width, height: image.height, rgba: image.to_rgba() }
+}
+
+/// Channel-major (3, res, res) values in [-scale, scale] as an RGBA picture.
+fn signed_picture(values: &[f32], res: usize, scale: f32) -> Picture {
+    let byte = |v: f32| ((v / scale).clamp(-1.0, 1.0) * 127.5 + 127.5).round() as u8;
+    let plane = res * res;
+    let rgba = (0..plane).flat_map(|p| [byte(values[p]), byte(values[plane + p]), byte(values[2 * plane + p]), 255]).collect();
+    Picture { width: res, height: res, rgba }
+}
+
+fn described(prompt: &str, g: Generation, res: usize) -> Result<Generated, String> {
+    let offset_scale = g.offset.as_ref().map(|o| o.iter().fold(1e-6f32, |m, v| m.max(v.abs())));
+    let offset_rms = g.offset.as_ref().map(|o| (o.iter().map(|v| v * v).sum::<f32>() / o.len() as f32).sqrt());
+    Ok(Generated {
+        verdict: verdict(prompt, &g.image)?,
+        image: picture(&g.image),
+        noise: signed_picture(&g.noise, res, 3.0),
+        offset: g.offset.as_ref().zip(offset_scale).map(|(o, s)| signed_picture(o, res, s)),
+        offset_scale,
+        offset_rms,
+        reward: g.reward,
+        timings: Timings { generate_ms: g.generate_ms, reward_ms: g.reward_ms },
+    })
+}
+
+fn js_error(message: impl AsRef<str>) -> JsValue {
+    JsError::new(message.as_ref()).into()
+}
+
+/// The generator, its noise hypernetwork and the reward, loaded on WebGPU or the CPU.
+#[wasm_bindgen]
+pub struct HyperNoise {
+    engine: Rc<dyn Engine>,
+    backend: String,
+    notice: Option<String>,
+}
+
+#[wasm_bindgen]
+impl HyperNoise {
+    /// `HyperNoise.load({generator, hypernetwork, reward, backend})`: each model a URL, a
+    /// `Uint8Array` or an `ArrayBuffer` (safetensors); `backend` "auto" (default: WebGPU, else
+    /// the CPU with a notice), "webgpu" or "cpu". Resolves to a `HyperNoise`.
+    pub fn load(options: JsValue) -> js_sys::Promise {
+        future_to_promise(async move {
+            let o: LoadOptions = serde_wasm_bindgen::from_value(options).map_err(|e| js_error(format!("load options: {e}")))?;
+            let choice = Choice::parse(o.backend.as_deref()).map_err(js_error)?;
+            let generator = crate::sources::bytes(&o.generator, "generator").await.map_err(js_error)?;
+            let hypernetwork = crate::sources::bytes(&o.hypernetwork, "hypernetwork").await.map_err(js_error)?;
+            let reward = crate::sources::bytes(&o.reward, "reward").await.map_err(js_error)?;
+            let loaded = backend::load(choice, &generator, &hypernetwork, &reward).await.map_err(js_error)?;
+            Ok(HyperNoise { engine: loaded.engine, backend: loaded.backend, notice: loaded.notice }.into())
+        })
+    }
+
+    /// Where the models run, e.g. "webgpu (...)" or "cpu (WebAssembly)".
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    /// Set when WebGPU was wanted but is unavailable, saying why.
+    #[wasm_bindgen(getter)]
+    pub fn notice(&self) -> Option<String> {
+        self.notice.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn resolution(&self) -> usize {
+        self.engine.resolution()
+    }
+
+    /// `generate({prompt, seed, hypernoise, strength})` resolves to `{image, noise, offset,
+    /// offsetScale, offsetRms, reward, verdict, timings: {generateMs, rewardMs}}`; pictures are
+    /// `{width, height, rgba}`. Rejects with a readable error for unknown words or bad input.
+    pub fn generate(&self, request: JsValue) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            let r: GenerateRequest = serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("generate: {e}")))?;
+            let seed = seed_from_js(r.seed)?;
+            let strength = r.strength.unwrap_or(1.0);
+            if !strength.is_finite() || strength.abs() > 10.0 {
+                return Err(js_error(format!("strength must be a number from -10 to 10, got {strength}")));
+            }
+            parse(&r.prompt)?;
+            let g = engine.generate(&r.prompt, seed, r.hypernoise.then_some(strength)).await.map_err(js_error)?;
+            to_js(&described(&r.prompt, g, engine.resolution()).map_err(js_error)?).map_err(Into::into)
+        })
+    }
+
+    /// Starts ReNO (the paper's settings; `iterations` default 50) on the base generator's
+    /// noise for `{prompt, seed}`; call `step()` on the session for each iteration.
+    #[wasm_bindgen(js_name = startReno)]
+    pub fn start_reno(&self, request: JsValue) -> Result<RenoSession, JsError> {
+        let r: RenoRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("startReno: {e}")))?;
+        let seed = seed_from_js(r.seed)?;
+        parse(&r.prompt)?;
+        let config = RenoConfig { iterations: r.iterations.unwrap_or(50), ..RenoConfig::default() };
+        if !(1..=500).contains(&config.iterations) {
+            return Err(JsError::new("iterations must be from 1 to 500"));
+        }
+        let iterations = config.iterations;
+        let steps = self.engine.clone().start_reno(&r.prompt, seed, config).map_err(|e| JsError::new(&e))?;
+        Ok(RenoSession { steps: Rc::new(RefCell::new(steps)), prompt: r.prompt, iterations, started: None })
+    }
+}
+
+/// A ReNO run in progress: each `step()` does one iteration (a generator and reward pass and
+/// their gradient) and resolves to `{iteration, iterations, reward, best, bestReward, verdict,
+/// elapsedMs, done}`, so a page can show the optimisation live.
+#[wasm_bindgen]
+pub struct RenoSession {
+    steps: Rc<RefCell<Box<dyn RenoSteps>>>,
+    prompt: String,
+    iterations: usize,
+    started: Option<f64>,
+}
+
+#[wasm_bindgen]
+impl RenoSession {
+    pub fn step(&mut self) -> js_sys::Promise {
+        let started = *self.started.get_or_insert_with(crate::clock::now_ms);
+        let (steps, prompt, iterations) = (self.steps.clone(), self.prompt.clone(), self.iterations);
+        future_to_promise(async move {
+            let mut steps = steps.try_borrow_mut().map_err(|_| js_error("a step of this ReNO run is already running: await it first"))?;
+            let p: RenoProgress = steps.step().await.map_err(js_error)?;
+            let update = RenoUpdate {
+                verdict: verdict(&prompt, &p.best).map_err(js_error)?,
+                iteration: p.iteration,
+                iterations,
+                reward: p.reward,
+                best: picture(&p.best),
+                best_reward: p.best_reward,
+                elapsed_ms: crate::clock::now_ms() - started,
+                done: p.done,
+            };
+            to_js(&update).map_err(Into::into)
+        })
+    }
+}
