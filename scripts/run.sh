@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set up, render the scene world's grid, build the wasm package and serve the
-# demo page on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops it; SERVE=0 skips serving).
+# The main job: set up, render the scene world's grid, build the wasm package (with the
+# browser's copies of the shipped models) and serve the demo page on
+# http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops it; SERVE=0 skips serving).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -9,7 +10,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 cargo build -q --release -p trainer
 "$TARGET_DIR/release/trainer" world --out world-grid.png
-scripts/build-web.sh
+TRAINER="$TARGET_DIR/release/trainer" scripts/build-web.sh
 if [ "${SERVE:-1}" != 0 ]; then
   exec node scripts/serve.mjs "${PORT:-8080}" www
 fi

@@ -3,13 +3,18 @@
 # machine without a Rust toolchain, and fill the paper's table; see scripts/gpu/generator.sh for
 # how calls are shaped (trainer.gz and the kernel cache in .carry/, results packed into $OUT).
 #   scripts/gpu/hypernoise.sh train   # runs side by side on one GPU (RUNS below), MINUTES each
+#   scripts/gpu/hypernoise.sh select  # picks among the runs/ an earlier call left on a warm machine
 #   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)
+# Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
 # Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
 # the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
 # Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
-# started together spent ~410 s compiling before their first step. Warm the cache with one run
-# in a first call (RUNS="fit-paper:fit:--lr 1e-3"), carrying .carry/ (the cache comes back as cubecl-cache.tgz.part-*
-# in $OUT), before running several side by side.
+# started together spent ~410 s compiling before their first step, two runs ~450 s, and an eval
+# call ~400 s. Warm the cache with one run in a first call (RUNS="fit-paper:fit:--lr 1e-3"),
+# carrying .carry/ (the cache comes back as cubecl-cache.tgz.part-* in $OUT; put the parts in
+# .carry/ for the next call), before running several side by side. A path named in `carry` is
+# replaced on the device, and one carried before but not named again is removed: carry only
+# .carry/trainer.gz to keep a warm machine's compiled cache (.carry/cubecl-cache) in place.
 set -uo pipefail
 OUT=${OUT:-out}
 MINUTES=${MINUTES:-6}

@@ -89,6 +89,18 @@ async function runReno(page, label) {
   bench[`${label}_reno`] = cost;
 }
 
+/** The demo page on one backend: status and notice, native-matching pixels, live ReNO, a screenshot. */
+async function demoMatchesNative(browser, query, label, backend, notice) {
+  const { page } = await readyPage(browser, query);
+  assert.match(await page.textContent('#status'), backend);
+  assert.equal(await page.isVisible('#notice'), notice !== null);
+  if (notice) assert.match(await page.textContent('#notice'), notice);
+  bench[`${label}_first_image_ms`] = Number(await page.evaluate(() => document.body.dataset.firstImageMs));
+  await generateAndCompare(page, label);
+  await runReno(page, label);
+  await page.screenshot({ path: join(ARTIFACTS, `demo-${label}.png`), fullPage: true });
+}
+
 test('WebGPU: the page generates base and HyperNoise images matching the native CPU, and runs ReNO live', async () => {
   const browser = await launch(WEBGPU);
   try {
@@ -97,13 +109,7 @@ test('WebGPU: the page generates base and HyperNoise images matching the native 
     assert.match(await auto.page.textContent('#status'), /cpu \(WebAssembly\)/);
     assert.match(await auto.page.textContent('#notice'), /only a software adapter \(google swiftshader\)/);
     await auto.page.close();
-    const { page } = await readyPage(browser, '?backend=webgpu');
-    assert.match(await page.textContent('#status'), /webgpu \(google swiftshader\)/);
-    assert.equal(await page.isVisible('#notice'), false);
-    bench.webgpu_first_image_ms = Number(await page.evaluate(() => document.body.dataset.firstImageMs));
-    await generateAndCompare(page, 'webgpu');
-    await runReno(page, 'webgpu');
-    await page.screenshot({ path: join(ARTIFACTS, 'demo-webgpu.png'), fullPage: true });
+    await demoMatchesNative(browser, '?backend=webgpu', 'webgpu', /webgpu \(google swiftshader\)/, null);
   } finally {
     await browser.close();
   }
@@ -112,14 +118,7 @@ test('WebGPU: the page generates base and HyperNoise images matching the native 
 test('without WebGPU the page falls back to the CPU, says so, and matches the native CPU', async () => {
   const browser = await launch();
   try {
-    const { page } = await readyPage(browser);
-    assert.match(await page.textContent('#status'), /cpu \(WebAssembly\)/);
-    assert.equal(await page.isVisible('#notice'), true);
-    assert.match(await page.textContent('#notice'), /WebGPU.*CPU/);
-    bench.cpu_first_image_ms = Number(await page.evaluate(() => document.body.dataset.firstImageMs));
-    await generateAndCompare(page, 'cpu');
-    await runReno(page, 'cpu');
-    await page.screenshot({ path: join(ARTIFACTS, 'demo-cpu.png'), fullPage: true });
+    await demoMatchesNative(browser, '', 'cpu', /cpu \(WebAssembly\)/, /WebGPU.*running on the CPU in WebAssembly/);
   } finally {
     await browser.close();
   }
