@@ -18,7 +18,7 @@ pub const BELOW: &str = "below";
 pub enum PromptError {
     #[error("the prompt is empty; try e.g. \"a red circle to the left of a blue square\"")]
     Empty,
-    #[error("unknown word '{word}' in the prompt; the vocabulary is: {}", vocabulary().join(", "))]
+    #[error("unknown word '{word}' in the prompt; the vocabulary is: {}", vocabulary()[1..].join(", "))]
     UnknownWord { word: String },
     #[error("the prompt has {0} words; at most {MAX_TOKENS} are supported")]
     TooLong(usize),
@@ -93,7 +93,7 @@ mod tests {
         let err = encode("a red dog").unwrap_err();
         assert_eq!(err, PromptError::UnknownWord { word: "dog".into() });
         let msg = err.to_string();
-        assert!(msg.contains("'dog'") && msg.contains("circle") && msg.contains("purple"), "{msg}");
+        assert!(msg.contains("'dog'") && msg.contains("circle") && msg.contains("purple") && !msg.contains("<pad>"), "{msg}");
         assert_eq!(encode("   ").unwrap_err(), PromptError::Empty);
         assert!(matches!(encode(&"a ".repeat(13)), Err(PromptError::TooLong(13))));
     }
