@@ -74,15 +74,11 @@ impl<B: Backend> Dense<B> {
         x.matmul(self.weight.val().unsqueeze()) + self.bias.val().unsqueeze()
     }
 
-    fn branch<const D: usize>(&self, x: Tensor<B, D>) -> Option<Tensor<B, D>> {
-        self.lora.as_ref().map(|l| x.matmul(l.down.val().unsqueeze()).matmul(l.up.val().unsqueeze()) * l.scale)
-    }
-
-    /// (..., in) -> (..., out)
+    /// (..., in) -> (..., out); the adapter branch is only computed when it is used.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, adapters: Adapters) -> Tensor<B, D> {
-        match (adapters, self.branch(x.clone())) {
+        match (adapters, &self.lora) {
             (Adapters::Off, _) | (_, None) => self.base(x),
-            (_, Some(b)) => self.base(x) + b,
+            (_, Some(l)) => self.base(x.clone()) + x.matmul(l.down.val().unsqueeze()).matmul(l.up.val().unsqueeze()) * l.scale,
         }
     }
 }
@@ -128,24 +124,23 @@ impl<B: Backend> Conv<B> {
         conv2d(x, self.weight.val(), Some(self.bias.val()), self.options())
     }
 
-    fn branch(&self, x: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
-        self.lora.as_ref().map(|l| {
-            let h = conv2d(x, l.down.val(), None, self.options());
-            conv2d(h, l.up.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) * l.scale
-        })
+    fn branch(&self, l: &Lora<B, 4>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let h = conv2d(x, l.down.val(), None, self.options());
+        conv2d(h, l.up.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) * l.scale
     }
 
+    /// The adapter branch is only computed when it is used.
     pub fn forward(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
-        match (adapters, self.branch(x.clone())) {
+        match (adapters, &self.lora) {
             (Adapters::Off, _) | (_, None) => self.base(x),
-            (_, Some(b)) => self.base(x) + b,
+            (_, Some(l)) => self.base(x.clone()) + self.branch(l, x),
         }
     }
 
     /// The output layer: the hypernetwork's output is its LoRA branch alone (zero at init).
     pub fn forward_output(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
-        match (adapters, self.branch(x.clone())) {
-            (Adapters::Hypernetwork, Some(b)) => b,
+        match (adapters, &self.lora) {
+            (Adapters::Hypernetwork, Some(l)) => self.branch(l, x),
             (Adapters::Hypernetwork, None) => panic!("the noise hypernetwork needs adapters (build it with a LoraConfig)"),
             _ => self.forward(x, adapters),
         }
