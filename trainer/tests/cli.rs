@@ -93,6 +93,9 @@ fn bad_input_gets_clear_errors() {
     let o = trainer(&["render", "--prompt", "a red dog", "--out", dir.join("d.png").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown word 'dog'") && stderr(&o).contains("triangle"), "{}", stderr(&o));
+
+    let o = trainer(&["eval", "--methods", "base,best_of_0"]);
+    assert!(!o.status.success() && stderr(&o).contains("unknown method 'best_of_0'"), "{}", stderr(&o));
 }
 
 #[test]

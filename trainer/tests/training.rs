@@ -212,9 +212,10 @@ fn fit_finetune_resume_and_the_table() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no metrics.json"));
 
     let results = dir.join("results");
+    // the base listed second: distances are still measured against the base's images
     let text = ok(&trainer(&[
         "--device", "cpu", "eval", "--generator", g, "--hypernoise", adapters.to_str().unwrap(), "--finetune", finetune.to_str().unwrap(), "--reward", "redness",
-        "--methods", "base,hypernoise,best_of_3,reno,finetune", "--every", "150", "--reno-iterations", "2", "--out", results.to_str().unwrap(),
+        "--methods", "hypernoise,base,best_of_3,reno,finetune", "--every", "150", "--reno-iterations", "2", "--out", results.to_str().unwrap(),
     ]));
     assert!(text.contains("| hypernoise |"), "{text}");
     let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap();

@@ -5,7 +5,7 @@
 //! seconds per image, generator evaluations per image, diversity across seeds of a prompt and
 //! distance to the base image from the same noise.
 
-use super::fit::load_adapters;
+use crate::models::load_adapters;
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::models::{load_generator, shipped, shipped_generator};
 use crate::progress;
@@ -93,9 +93,12 @@ impl OnBackend for Args {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         // unknown methods fail before any work is done
-        if let Some(m) = self.methods.iter().find(|m| !matches!(m.as_str(), "base" | "hypernoise" | "reno" | "finetune") && m.strip_prefix("best_of_").and_then(|n| n.parse::<usize>().ok()).is_none()) {
-            anyhow::bail!("unknown method '{m}' (base, hypernoise, best_of_N, reno, finetune)");
+        if let Some(m) = self.methods.iter().find(|m| !matches!(m.as_str(), "base" | "hypernoise" | "reno" | "finetune") && m.strip_prefix("best_of_").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).is_none()) {
+            anyhow::bail!("unknown method '{m}' (base, hypernoise, best_of_N with N >= 1, reno, finetune)");
         }
+        // the base runs first: every other row's distance to base needs its images
+        let mut methods = self.methods.clone();
+        methods.sort_by_key(|m| m != "base");
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
         let (g, config) = load_generator::<B::InnerBackend>(&generator_path, &device)?;
         let res = config.resolution;
@@ -126,7 +129,7 @@ impl OnBackend for Args {
         let mut rows = serde_json::Map::new();
         let mut base_images: Option<Vec<Image>> = None;
         let mut markdown = String::from("| method | mean | single_object | two_object | counting | colors | position | color_attr | reward | s/img | NFE | diversity | distance to base |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-        for method in &self.methods {
+        for method in &methods {
             let run = match method.as_str() {
                 "base" => timed(method, 1, &|c| Ok(g.one_step(noise_of(c), g.encode(tokens_of(c)?))))?,
                 "hypernoise" | "finetune" => {
@@ -173,8 +176,11 @@ impl OnBackend for Args {
                 let r = reward.score(images_to_tensor::<B::InnerBackend>(imgs, &device), tokens_of(chunk)?);
                 reward_sum += r.sum().into_scalar().elem::<f64>();
             }
-            let base = base_images.get_or_insert_with(|| run.images.clone());
-            let distance = run.images.iter().zip(base.iter()).map(|(a, b)| rms(a, b)).sum::<f64>() / items.len() as f64;
+            if method == "base" {
+                base_images = Some(run.images.clone());
+            }
+            // null when the base is not among the methods
+            let distance = base_images.as_ref().map(|base| run.images.iter().zip(base).map(|(a, b)| rms(a, b)).sum::<f64>() / items.len() as f64);
             let scores = report.scores();
             let row = json!({
                 "mean": report.mean(),
