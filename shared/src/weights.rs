@@ -69,7 +69,10 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
         let dtype: String = serde_json::from_value(field("dtype")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
         let shape: Vec<usize> = serde_json::from_value(field("shape")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
         let offsets: [usize; 2] = serde_json::from_value(field("data_offsets")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-        if offsets[1] > data_len || offsets[0] > offsets[1] {
+        if offsets[0] > offsets[1] {
+            return Err(WeightsError::Corrupt(format!("tensor {name} has data offsets {offsets:?}")));
+        }
+        if offsets[1] > data_len {
             return Err(WeightsError::Truncated(format!("tensor {name} ends at byte {} of {data_len}", offsets[1])));
         }
         tensors.insert(name, TensorInfo { dtype, shape, offsets });

@@ -4,6 +4,7 @@ use anyhow::{anyhow, Context, Result};
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
+use hypernoise::hypernet::{AdapterConfig, Adapted};
 use hypernoise::world::Image;
 use std::path::{Path, PathBuf};
 
@@ -32,9 +33,18 @@ pub fn shipped_generator() -> PathBuf {
     shipped("generator.safetensors")
 }
 
+/// A weights file's bytes, or an error naming it.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))
+}
+
 pub fn load_generator<B: Backend>(path: &Path, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))?;
-    Generator::from_bytes(&bytes, device).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))
+    Generator::from_bytes(&read(path)?, device).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))
+}
+
+/// Adapters loaded on the generator they were trained on (`trainer eval`, `trainer sample`).
+pub fn load_adapters<B: Backend>(generator: &Path, adapters: &Path, device: &B::Device) -> Result<(Adapted<B>, AdapterConfig)> {
+    Adapted::load(&read(generator)?, &read(adapters)?, device).map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
 }
 
 /// Generates one image per (prompt, seed), `batch` at a time, calling `done(n)` after each batch.

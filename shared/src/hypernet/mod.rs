@@ -73,14 +73,15 @@ impl<B: Backend> Adapted<B> {
     /// Trained adapters (`adapter_bytes`) on their generator (`generator_bytes`).
     pub fn load(generator_bytes: &[u8], adapter_bytes: &[u8], device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
         let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
-        let found = fingerprint(generator_bytes);
+        // the generator file's own problems (not a generator, truncated) come first
+        let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.lora, device)?;
+        let found = fresh_config.generator_fingerprint;
         if found != config.generator_fingerprint {
             return Err(WeightsError::Mismatch(format!(
                 "these adapters were trained on generator {}, not on this one ({found}): load them with the generator they were trained on",
                 config.generator_fingerprint
             )));
         }
-        let (fresh, _) = Self::fresh(generator_bytes, config.role, config.lora, device)?;
         let model = weights::load_part(fresh.model, adapter_bytes, crate::generator::layers::is_adapter_path)?;
         Ok((Adapted { model }, config))
     }

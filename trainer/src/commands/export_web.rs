@@ -2,12 +2,12 @@
 //! download; the models still compute in f32). The adapters are re-stamped with the f16
 //! generator's fingerprint, since that is the generator they will run on.
 
-use crate::models::shipped;
+use crate::models::{read, shipped};
 use anyhow::{anyhow, Context, Result};
 use burn::backend::Flex;
 use hypernoise::hypernet::{fingerprint, Adapted};
 use hypernoise::weights::to_f16;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,10 +23,6 @@ pub struct Args {
     /// Learned reward (default: weights/reward.safetensors).
     #[arg(long)]
     reward: Option<PathBuf>,
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 pub fn run(a: Args) -> Result<()> {

@@ -23,7 +23,7 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{objective_terms, Adapted, AdapterConfig, Role};
+use hypernoise::hypernet::{objective_terms, Adapted, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
@@ -168,7 +168,7 @@ impl OnBackend for Job {
             bail!("--rank must be at least 1");
         }
         if role == Role::FineTune && sampler != Sampler::OneStep {
-            bail!("finetune adapts the one-step generator; --sampler flow applies to fit only");
+            bail!("finetune adapts the one-step generator; --gen-steps above 1 applies to fit only");
         }
         let generator_path = a.generator.clone().unwrap_or_else(shipped_generator);
         let generator_bytes = std::fs::read(&generator_path).with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
@@ -255,12 +255,6 @@ impl OnBackend for Job {
     }
 }
 
-/// For `trainer eval` and the web: the adapters file and the generator it needs.
-pub fn load_adapters<B: Backend>(generator: &Path, adapters: &Path, device: &B::Device) -> Result<(Adapted<B>, AdapterConfig)> {
-    let g = std::fs::read(generator).with_context(|| format!("cannot read generator weights {}", generator.display()))?;
-    let a = std::fs::read(adapters).with_context(|| format!("cannot read adapters {}", adapters.display()))?;
-    Adapted::load(&g, &a, device).map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
-}
 
 /// `trainer compare-runs`: the reward and the validation score of several `fit`/`finetune`
 /// runs over training, in one picture (e.g. HyperNoise vs fine-tuning on the redness toy).

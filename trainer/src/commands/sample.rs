@@ -3,11 +3,10 @@
 use super::model_args::ModelArgs;
 use super::OneImage;
 use crate::backend::{DeviceKind, OnBackend};
-use crate::models::generate_images;
+use crate::models::{generate_images, load_adapters};
 use crate::png_io;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
-use hypernoise::hypernet::Adapted;
 use burn::tensor::backend::AutodiffBackend;
 
 #[derive(clap::Args)]
@@ -39,8 +38,7 @@ impl OnBackend for Args {
                 generate_images(&model, config.resolution, &[prompt.clone()], &[*seed], sampler, 1, &device, |_| {})?
             }
             Some(path) => {
-                let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-                let (adapted, config) = Adapted::<B::InnerBackend>::load(&read(&self.model.path())?, &read(path)?, &device).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?;
+                let (adapted, config) = load_adapters::<B::InnerBackend>(&self.model.path(), path, &device)?;
                 let ids = encode_prompts(&[prompt.as_str()]).map_err(|e| anyhow!("{e}"))?;
                 let z = noise_tensor(&[*seed], config.generator.resolution, &device);
                 tensor_to_images(adapted.generate(config.role, z, tokens_tensor(&ids, &device), self.strength, sampler))
