@@ -2,7 +2,7 @@
 
 use crate::backend::{self, Choice};
 use crate::pipeline::{Engine, Generation, RenoProgress, RenoSteps};
-use crate::{parse, seed_from_js, to_js, verdict};
+use crate::{seed_from_js, to_js, verdict};
 use hypernoise::optimize::reno::RenoConfig;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -174,7 +174,6 @@ impl HyperNoise {
             if !strength.is_finite() || strength.abs() > 10.0 {
                 return Err(js_error(format!("strength must be a number from -10 to 10, got {strength}")));
             }
-            parse(&r.prompt)?;
             let g = engine.generate(&r.prompt, seed, r.hypernoise.then_some(strength)).await.map_err(js_error)?;
             to_js(&described(&r.prompt, g, engine.resolution()).map_err(js_error)?).map_err(Into::into)
         })
@@ -186,7 +185,6 @@ impl HyperNoise {
     pub fn start_reno(&self, request: JsValue) -> Result<RenoSession, JsError> {
         let r: RenoRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("startReno: {e}")))?;
         let seed = seed_from_js(r.seed)?;
-        parse(&r.prompt)?;
         let config = RenoConfig { iterations: r.iterations.unwrap_or(50), ..RenoConfig::default() };
         if !(1..=500).contains(&config.iterations) {
             return Err(JsError::new("iterations must be from 1 to 500"));

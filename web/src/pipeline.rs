@@ -7,6 +7,7 @@ use crate::clock::now_ms;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use hypernoise::generator::noise::seeded;
 use hypernoise::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig};
 use hypernoise::weights::Architecture;
@@ -113,12 +114,14 @@ impl<B: AutodiffBackend> Engine for Pipeline<B> {
     fn generate<'a>(&'a self, prompt: &'a str, seed: u64, strength: Option<f32>) -> Pending<'a, Generation> {
         Box::pin(async move {
             let tokens = self.tokens::<B::InnerBackend>(prompt, &self.device)?;
-            let z = noise_tensor::<B::InnerBackend>(&[seed], self.resolution, &self.device);
+            // the noise is made on the CPU, so only the modulated noise needs reading back
+            let z = seeded(seed, self.resolution);
+            let z_tensor = noise_tensor::<B::InnerBackend>(&[seed], self.resolution, &self.device);
             let g = &self.adapted.model;
             let started = now_ms();
             let fed = match strength {
-                Some(s) => self.adapted.modulate(z.clone(), tokens.clone(), s),
-                None => z.clone(),
+                Some(s) => self.adapted.modulate(z_tensor, tokens.clone(), s),
+                None => z_tensor,
             };
             let x = g.one_step(fed.clone(), g.encode(tokens.clone()));
             let image = read_image(x.clone()).await?;
@@ -126,11 +129,15 @@ impl<B: AutodiffBackend> Engine for Pipeline<B> {
             let started = now_ms();
             let reward = read(self.reward.forward(x, tokens)).await?[0];
             let reward_ms = now_ms() - started;
-            let offset = match strength {
-                Some(_) => Some(read(fed.clone() - z).await?),
-                None => None,
+            let (noise, offset) = match strength {
+                Some(_) => {
+                    let fed = read(fed).await?;
+                    let offset = fed.iter().zip(&z).map(|(a, b)| a - b).collect();
+                    (fed, Some(offset))
+                }
+                None => (z, None),
             };
-            Ok(Generation { image, noise: read(fed).await?, offset, reward, generate_ms, reward_ms })
+            Ok(Generation { image, noise, offset, reward, generate_ms, reward_ms })
         })
     }
 
