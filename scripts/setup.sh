@@ -3,7 +3,8 @@
 #   - wasm32 route: Debian rustc-web/cargo-web 1.96 + std sources + lld-22, used with -Zbuild-std
 #     (rustup cannot download the wasm32 target here), called by absolute path so rustup stays default
 #   - wasm-bindgen-cli, pinned to the wasm-bindgen crate version in Cargo.lock
-#   - Debian chromium + playwright-core (driver only, never a browser download) for browser tests
+#   - Debian chromium + playwright-core (driver only, never a browser download) for browser tests,
+#     and node/npm when the machine has none
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/env.sh"
@@ -11,6 +12,9 @@ source "$ROOT/scripts/env.sh"
 APT_PACKAGES=(rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-llvm lld-22 chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# node and npm drive the browser tests and serve the page (any install will do: Debian's or another)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

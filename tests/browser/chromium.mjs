@@ -1,5 +1,14 @@
-// Launches Debian's Chromium through playwright-core (never a downloaded browser).
+// The browser tests' shared setup: paths, and Debian's Chromium through playwright-core
+// (never a downloaded browser).
 import { chromium } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+/** The repository (works on Node 18, which lacks import.meta.dirname). */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The native trainer the pages are compared with, and where screenshots and timings go. */
+export const TRAINER = process.env.TRAINER || join(ROOT, 'target/debug/trainer');
+export const ARTIFACTS = process.env.ARTIFACTS || join(ROOT, 'target/test-artifacts');
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',

@@ -8,13 +8,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
-import { launch, openPage, WEBGPU } from './chromium.mjs';
+import { launch, openPage, WEBGPU, ROOT, TRAINER, ARTIFACTS } from './chromium.mjs';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const TRAINER = process.env.TRAINER || join(ROOT, 'target/debug/trainer');
-const ARTIFACTS = process.env.ARTIFACTS || join(ROOT, 'target/test-artifacts');
 const MODELS = join(ROOT, 'www/pkg/models');
 const PROMPT = 'a blue circle to the left of a yellow square';
 const SEED = 3;

@@ -5,13 +5,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
-import { launch, openPage } from './chromium.mjs';
+import { launch, openPage, ROOT, TRAINER, ARTIFACTS } from './chromium.mjs';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const TRAINER = process.env.TRAINER || join(ROOT, 'target/debug/trainer');
-const ARTIFACTS = process.env.ARTIFACTS || join(ROOT, 'target/test-artifacts');
 const CASES = [
   ['a blue circle to the left of a yellow square', 0],
   ['three green triangles', 7],
