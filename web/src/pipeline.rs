@@ -116,7 +116,7 @@ impl<B: AutodiffBackend> Engine for Pipeline<B> {
             let tokens = self.tokens::<B::InnerBackend>(prompt, &self.device)?;
             // the noise is made on the CPU, so only the modulated noise needs reading back
             let z = seeded(seed, self.resolution);
-            let z_tensor = noise_tensor::<B::InnerBackend>(&[seed], self.resolution, &self.device);
+            let z_tensor = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(z.clone(), [1, 3, self.resolution, self.resolution]), &self.device);
             let g = &self.adapted.model;
             let started = now_ms();
             let fed = match strength {
