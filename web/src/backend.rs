@@ -71,7 +71,7 @@ pub async fn load(choice: Choice, generator: &[u8], hypernetwork: &[u8], reward:
     let webgpu = match choice {
         Choice::Cpu => Err("the CPU backend was requested".to_string()),
         Choice::Auto => webgpu_adapter().await.and_then(|a| match a.software {
-            // measured here: SwiftShader took 2.6 s an image, the CPU in WebAssembly 0.19 s
+            // measured here: SwiftShader took 1.6 s an image, the CPU in WebAssembly 0.12 s
             true => Err(format!("WebGPU offers only a software adapter ({})", a.label)),
             false => Ok(a),
         }),
