@@ -11,5 +11,5 @@ cargo build --release -p trainer --features cuda
 mkdir -p .carry
 # compressed: the binary, a checkpoint and the kernel cache must travel together under 64 MiB
 strip -o /tmp/trainer-stripped "$TARGET_DIR/release/trainer"
-gzip -1 -c /tmp/trainer-stripped > .carry/trainer.gz
+gzip -9 -c /tmp/trainer-stripped > .carry/trainer.gz
 echo "staged .carry/trainer.gz ($(du -h .carry/trainer.gz | cut -f1))"

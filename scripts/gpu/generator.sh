@@ -7,8 +7,9 @@
 #   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
 #   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
-# .carry/ holds trainer.gz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (cubecl-cache.tgz or its .part-* pieces),
-# teacher.safetensors and <phase>.tar.part-* from earlier calls' $OUT.
+# .carry/ holds trainer.gz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (see
+# common.sh), teacher.safetensors and <phase>.tar.part-* from earlier calls' $OUT.
+# PACK_CACHE=0 leaves packing the cache to the caller (when other trainers share the call).
 set -uo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 teacher|student|eval ..." >&2; exit 2; }
 OUT=${OUT:-out}
@@ -20,12 +21,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 # every command ends by the deadline (plus a little for its checkpoint), so packing always runs
 run() { echo "+ $(date +%T) $*"; timeout $(( DEADLINE + 20 - $(date +%s) )) "$@"; }
 
-T=/tmp/trainer
-gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || exit 1
-cp "$(dirname "$0")/cubecl.toml" .   # kernel cache in .carry/cubecl-cache, minimal autotuning
-# the kernel cache travels whole (cubecl-cache.tgz) or, once over 16 MiB, split (.part-*)
-if compgen -G ".carry/cubecl-cache.tgz.part-*" >/dev/null; then cat .carry/cubecl-cache.tgz.part-* | tar xzf - -C .carry
-elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C .carry; fi
+source "$(dirname "$0")/common.sh"
+gpu_setup || exit 1
 left() { awk "BEGIN { printf \"%.1f\", ($DEADLINE - $(date +%s)) / 60 - ${1:-0} }"; }   # minutes, less a reserve
 
 # $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint of an
@@ -52,19 +49,21 @@ for PHASE in "$@"; do
     # pairs are remade by every call (about PAIRS * 2 * ODE_STEPS teacher evaluations, ~2
     # minutes), before the training clock starts
     [ -f .carry/teacher.safetensors ] || { echo "student: no .carry/teacher.safetensors"; break; }
+    # STUDENT_ARGS: e.g. "--init .carry/generator.safetensors --seed 2" continues a student on new pairs
+    # shellcheck disable=SC2086
     run "$T" --device cuda distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
-      --ode-steps "${ODE_STEPS:-12}" --steps "${STUDENT_STEPS:-1600}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 2.5)"
+      --ode-steps "${ODE_STEPS:-12}" --steps "${STUDENT_STEPS:-1600}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 2.5)" ${STUDENT_ARGS:-}
     pack generator.safetensors
     [ -f runs/student/generator.safetensors ] && cp runs/student/generator.safetensors .carry/
     ;;
-  eval)   # whichever of teacher and student .carry/ holds
+  eval)   # whichever of teacher and student .carry/ holds (the teacher unless EVAL_TEACHER=0; BENCH=0: no benchmark)
     mkdir -p runs/eval
-    [ -f .carry/teacher.safetensors ] && run "$T" --device cuda evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
+    [ -f .carry/teacher.safetensors ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device cuda evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
     [ -f .carry/generator.safetensors ] && run "$T" --device cuda evaluate --weights .carry/generator.safetensors --json runs/eval/student-eval.json \
-      && run "$T" --device cuda bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json runs/eval/student-bench.json
+      && [ "${BENCH:-1}" = 1 ] && run "$T" --device cuda bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json runs/eval/student-bench.json
     ;;
   esac
 done
-[ -d .carry/cubecl-cache ] && tar czf - -C .carry cubecl-cache | split -b 15M - "$OUT/cubecl-cache.tgz.part-"
+[ "${PACK_CACHE:-1}" = 1 ] && pack_cache "$OUT"
 tar czf "$OUT/extras.tgz" $(cd runs && ls -d */loss.csv */loss.png */samples.png */accuracy.json eval 2>/dev/null | sed 's|^|runs/|')
 ls -la "$OUT"

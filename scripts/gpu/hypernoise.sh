@@ -12,9 +12,8 @@
 # started together spent ~410 s compiling before their first step, two runs ~450 s, and an eval
 # call ~400 s. Warm the cache with one run in a first call (RUNS="fit-paper:fit:--lr 1e-3"),
 # carrying .carry/ (the cache comes back as cubecl-cache.tgz.part-* in $OUT; put the parts in
-# .carry/ for the next call), before running several side by side. A path named in `carry` is
-# replaced on the device, and one carried before but not named again is removed: carry only
-# .carry/trainer.gz to keep a warm machine's compiled cache (.carry/cubecl-cache) in place.
+# .carry/ for the next fresh machine; a warm one keeps its own: see common.sh), before running
+# several side by side. PACK_CACHE=0 leaves packing the cache to the caller.
 set -uo pipefail
 OUT=${OUT:-out}
 MINUTES=${MINUTES:-6}
@@ -26,12 +25,8 @@ mkdir -p "$OUT" runs
 exec > >(tee -a "$OUT/gpu.log") 2>&1
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 echo "$CARD"
-T=/tmp/trainer
-gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || exit 1
-cp "$(dirname "$0")/cubecl.toml" .
-# the kernel cache travels whole (cubecl-cache.tgz) or, once over 16 MiB, split (.part-*)
-if compgen -G ".carry/cubecl-cache.tgz.part-*" >/dev/null; then cat .carry/cubecl-cache.tgz.part-* | tar xzf - -C .carry
-elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C .carry; fi
+source "$(dirname "$0")/common.sh"
+gpu_setup || exit 1
 RUNS=${RUNS:-"fit-paper:fit:--lr 1e-3 --reg-weight 1
 fit-lr1e-2:fit:--lr 1e-2 --reg-weight 1
 fit-lr1e-2-lam0.1:fit:--lr 1e-2 --reg-weight 0.1
@@ -73,5 +68,5 @@ eval)
   ;;
 esac
 done
-[ -d .carry/cubecl-cache ] && tar czf - -C .carry cubecl-cache | split -b 15M - "$OUT/cubecl-cache.tgz.part-"
+[ "${PACK_CACHE:-1}" = 1 ] && pack_cache "$OUT"
 ls -la "$OUT" "$OUT"/*/

@@ -117,6 +117,19 @@ fn distil_then_sample_and_evaluate() {
     let student = student_dir.join("generator.safetensors");
     assert!(student.exists() && student_dir.join("samples.png").exists());
 
+    // --init continues that student, not the teacher (0 steps: the starting weights come out)
+    let again = |init: &Path, out: &str| {
+        trainer(&[
+            "--device", "cpu", "distill", "--teacher", teacher.to_str().unwrap(), "--init", init.to_str().unwrap(), "--seed", "2",
+            "--out", dir.join(out).to_str().unwrap(), "--pairs", "8", "--ode-steps", "2", "--steps", "0", "--batch", "4", "--pair-batch", "8",
+        ])
+    };
+    ok(&again(&student, "again"));
+    let continued = tensors(&dir.join("again/generator.safetensors"));
+    assert!(continued == tensors(&student) && continued != tensors(&teacher));
+    let o = again(&dir.join("missing.safetensors"), "missing");
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("missing.safetensors"));
+
     let png = dir.join("x.png");
     let text = ok(&trainer(&["--device", "cpu", "sample", "--weights", student.to_str().unwrap(), "--prompt", "three green triangles", "--seed", "3", "--out", png.to_str().unwrap()]));
     assert!(text.contains("evaluator:") && png.exists(), "{text}");

@@ -1,6 +1,7 @@
 //! `trainer distill`: the one-step student. The teacher's guided ODE maps noise z to an image
 //! x(z); the student g(z) = z + v(z, 0) starts as the teacher (one Euler step: a blurry mean)
-//! and regresses x(z) on fixed (z, x(z)) pairs. Regression on ODE pairs keeps g a
+//! and regresses x(z) on fixed (z, x(z)) pairs; `--init` continues from an earlier student on
+//! new pairs (another `--seed`), which adds data without paying for the old pairs again. Regression on ODE pairs keeps g a
 //! deterministic function of z that inherits the teacher's noise-to-layout map, which is what
 //! noise optimisation (ReNO, HyperNoise) needs; it is also the cheapest distillation to run.
 
@@ -26,6 +27,9 @@ pub struct Args {
     /// Teacher weights (from `trainer teach`).
     #[arg(long)]
     pub teacher: PathBuf,
+    /// Start from this student (same architecture) instead of the teacher.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     /// Run folder: checkpoints, loss.csv/png, samples.png and generator.safetensors.
     #[arg(long, default_value = "runs/student")]
     pub out: PathBuf,
@@ -85,11 +89,20 @@ impl OnBackend for Args {
         let res = config.resolution;
         eprintln!("making {} teacher pairs ({} Euler steps, guidance {})", self.pairs, self.ode_steps, self.guidance);
         let (z_all, x_all, tokens_all) = make_pairs(&teacher.valid(), res, &self, &device)?;
+        let start = match &self.init {
+            Some(path) => {
+                let (student, student_config) = load_generator::<B>(path, &device)?;
+                anyhow::ensure!(student_config == config, "--init {} has another architecture than the teacher", path.display());
+                eprintln!("starting from the student {}", path.display());
+                student
+            }
+            None => teacher,
+        };
         let spec = self.control.spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, teacher, optim, &device, export, |model, step| {
+        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
             let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
             let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
             let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);

@@ -1,0 +1,25 @@
+# Sourced by the scripts/gpu/*.sh phase scripts: the trainer and the kernel cache on a GPU
+# machine without a Rust toolchain.
+# The compiled-kernel cache lives in runs/cubecl-cache (cubecl.toml): runs/ is ignored by git, so
+# it is never carried and stays on a warm machine between calls. A fresh machine restores it from
+# .carry/ (cubecl-cache.tgz, or its .part-* pieces once over 16 MiB), which a `pack_cache` of an
+# earlier call left in $OUT. A path named in `carry` is replaced on the device, and one carried
+# before but not named again is removed there: the cache's home in runs/ is immune to both.
+T=/tmp/trainer-$$   # one copy per script: several may run side by side
+gpu_setup() {
+  mkdir -p runs
+  gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || return 1
+  cp "$(dirname "${BASH_SOURCE[0]}")/cubecl.toml" .
+  [ -d runs/cubecl-cache ] && return 0
+  # unpacked aside, then renamed: a script started alongside never sees half a cache
+  local tmp=runs/.unpack-$$
+  mkdir -p "$tmp"
+  if compgen -G ".carry/cubecl-cache.tgz.part-*" >/dev/null; then cat .carry/cubecl-cache.tgz.part-* | tar xzf - -C "$tmp"
+  elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C "$tmp"; fi
+  [ -d "$tmp/cubecl-cache" ] && mv -n "$tmp/cubecl-cache" runs/ 2>/dev/null
+  rm -rf "$tmp"
+}
+# Packs the cache into $1 for the next fresh machine; call it once no trainer is running.
+pack_cache() {
+  [ -d runs/cubecl-cache ] && tar czf - -C runs cubecl-cache | split -b 15M - "$1/cubecl-cache.tgz.part-"
+}
