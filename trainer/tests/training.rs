@@ -243,6 +243,13 @@ fn fit_finetune_resume_and_the_table() {
     // best-of-N includes the base noise, so its reward is never below the base's
     assert!(table["rows"]["best_of_3"]["reward"].as_f64().unwrap() >= table["rows"]["base"]["reward"].as_f64().unwrap() - 1e-6);
 
+    // on the validation prompts the table reproduces fit's own scores (step 0: the base generator)
+    let val = dir.join("val");
+    ok(&trainer(&["--device", "cpu", "eval", "--generator", g, "--split", "val", "--methods", "base", "--every", "50", "--reward", "redness", "--out", val.to_str().unwrap()]));
+    let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(val.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(table["split"], "val");
+    assert_eq!(table["rows"]["base"]["mean"].as_f64(), metrics[0]["val_score"].as_f64());
+
     // adapters only load on the generator they were trained on, and roles are checked
     let other = tiny_teacher_seeded(&dir.join("other"), "1");
     let o = trainer(&["--device", "cpu", "eval", "--generator", other.to_str().unwrap(), "--hypernoise", adapters.to_str().unwrap(), "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);

@@ -38,10 +38,7 @@ impl OnBackend for Args {
     fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
         let (model, config) = self.model.load::<B::InnerBackend>(&device)?;
-        let split = match self.split {
-            super::render_set::Which::Val => Split::Val,
-            super::render_set::Which::Eval => Split::Eval,
-        };
+        let split: Split = self.split.into();
         let items: Vec<_> = items(split).into_iter().step_by(self.every.max(1)).collect();
         let prompts: Vec<String> = items.iter().map(|i| i.prompt.clone()).collect();
         let seeds: Vec<u64> = items.iter().map(|i| i.seed).collect();

@@ -11,6 +11,15 @@ pub enum Which {
     Eval,
 }
 
+impl From<Which> for hypernoise::world::split::Split {
+    fn from(w: Which) -> Self {
+        match w {
+            Which::Val => Self::Val,
+            Which::Eval => Self::Eval,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long, value_enum, default_value = "eval")]

@@ -46,6 +46,9 @@ pub struct Args {
     /// Score every k-th evaluation item (1 = all 2,168).
     #[arg(long, default_value_t = 1)]
     every: usize,
+    /// `val` scores the validation prompts instead (what `fit` selects on), to compare with its curves.
+    #[arg(long, value_enum, default_value = "eval")]
+    split: super::render_set::Which,
     #[arg(long, default_value_t = 256)]
     batch: usize,
     #[arg(long, default_value_t = 50)]
@@ -104,7 +107,8 @@ impl OnBackend for Args {
         let res = config.resolution;
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let reward = Reward::<B::InnerBackend>::parse(&reward_spec, &device)?;
-        let items: Vec<Item> = items(Split::Eval).into_iter().step_by(self.every.max(1)).collect();
+        let split: Split = self.split.into();
+        let items: Vec<Item> = items(split).into_iter().step_by(self.every.max(1)).collect();
         let card = self.card.clone().unwrap_or_else(|| describe(kind));
         let batches: Vec<&[Item]> = items.chunks(self.batch.max(1)).collect();
         let tokens_of = |chunk: &[Item]| -> Result<Tensor<B::InnerBackend, 2, Int>> {
@@ -202,8 +206,8 @@ impl OnBackend for Args {
             eprintln!("{method}: mean {:.4}, reward {:.4}, {:.2} ms/image", report.mean(), reward_sum / items.len() as f64, run.seconds * 1e3 / items.len() as f64);
             rows.insert(method.clone(), row);
             // written after every method, so a run stopped part-way keeps the rows it finished
-            let footer = format!("\n{} evaluation images (every {} item of the {} split), reward `{reward_spec}`, on {card}.\n", items.len(), self.every.max(1), Split::Eval.name());
-            let body = json!({ "rows": rows, "images": items.len(), "every": self.every.max(1), "reward": reward_spec, "card": card, "generator": generator_path.display().to_string() });
+            let footer = format!("\n{} images (every {} item of the {} split), reward `{reward_spec}`, on {card}.\n", items.len(), self.every.max(1), split.name());
+            let body = json!({ "rows": rows, "images": items.len(), "every": self.every.max(1), "split": split.name(), "reward": reward_spec, "card": card, "generator": generator_path.display().to_string() });
             std::fs::create_dir_all(&self.out)?;
             std::fs::write(self.out.join("eval.json"), serde_json::to_string_pretty(&body)?)?;
             std::fs::write(self.out.join("eval.md"), format!("{markdown}{footer}"))?;
