@@ -62,6 +62,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Write the browser's (f16) copies of the generator, hypernetwork and reward.
     ExportWeb(commands::export_web::Args),
+    /// Write a fixed batch's inputs and the shipped models' outputs (on the CPU), to check another implementation against.
+    ExportReference(commands::export_reference::Args),
 }
 
 fn main() {
@@ -85,6 +87,7 @@ fn main() {
         Command::Bench(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),
         Command::ExportWeb(a) => commands::export_web::run(a),
+        Command::ExportReference(a) => commands::export_reference::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -135,3 +135,8 @@ pub fn objective_terms<B: Backend>(
         }
     }
 }
+
+/// The batch loss from [`objective_terms`]: the mean over images of `reg_weight * reg - reward`.
+pub fn batch_loss<B: Backend>(reg: Tensor<B, 1>, reward: Tensor<B, 1>, reg_weight: f32) -> Tensor<B, 1> {
+    (reg * reg_weight - reward).mean()
+}

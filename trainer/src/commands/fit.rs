@@ -23,7 +23,7 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{objective_terms, Adapted, Role};
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,16 @@ impl Job {
     }
 }
 
+/// Training step `step`'s prompts and noise seeds for run seed `seed`: a pure function, so a
+/// resumed run sees the batches it would have seen, and `export-reference` can write one out.
+pub fn batch_prompts(seed: u64, step: usize, n: usize) -> (Vec<String>, Vec<u64>) {
+    let categories = training_categories();
+    let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "fit");
+    let texts = (0..n).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
+    let seeds = (0..n).map(|_| rng.next_u64()).collect();
+    (texts, seeds)
+}
+
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
     let path = run_dir.join("metrics.json");
     if !path.exists() {
@@ -191,19 +201,16 @@ impl OnBackend for Job {
         let metrics_empty = metrics.is_empty();
         let since_checkpoint: RefCell<Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)>> = RefCell::new(vec![]);
         let val_items: Vec<Item> = items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect();
-        let categories = training_categories();
         let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
         let best_path = out.join("best.safetensors");
 
         let loss = |model: &Adapted<B>, step: usize| {
-            let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "fit");
-            let texts: Vec<String> = (0..n).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
-            let seeds: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
+            let (texts, seeds) = batch_prompts(seed, step, n);
             let ids = encode_prompts(&texts).expect("training prompts are in the vocabulary");
             let z = noise_tensor::<B>(&seeds, res, &device);
             let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &device), |x, t| reward.score(x, t));
             since_checkpoint.borrow_mut().push((reg.clone().mean().inner(), r.clone().mean().inner()));
-            (reg * reg_weight - r).mean()
+            batch_loss(reg, r, reg_weight)
         };
         let on_checkpoint = |model: &Adapted<B>, step: usize| -> Result<()> {
             metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod distill;
 pub mod eval_images;
 pub mod evaluate;
+pub mod export_reference;
 pub mod export_web;
 pub mod fit;
 pub mod render;
