@@ -9,17 +9,12 @@ use std::process::Command;
 /// A safetensors file's f32 tensors by name: shape and values.
 fn read_f32(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let data = &bytes[8 + n..];
-    header
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    file.tensors()
         .into_iter()
-        .filter(|(k, _)| k != "__metadata__")
         .map(|(k, v)| {
-            assert_eq!(v["dtype"], "F32", "{k}");
-            let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-            let (a, b) = (v["data_offsets"][0].as_u64().unwrap() as usize, v["data_offsets"][1].as_u64().unwrap() as usize);
-            (k, (shape, data[a..b].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+            assert_eq!(v.dtype(), safetensors::Dtype::F32, "{k}");
+            (k, (v.shape().to_vec(), v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
         })
         .collect()
 }

@@ -24,17 +24,7 @@ fn fresh(name: &str) -> PathBuf {
 /// A safetensors file's tensors by name (its metadata is an unordered map, so bytes may differ).
 fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let data = &bytes[8 + n..];
-    header
-        .into_iter()
-        .filter(|(k, _)| k != "__metadata__")
-        .map(|(k, v)| {
-            let (a, b) = (v["data_offsets"][0].as_u64().unwrap() as usize, v["data_offsets"][1].as_u64().unwrap() as usize);
-            (k, data[a..b].to_vec())
-        })
-        .collect()
+    safetensors::SafeTensors::deserialize(&bytes).unwrap().tensors().into_iter().map(|(k, v)| (k, v.data().to_vec())).collect()
 }
 
 fn teach_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
