@@ -11,7 +11,7 @@ use hypernoise::generator::noise::seeded;
 use hypernoise::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig};
 use hypernoise::weights::Architecture;
-use hypernoise::hypernet::{Adapted, Role};
+use hypernoise::hypernet::{Adapted, Merged, Role};
 use hypernoise::optimize::reno::{Reno, RenoConfig};
 use hypernoise::reward::RewardModel;
 use hypernoise::world::Image;
@@ -58,7 +58,8 @@ pub trait RenoSteps {
 }
 
 pub struct Pipeline<B: AutodiffBackend> {
-    adapted: Adapted<B::InnerBackend>,
+    /// The base generator and the hypernetwork, its adapters folded into a copy's weights.
+    merged: Merged<B::InnerBackend>,
     reward: RewardModel<B::InnerBackend>,
     /// ReNO differentiates through these with respect to the noise only.
     generator_ad: Generator<B>,
@@ -82,7 +83,7 @@ impl<B: AutodiffBackend> Pipeline<B> {
         let (adapted, reward_ad) = (adapted.no_grad(), reward_ad.no_grad());
         Ok(Pipeline {
             reward: reward_ad.valid(),
-            adapted: adapted.valid(),
+            merged: Merged::new(&adapted.valid(), &config),
             generator_ad: adapted.model,
             reward_ad,
             resolution: config.generator.resolution,
@@ -117,10 +118,10 @@ impl<B: AutodiffBackend> Engine for Pipeline<B> {
             // the noise is made on the CPU, so only the modulated noise needs reading back
             let z = seeded(seed, self.resolution);
             let z_tensor = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(z.clone(), [1, 3, self.resolution, self.resolution]), &self.device);
-            let g = &self.adapted.model;
+            let g = self.merged.base();
             let started = now_ms();
             let fed = match strength {
-                Some(s) => self.adapted.modulate(z_tensor, tokens.clone(), s),
+                Some(s) => self.merged.modulate(z_tensor, tokens.clone(), s),
                 None => z_tensor,
             };
             let x = g.one_step(fed.clone(), g.encode(tokens.clone()));

@@ -186,3 +186,82 @@ pub fn train_adapters_only<B: Backend, M: Module<B>>(module: M) -> M {
 pub fn is_adapter_path(path: &str) -> bool {
     path.split('.').any(|p| p == "lora")
 }
+
+/// A copy of `module` whose layers absorb their adapters, W + scale * (up * down) (Dense:
+/// down (in, r) then up (r, out); Conv: up (out, r) after down (r, in * k * k)), so that a pass
+/// with `Adapters::Off` computes the adapted one at a single network's cost. With
+/// `Adapters::Hypernetwork` the layer at path `output` becomes its branch alone (W = delta, no
+/// bias), as that role's output layer is. The adapter tensors stay but no longer matter.
+pub fn merge_adapters<B: Backend, M: Module<B>>(module: M, config: LoraConfig, role: Adapters, output: &str) -> M {
+    use burn::module::ModuleVisitor;
+    use std::collections::HashMap;
+    /// Layer path -> (down, up) as matrices, and whether the layer is a convolution.
+    #[derive(Default)]
+    struct Collect<B: Backend>(Vec<String>, HashMap<String, ([Option<Tensor<B, 2>>; 2], bool)>);
+    impl<B: Backend> ModuleVisitor<B> for Collect<B> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let Some(i) = self.0.iter().position(|n| n == "lora") else { return };
+            let (layer, which) = (self.0[..i].join("."), self.0.last().map(String::as_str));
+            let t = p.val();
+            let dims = t.dims();
+            // Dense: down (in, r), up (r, out); Conv: down (r, in, k, k) -> (r, in*k*k), up (out, r, 1, 1) -> (out, r)
+            let m: Tensor<B, 2> = if D == 2 { t.reshape([dims[0], dims[1]]) } else { t.reshape([dims[0] as i64, -1]) };
+            let slot = match which {
+                Some("down") => 0,
+                Some("up") => 1,
+                _ => return,
+            };
+            self.1.entry(layer).or_insert(([None, None], D == 4)).0[slot] = Some(m);
+        }
+    }
+    struct Fold<B: Backend> {
+        path: Vec<String>,
+        deltas: HashMap<String, Tensor<B, 2>>,
+        scale: f32,
+        branch_only: Option<String>,
+    }
+    impl<B: Backend> ModuleMapper<B> for Fold<B> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let Some((field, parent)) = self.path.split_last() else { return p };
+            let layer = parent.join(".");
+            let Some(delta) = self.deltas.get(&layer) else { return p };
+            let alone = self.branch_only.as_deref() == Some(layer.as_str());
+            p.map(|w| {
+                let dims = w.dims();
+                match field.as_str() {
+                    "weight" => {
+                        let d = delta.clone().reshape(dims) * self.scale;
+                        if alone { d } else { w + d }
+                    }
+                    "bias" if alone => w.zeros_like(),
+                    _ => w,
+                }
+            })
+        }
+    }
+    let mut collect = Collect::<B>::default();
+    module.visit(&mut collect);
+    let deltas = collect
+        .1
+        .into_iter()
+        .filter_map(|(layer, ([down, up], conv))| {
+            let (down, up) = (down?, up?);
+            // Dense: (in, r) x (r, out) = (in, out); Conv: (out, r) x (r, in*k*k)
+            Some((layer, if conv { up.matmul(down) } else { down.matmul(up) }))
+        })
+        .collect();
+    let branch_only = (role == Adapters::Hypernetwork).then(|| output.to_string());
+    module.map(&mut Fold { path: Vec::new(), deltas, scale: config.scale(), branch_only })
+}

@@ -15,6 +15,9 @@ pub mod pixels;
 pub mod prompt_encoder;
 pub mod unet;
 
+/// Path of the U-Net's output layer, the one the noise hypernetwork reads as its LoRA branch alone.
+pub const OUTPUT_LAYER: &str = "unet.out";
+
 pub use config::GeneratorConfig;
 pub use layers::{Adapters, LoraConfig};
 

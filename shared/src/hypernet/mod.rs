@@ -113,6 +113,44 @@ impl<B: Backend> Adapted<B> {
 /// The training objective's terms for a batch: per-image 1/2 ||f||^2 (summed over elements)
 /// and the reward of the resulting images, each (B). The hypernetwork's loss is
 /// `lambda * reg - reward`; fine-tuning's is `-reward` (reg is zero: f is not used).
+/// Trained adapters prepared for inference: their layers folded into a second copy of the
+/// generator (`merge_adapters`), so the hypernetwork's f costs one plain network pass instead
+/// of a pass plus every layer's rank-r branch (1.66x the generator's FLOPs at rank 32), and the
+/// fine-tuned generator costs exactly the base's. Same outputs as [`Adapted::generate`] up to
+/// float rounding; training keeps the unmerged form, whose adapters get the gradients.
+pub struct Merged<B: Backend> {
+    base: Generator<B>,
+    adapted: Generator<B>,
+    role: Role,
+}
+
+impl<B: Backend> Merged<B> {
+    pub fn new(a: &Adapted<B>, config: &AdapterConfig) -> Self {
+        let adapted = crate::generator::layers::merge_adapters(a.model.clone(), config.lora, config.role.adapters(), crate::generator::OUTPUT_LAYER);
+        Merged { base: a.model.clone(), adapted, role: config.role }
+    }
+
+    /// The base generator (adapters off).
+    pub fn base(&self) -> &Generator<B> {
+        &self.base
+    }
+
+    /// z + strength * f(z, c) (the hypernetwork role).
+    pub fn modulate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32) -> Tensor<B, 4> {
+        let f = &self.adapted;
+        let t = Tensor::zeros([z.dims()[0]], &z.device());
+        z.clone() + f.velocity(z, t, f.encode(tokens)) * strength
+    }
+
+    /// As [`Adapted::generate`].
+    pub fn generate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32, sampler: Sampler) -> Tensor<B, 4> {
+        match self.role {
+            Role::NoiseHypernetwork => self.base.generate(self.modulate(z, tokens.clone(), strength), tokens, sampler),
+            Role::FineTune => self.adapted.one_step(z, self.adapted.encode(tokens)),
+        }
+    }
+}
+
 pub fn objective_terms<B: Backend>(
     adapted: &Adapted<B>,
     role: Role,

@@ -108,3 +108,24 @@ fn only_adapters_train_and_the_objective_raises_the_reward() {
     let x1 = after.one_step(zb, after.encode(tb));
     assert_eq!(max_diff(x0, x1), 0.0, "adapters off = the frozen generator");
 }
+
+#[test]
+fn merged_adapters_compute_what_the_adapted_passes_do() {
+    let file = generator_file();
+    let dev = Default::default();
+    let (z, tokens) = inputs::<B>(3);
+    for role in [Role::NoiseHypernetwork, Role::FineTune] {
+        let (a, config) = Adapted::<B>::fresh(&file, role, LORA, &dev).unwrap();
+        let a = perturb_adapters(a);
+        let merged = Merged::new(&a, &config);
+        let adapted = a.generate(role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
+        let base = a.model.one_step(z.clone(), a.model.encode(tokens.clone()));
+        assert!(max_diff(adapted.clone(), base) > 1e-2, "{role:?}: the adapters change the image");
+        let diff = max_diff(merged.generate(z.clone(), tokens.clone(), 1.0, Sampler::OneStep), adapted);
+        assert!(diff < 1e-4, "{role:?}: merged differs by {diff}");
+    }
+    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
+    let a = perturb_adapters(a);
+    let diff = max_diff(Merged::new(&a, &config).modulate(z.clone(), tokens.clone(), 0.5), a.modulate(z, tokens, 0.5));
+    assert!(diff < 1e-5, "z + s f: merged differs by {diff}");
+}

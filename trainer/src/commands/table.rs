@@ -16,7 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::pixels::{encode_prompts, images_to_tensor, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::Sampler;
-use hypernoise::hypernet::Role;
+use hypernoise::hypernet::{Merged, Role};
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
 use hypernoise::world::split::{items, Item, Split};
@@ -147,7 +147,8 @@ impl OnBackend for Args {
                         anyhow::bail!("{} holds {:?} adapters, not {role:?} ones", path.display(), adapters.role);
                     }
                     let nfe = if role == Role::NoiseHypernetwork { 2 } else { 1 };
-                    timed(method, nfe, &|c| Ok(adapted.generate(role, noise_of(c), tokens_of(c)?, 1.0, Sampler::OneStep)))?
+                    let merged = Merged::new(&adapted, &adapters);
+                    timed(method, nfe, &|c| Ok(merged.generate(noise_of(c), tokens_of(c)?, 1.0, Sampler::OneStep)))?
                 }
                 "reno" => {
                     let (g_ad, _) = load_generator::<B>(&generator_path, &device)?;
