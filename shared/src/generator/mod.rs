@@ -95,7 +95,12 @@ impl<B: Backend> Generator<B> {
     /// The noise hypernetwork's output f(z, prompt): the adapted network at t = 0 on the
     /// adapted prompt encoding, whose output layer is its LoRA branch alone (zero before training).
     pub fn noise_offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
-        let a = Adapters::Hypernetwork;
+        self.noise_offset_with(z, tokens, Adapters::Hypernetwork)
+    }
+
+    /// As [`Generator::noise_offset`], with adapters `a`: `Off` on a copy whose weights absorbed
+    /// the hypernetwork's adapters (`hypernet::Merged`).
+    pub fn noise_offset_with(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 4> {
         let t = Self::time_zero(&z);
         self.velocity_with(z, t, self.encode_with(tokens, a), a)
     }

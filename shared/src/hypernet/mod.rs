@@ -137,9 +137,7 @@ impl<B: Backend> Merged<B> {
 
     /// z + strength * f(z, c) (the hypernetwork role).
     pub fn modulate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32) -> Tensor<B, 4> {
-        let f = &self.adapted;
-        let t = Tensor::zeros([z.dims()[0]], &z.device());
-        z.clone() + f.velocity(z, t, f.encode(tokens)) * strength
+        z.clone() + self.adapted.noise_offset_with(z, tokens, Adapters::Off) * strength
     }
 
     /// As [`Adapted::generate`].

@@ -87,8 +87,7 @@ impl OnBackend for Args {
         let (teacher, config) = load_generator::<B>(&self.teacher, &device)?;
         eprintln!("student: distilling {} on {}", self.teacher.display(), crate::backend::describe(kind));
         let res = config.resolution;
-        eprintln!("making {} teacher pairs ({} Euler steps, guidance {})", self.pairs, self.ode_steps, self.guidance);
-        let (z_all, x_all, tokens_all) = make_pairs(&teacher.valid(), res, &self, &device)?;
+        // a bad --init fails before minutes of teacher pairs
         let start = match &self.init {
             Some(path) => {
                 let (student, student_config) = load_generator::<B>(path, &device)?;
@@ -96,8 +95,10 @@ impl OnBackend for Args {
                 eprintln!("starting from the student {}", path.display());
                 student
             }
-            None => teacher,
+            None => teacher.clone(),
         };
+        eprintln!("making {} teacher pairs ({} Euler steps, guidance {})", self.pairs, self.ode_steps, self.guidance);
+        let (z_all, x_all, tokens_all) = make_pairs(&teacher.valid(), res, &self, &device)?;
         let spec = self.control.spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);

@@ -23,7 +23,7 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Role};
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Merged, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
@@ -130,22 +130,22 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a metrics file", path.display()))
 }
 
-/// Images of the adapted generator for validation items, `batch` at a time.
-fn adapted_images<B: Backend>(adapted: &Adapted<B>, role: Role, sampler: Sampler, items: &[Item], res: usize, strength: f32, device: &B::Device) -> Result<Vec<hypernoise::world::Image>> {
+/// Images for validation items, 256 at a time, from `generate(z, tokens)`.
+fn item_images<B: Backend>(items: &[Item], res: usize, device: &B::Device, generate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>) -> Result<Vec<hypernoise::world::Image>> {
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(256) {
         let ids = encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
         let z = noise_tensor::<B>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, device);
-        out.extend(tensor_to_images(adapted.generate(role, z, tokens_tensor(&ids, device), strength, sampler)));
+        out.extend(tensor_to_images(generate(z, tokens_tensor(&ids, device))));
     }
     Ok(out)
 }
 
-/// Base (strength 0) next to adapted images for a few validation prompts.
-fn compare_grid<B: Backend>(adapted: &Adapted<B>, role: Role, sampler: Sampler, res: usize, path: &Path, device: &B::Device) -> Result<()> {
+/// Base next to adapted images for a few validation prompts.
+fn compare_grid<B: Backend>(merged: &Merged<B>, role: Role, sampler: Sampler, res: usize, path: &Path, device: &B::Device) -> Result<()> {
     let picks: Vec<Item> = items(Split::Val).into_iter().step_by(37).take(16).collect();
-    let base = adapted_images(&Adapted { model: adapted.model.clone() }, Role::NoiseHypernetwork, sampler, &picks, res, 0.0, device)?;
-    let tuned = adapted_images(adapted, role, sampler, &picks, res, 1.0, device)?;
+    let base = item_images(&picks, res, device, |z, t| merged.base().generate(z, t, sampler))?;
+    let tuned = item_images(&picks, res, device, |z, t| merged.generate(z, t, 1.0, sampler))?;
     let label = if role == Role::FineTune { "fine-tuned" } else { "hypernoise" };
     let mut cells = Vec::new();
     for ((item, b), t) in picks.iter().zip(base).zip(tuned) {
@@ -219,7 +219,8 @@ impl OnBackend for Job {
                 terms.iter().map(pick).reduce(|x, y| x + y).map(|s| s.into_scalar().elem::<f64>() / terms.len() as f64)
             };
             let valid = model.valid();
-            let images = adapted_images(&valid, role, sampler, &val_items, res, 1.0, &device)?;
+            let merged = Merged::new(&valid, &config);
+            let images = item_images(&val_items, res, &device, |z, t| merged.generate(z, t, 1.0, sampler))?;
             let mut report = Report::default();
             for (item, image) in val_items.iter().zip(&images) {
                 report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
@@ -252,8 +253,8 @@ impl OnBackend for Job {
             }
             std::fs::copy(&best_path, &final_path)?;
             let best_bytes = std::fs::read(&final_path)?;
-            let (best, _) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
-            compare_grid(&best, role, sampler, res, &out.join("compare.png"), &device)?;
+            let (best, best_config) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
+            compare_grid(&Merged::new(&best, &best_config), role, sampler, res, &out.join("compare.png"), &device)?;
             let metrics = read_metrics(&out)?;
             let best_m = metrics.iter().filter(|m| m.step > 0 || a.steps == 0).max_by(|x, y| x.val_score.total_cmp(&y.val_score)).expect("a checkpoint was scored");
             println!("wrote {} (best validation score {:.4} at step {}), compare.png and curves.png", final_path.display(), best_m.val_score, best_m.step);
