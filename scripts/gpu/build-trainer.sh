@@ -9,7 +9,9 @@ export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 cargo build --release -p trainer --features cuda
 mkdir -p .carry
-# compressed: the binary, a checkpoint and the kernel cache must travel together under 64 MiB
+# compressed (xz: 7 MB, gzip: 11): the binary, the kernel cache and the repository's weights
+# must travel together under 64 MiB; common.sh unpacks it with Python's lzma
 strip -o /tmp/trainer-stripped "$TARGET_DIR/release/trainer"
-gzip -9 -c /tmp/trainer-stripped > .carry/trainer.gz
-echo "staged .carry/trainer.gz ($(du -h .carry/trainer.gz | cut -f1))"
+rm -f .carry/trainer.gz
+xz -9e -T2 -c /tmp/trainer-stripped > .carry/trainer.xz
+echo "staged .carry/trainer.xz ($(du -h .carry/trainer.xz | cut -f1))"

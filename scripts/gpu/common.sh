@@ -8,7 +8,8 @@
 T=/tmp/trainer-$$   # one copy per script: several may run side by side
 gpu_setup() {
   mkdir -p runs
-  gunzip -c .carry/trainer.gz > "$T" && chmod +x "$T" || return 1
+  # the machine may lack xz(1); Python's lzma reads it
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .carry/trainer.xz "$T" && chmod +x "$T" || return 1
   cp "$(dirname "${BASH_SOURCE[0]}")/cubecl.toml" .
   [ -d runs/cubecl-cache ] && return 0
   # unpacked aside, then renamed: a script started alongside never sees half a cache

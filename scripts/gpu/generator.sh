@@ -7,7 +7,7 @@
 #   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
 #   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
-# .carry/ holds trainer.gz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (see
+# .carry/ holds trainer.xz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (see
 # common.sh), teacher.safetensors and <phase>.tar.part-* from earlier calls' $OUT.
 # PACK_CACHE=0 leaves packing the cache to the caller (when other trainers share the call).
 set -uo pipefail

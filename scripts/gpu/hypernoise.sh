@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The exact commands that train the shipped noise hypernetwork and fine-tuning baseline on a GPU
 # machine without a Rust toolchain, and fill the paper's table; see scripts/gpu/generator.sh for
-# how calls are shaped (trainer.gz and the kernel cache in .carry/, results packed into $OUT).
+# how calls are shaped (trainer.xz and the kernel cache in .carry/, results packed into $OUT).
 #   scripts/gpu/hypernoise.sh train   # runs side by side on one GPU (RUNS below), MINUTES each
 #   scripts/gpu/hypernoise.sh select  # picks among the runs/ an earlier call left on a warm machine
 #   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)

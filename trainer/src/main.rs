@@ -62,6 +62,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Write the browser's (f16) copies of the generator, hypernetwork and reward.
     ExportWeb(commands::export_web::Args),
+    /// Write an f16 copy of a weights file (half the size; e.g. a reward ensemble's members).
+    Half(commands::export_web::HalfArgs),
     /// Write a fixed batch's inputs and the shipped models' outputs (on the CPU), to check another implementation against.
     ExportReference(commands::export_reference::Args),
 }
@@ -87,6 +89,7 @@ fn main() {
         Command::Bench(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),
         Command::ExportWeb(a) => commands::export_web::run(a),
+        Command::Half(a) => commands::export_web::half(a),
         Command::ExportReference(a) => commands::export_reference::run(a),
     };
     if let Err(e) = result {

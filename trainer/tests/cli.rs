@@ -122,3 +122,27 @@ fn browser_copies_are_half_size_and_sample_like_the_originals() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("trained on generator"), "{}", stderr(&o));
 }
+
+#[test]
+fn half_copies_score_like_the_original_reward() {
+    let dir = temp_dir("half");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/reward.safetensors");
+    let half = dir.join("reward16.safetensors");
+    let o = trainer(&["half", "--weights", shipped.to_str().unwrap(), "--out", half.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::metadata(&half).unwrap().len() < std::fs::metadata(&shipped).unwrap().len() * 55 / 100);
+    let mean_reward = |reward: &str| -> f64 {
+        let out = dir.join(format!("table-{}", reward.len()));
+        let o = trainer(&["--device", "cpu", "eval", "--methods", "base", "--every", "300", "--reward", reward, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+        t["rows"]["base"]["reward"].as_f64().unwrap()
+    };
+    let (full, halved) = (mean_reward(shipped.to_str().unwrap()), mean_reward(half.to_str().unwrap()));
+    assert!((full - halved).abs() < 0.02 * full.abs().max(1.0), "f32 {full}, f16 {halved}");
+    // an ensemble of the two is their mean
+    let both = mean_reward(&format!("0.5*{}+0.5*{}", shipped.display(), half.display()));
+    assert!((both - (full + halved) / 2.0).abs() < 1e-3, "{both}");
+    let o = trainer(&["half", "--weights", Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").to_str().unwrap(), "--out", half.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("Cargo.toml"), "{}", stderr(&o));
+}

@@ -9,6 +9,7 @@ use super::sample_grid;
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_generator;
 use crate::train::data::{sample_prompt, training_categories};
+use crate::train::data_parallel::backprop;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use anyhow::Result;
 use burn::module::AutodiffModule;
@@ -110,7 +111,7 @@ impl OnBackend for Args {
             let pick4 = |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
             let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
             let x = model.one_step(pick4(&z_all), model.encode(tokens));
-            (x - pick4(&x_all)).powi_scalar(2).mean()
+            backprop((x - pick4(&x_all)).powi_scalar(2).mean(), model)
         }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("generator.safetensors");

@@ -44,3 +44,19 @@ pub fn run(a: Args) -> Result<()> {
     }
     Ok(())
 }
+
+/// `trainer half`: an f16 copy of any weights file (half the size; loading widens it to f32).
+#[derive(clap::Args)]
+pub struct HalfArgs {
+    #[arg(long)]
+    weights: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn half(a: HalfArgs) -> Result<()> {
+    let bytes = to_f16(&read(&a.weights)?).map_err(|e| anyhow!("{}: {e}", a.weights.display()))?;
+    crate::models::write_atomic(&a.out, &bytes)?;
+    println!("wrote {} ({:.2} MB)", a.out.display(), bytes.len() as f64 / 1e6);
+    Ok(())
+}

@@ -11,6 +11,7 @@ use crate::models::{shipped_generator, write_atomic};
 use crate::plot::{chart, stack, Series};
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
+use crate::train::data_parallel::{devices, DataParallel, Shard};
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use crate::png_io;
 use anyhow::{anyhow, bail, Context, Result};
@@ -27,7 +28,7 @@ use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Merged, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Clone, Serialize)]
@@ -80,6 +81,11 @@ pub struct Args {
     #[serde(skip)]
     #[arg(long, default_value_t = 4)]
     pub val_every_item: usize,
+    /// Split each batch over this many GPUs (data parallel; the first one also validates).
+    /// The steps equal one device's up to float rounding, so a run may resume on another count.
+    #[serde(skip)]
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
@@ -183,13 +189,18 @@ impl OnBackend for Job {
         let generator_path = a.generator.clone().unwrap_or_else(shipped_generator);
         let generator_bytes = std::fs::read(&generator_path).with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
         let reward_spec = a.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
-        let reward = Reward::<B>::parse(&reward_spec, &device)?;
+        if a.devices == 0 || a.devices > a.batch {
+            bail!("--devices must be between 1 and --batch ({})", a.batch);
+        }
+        let devices = devices::<B>(&device, a.devices);
+        let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, d)).collect::<Result<Vec<_>>>()?;
         let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, &device)?;
         let lora = LoraConfig { rank: a.rank, alpha: a.alpha };
+        B::seed(&device, a.seed); // the adapters' random init: the same run twice is the same run
         let (adapted, config) = Adapted::<B>::fresh(&generator_bytes, role, lora, &device).map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
         let res = config.generator.resolution;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
-        eprintln!("{}: {} on {} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})", self.name(), generator_path.display(), describe(kind), a.rank, a.alpha, sampler);
+        eprintln!("{}: {} on {} x{} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})", self.name(), generator_path.display(), describe(kind), a.devices, a.rank, a.alpha, sampler);
 
         let mut spec = a.control.spec(self.name(), Schedule { steps: a.steps, lr: a.lr, warmup: a.warmup, final_fraction: 1.0 });
         spec.global_clip = Some(a.clip);
@@ -199,22 +210,29 @@ impl OnBackend for Job {
 
         let mut metrics: Vec<Metrics> = read_metrics(&out)?;
         let metrics_empty = metrics.is_empty();
-        let since_checkpoint: RefCell<Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)>> = RefCell::new(vec![]);
+        let since_checkpoint: Arc<Mutex<Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)>>> = Arc::default();
         let val_items: Vec<Item> = items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect();
         let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
         let best_path = out.join("best.safetensors");
 
-        let loss = |model: &Adapted<B>, step: usize| {
+        // one device's share of a step; the terms are logged per share (equal shares: their
+        // mean is the batch's)
+        let terms_log = since_checkpoint.clone();
+        let main = device.clone();
+        let shard_loss = move |model: &Adapted<B>, shard: &Shard<B>, step: usize| {
             let (texts, seeds) = batch_prompts(seed, step, n);
-            let ids = encode_prompts(&texts).expect("training prompts are in the vocabulary");
-            let z = noise_tensor::<B>(&seeds, res, &device);
-            let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &device), |x, t| reward.score(x, t));
-            since_checkpoint.borrow_mut().push((reg.clone().mean().inner(), r.clone().mean().inner()));
+            let (texts, seeds) = (&texts[shard.range(n)], &seeds[shard.range(n)]);
+            let ids = encode_prompts(texts).expect("training prompts are in the vocabulary");
+            let z = noise_tensor::<B>(seeds, res, &shard.device);
+            let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &shard.device), |x, t| rewards[shard.index].score(x, t));
+            terms_log.lock().expect("terms").push((reg.clone().mean().inner().to_device(&main), r.clone().mean().inner().to_device(&main)));
             batch_loss(reg, r, reg_weight)
         };
+        let parallel = DataParallel::new(devices, n, Arc::new(shard_loss));
+        let grads = |model: &Adapted<B>, step: usize| parallel.backprop(model, step);
         let on_checkpoint = |model: &Adapted<B>, step: usize| -> Result<()> {
             metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
-            let terms = std::mem::take(&mut *since_checkpoint.borrow_mut());
+            let terms = std::mem::take(&mut *since_checkpoint.lock().expect("terms"));
             let mean = |pick: fn(&(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)) -> Tensor<B::InnerBackend, 1>| {
                 terms.iter().map(pick).reduce(|x, y| x + y).map(|s| s.into_scalar().elem::<f64>() / terms.len() as f64)
             };
@@ -245,7 +263,7 @@ impl OnBackend for Job {
             std::fs::create_dir_all(&out)?;
             on_checkpoint(&model, 0)?; // the base generator's validation scores: where curves start
         }
-        let (model, outcome) = run_loop(&out, &spec, settings, model, optim, &device, export, loss, on_checkpoint)?;
+        let (model, outcome) = run_loop(&out, &spec, settings, model, optim, &device, export, grads, on_checkpoint)?;
         if let Outcome::Finished = outcome {
             let final_path = out.join(format!("{}.safetensors", self.name()));
             if !best_path.exists() {

@@ -6,6 +6,7 @@ use super::teach::Preset;
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::train::data::prefetch;
 use crate::train::pairs::{pairs, Pairs};
+use crate::train::data_parallel::backprop;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use anyhow::Result;
 use burn::module::AutodiffModule;
@@ -90,7 +91,7 @@ impl OnBackend for Args {
         let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, |model, step| {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, move |s| pairs(Split::Train, seed, s, n, res))).next().expect("pairs per step");
             let (good, bad, tokens) = tensors::<B>(&p, res, &device);
-            softplus(model.forward(bad, tokens.clone()) - model.forward(good, tokens), 1.0).mean()
+            backprop(softplus(model.forward(bad, tokens.clone()) - model.forward(good, tokens), 1.0).mean(), model)
         }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");

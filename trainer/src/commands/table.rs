@@ -115,10 +115,14 @@ impl OnBackend for Args {
             Ok(tokens_tensor(&encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?, &device))
         };
         let noise_of = |chunk: &[Item]| noise_tensor::<B::InnerBackend>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, &device);
-        // Times one method over all items, after an untimed warm-up on the first batch, whose
-        // shape the timed batches share: GPU kernels compile and autotune per shape.
+        // Times one method over all items, after an untimed warm-up on the first batch and on a
+        // shorter last one: GPU kernels compile and autotune per shape (a last batch compiled
+        // inside the timing made the first method look 3x slower than the same network later).
+        // Warm-ups read their images back, so no queued GPU work spills into the timing.
         let timed = |name: &str, nfe: usize, make: &dyn Fn(&[Item]) -> Result<Tensor<B::InnerBackend, 4>>| -> Result<Run> {
-            make(batches[0])?;
+            for shape in batches.iter().take(1).chain(batches.last().filter(|l| l.len() != batches[0].len())) {
+                tensor_to_images(make(shape)?);
+            }
             let bar = progress::bar(items.len(), name);
             let started = Instant::now();
             let mut images = Vec::with_capacity(items.len());

@@ -3,6 +3,7 @@
 use super::sample_grid;
 use crate::backend::{DeviceKind, OnBackend};
 use crate::train::data;
+use crate::train::data_parallel::backprop;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use anyhow::Result;
 use burn::module::AutodiffModule;
@@ -83,7 +84,7 @@ impl OnBackend for Args {
             let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
             let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
             let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
-            velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+            backprop(velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device))), model)
         }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("teacher.safetensors");

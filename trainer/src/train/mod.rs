@@ -1,11 +1,12 @@
 //! What every training command shares: the step loop with its schedule, NaN guard, progress
 //! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
 //! and loss curves (`curves`), preference pairs for the reward (`pairs`), global-norm
-//! gradient clipping (`clip`).
+//! gradient clipping (`clip`), batches split over several devices (`data_parallel`).
 
 pub mod checkpoint;
 pub mod clip;
 pub mod curves;
+pub mod data_parallel;
 pub mod data;
 pub mod pairs;
 pub mod run_loop;

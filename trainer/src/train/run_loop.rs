@@ -86,7 +86,8 @@ pub enum Outcome {
     Paused,
 }
 
-/// Runs (or resumes) training in `run_dir`. `loss` computes the step's loss for a step index;
+/// Runs (or resumes) training in `run_dir`. `grads` computes a step's loss value and gradients
+/// for a step index ([`super::data_parallel::backprop`] of a loss, or its multi-device form);
 /// `export` makes the model's weights file (written with every checkpoint); `on_checkpoint`
 /// runs just before each checkpoint (validation, best-model selection).
 pub fn run_loop<B, M, O>(
@@ -97,7 +98,7 @@ pub fn run_loop<B, M, O>(
     mut optim: O,
     device: &B::Device,
     export: impl Fn(&M) -> Result<Vec<u8>>,
-    mut loss: impl FnMut(&M, usize) -> Tensor<B, 1>,
+    mut grads: impl FnMut(&M, usize) -> (Tensor<B::InnerBackend, 1>, GradientsParams),
     mut on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
 ) -> Result<(M, Outcome)>
 where
@@ -137,17 +138,16 @@ where
     };
     while step < steps {
         let lr = spec.schedule.lr(step);
-        let l = loss(&model, step);
+        let (l, mut g) = grads(&model, step);
         acc = Some(match acc {
-            Some(a) => a + l.clone().inner(),
-            None => l.clone().inner(),
+            Some(a) => a + l,
+            None => l,
         });
         in_acc += 1;
-        let mut grads = GradientsParams::from_grads(l.backward(), &model);
         if let Some(max_norm) = spec.global_clip {
-            grads = super::clip::clip_global_norm(&model, grads, max_norm).0;
+            g = super::clip::clip_global_norm(&model, g, max_norm).0;
         }
-        model = optim.step(lr, model, grads);
+        model = optim.step(lr, model, g);
         step += 1;
         let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
         if step % spec.log_every == 0 || step == steps || out_of_time {

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Issue 6's measurements in one call on a GPU machine (two GPUs for the scaling phase), the
+# numbers in BENCHMARKS.md: every phase writes runs/bench/*.json, packed into $OUT/bench.tgz.
+#   scripts/gpu/bench.sh check    # the PyTorch twin's outputs on the GPU against Rust's (< 1e-3)
+#   scripts/gpu/bench.sh rust     # trainer fit steps/s (batch 64 and 128) and generation images/s
+#   scripts/gpu/bench.sh torch    # the twin: fit steps/s and generation, eager and compiled; matmul ceiling
+#   scripts/gpu/bench.sh one      # fit at batch 128 on one GPU alone (scale's reference; `rust` runs it too)
+#   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1 at batch 128: speed-up, weights
+# Single-GPU phases run on GPU 0. SIDE="command" runs alongside on the last GPU (its log:
+# runs/side.log), e.g. training that should not wait for the benchmarks; `scale` waits for it;
+# SIDE_PACK="paths under runs/" come back with its log in $OUT/side.tgz.
+# Phases end by CALL_SECONDS (default 540) after the start.
+set -uo pipefail
+OUT=${OUT:-out}
+DEADLINE=$(( $(date +%s) + ${CALL_SECONDS:-540} ))
+bounded() { timeout -k 10 $(( DEADLINE - $(date +%s) )) "$@"; }
+mkdir -p "$OUT" runs/bench
+exec > >(tee -a "$OUT/bench.log") 2>&1
+nvidia-smi -L
+GPUS=$(nvidia-smi -L | wc -l)
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+source "$(dirname "$0")/common.sh"
+gpu_setup || exit 1
+export PYTHONPATH=bench/torch
+STEPS=${STEPS:-60}   # timed fit steps: the rate is taken from step 20 on (after compilation and autotuning)
+
+side=
+if [ -n "${SIDE:-}" ]; then
+  echo "+ side job on GPU $((GPUS - 1)): $SIDE"
+  CUDA_VISIBLE_DEVICES=$((GPUS - 1)) T="$T" bounded bash -c "$SIDE" > runs/side.log 2>&1 &
+  side=$!
+fi
+
+# fit's steps/s on CUDA_VISIBLE_DEVICES=$1 with --devices $2 --batch $3, as runs/bench/fit-$4.json
+fit_rate() {
+  local dir=runs/bench-fit-$4
+  rm -rf "$dir"
+  echo "+ $(date +%T) fit --devices $2 --batch $3 on GPUs $1"
+  CUDA_VISIBLE_DEVICES=$1 bounded "$T" --device cuda fit --out "$dir" --devices "$2" --batch "$3" --steps "$STEPS" --log-every 10 \
+    --checkpoint-every 100000 --val-every-item 100000 > "$dir.log" 2>&1 || { tail -5 "$dir.log"; return 1; }
+  python3 - "$dir" "$2" "$3" "$CARD" > "runs/bench/fit-$4.json" <<'EOF'
+import csv, json, sys
+d, devices, batch, card = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rows = [r for r in csv.DictReader(open(f"{d}/loss.csv"))]
+a, b = next(r for r in rows if int(r["step"]) == 20), rows[-1]
+steps = int(b["step"]) - int(a["step"])
+rate = steps / (float(b["seconds"]) - float(a["seconds"]))
+print(json.dumps({"what": "trainer fit", "card": card, "devices": devices, "batch": batch, "timed_steps": steps,
+                  "steps_per_second": rate, "images_per_second": rate * batch}, indent=2))
+EOF
+  cat "runs/bench/fit-$4.json"
+}
+
+for PHASE in "$@"; do
+case "$PHASE" in
+check)
+  "$T" --device cpu export-reference --out runs/ref --batch 8 --seed 3 && \
+  CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/check.py --reference runs/ref/reference.safetensors --device cuda | tee runs/bench/check-cuda.txt
+  ;;
+rust)
+  fit_rate 0 1 64 1gpu-b64
+  ;&
+one)
+  fit_rate 0 1 128 1gpu-b128
+  [ "$PHASE" = one ] && continue
+  CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda bench --batches 1,256 --iters 30 --json runs/bench/generation-rust.json
+  ;;
+torch)
+  CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch.json --batch 64
+  ;;
+scale)
+  [ -n "$side" ] && { echo "+ $(date +%T) waiting for the side job"; wait "$side"; side=; }
+  if [ "$GPUS" -lt 2 ]; then echo "scale needs two GPUs ($GPUS here)"; continue; fi
+  fit_rate 0,1 2 128 2gpu-b128
+  [ -f runs/bench/fit-1gpu-b128.json ] || fit_rate 0 1 128 1gpu-b128
+  # same seed and steps on one and on two GPUs: the adapters must agree up to float rounding
+  python3 - <<'EOF' | tee runs/bench/scale.txt
+from hypernoise_torch import read_safetensors
+a, _ = read_safetensors("runs/bench-fit-1gpu-b128/checkpoint/weights.safetensors")
+b, _ = read_safetensors("runs/bench-fit-2gpu-b128/checkpoint/weights.safetensors")
+up = [k for k in a if k.endswith("lora.up")]
+num = sum(float((a[k] - b[k]).square().sum()) for k in up)
+den = sum(float(a[k].square().sum()) for k in up)
+print(f"adapters after the same steps on 1 and 2 GPUs: relative L2 difference {(num / den) ** 0.5:.2e} over {len(up)} up-projections")
+EOF
+  ;;
+esac
+done
+[ -n "$side" ] && wait "$side"
+cp runs/bench-*.log runs/bench/ 2>/dev/null
+tar czf "$OUT/bench.tgz" runs/bench
+# shellcheck disable=SC2086
+[ -n "${SIDE:-}" ] && tar czf "$OUT/side.tgz" runs/side.log ${SIDE_PACK:-}
+[ "${PACK_CACHE:-1}" = 1 ] && pack_cache "$OUT"
+ls -la "$OUT"
