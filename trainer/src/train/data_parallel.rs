@@ -4,8 +4,9 @@
 //! batch, and runs forward and backward in a thread of its own; the gradients move to the
 //! first device and are summed there (`GradientsAccumulator`).
 //! Each share's loss is weighted by its part of the batch, so the sum is the whole batch's
-//! gradient and a step equals the one-device step up to float rounding. Only the trained
-//! parameters' gradients cross devices (LoRA adapters: a few MB a step).
+//! gradient and a step equals the one-device step up to float rounding. Each step sends the
+//! model to every device (the generator with its adapters: 13 MB) and brings back only the
+//! trained parameters' gradients (the adapters': 4 MB).
 
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
