@@ -43,7 +43,8 @@ pub fn backprop<B: AutodiffBackend, M: AutodiffModule<B>>(loss: Tensor<B, 1>, mo
 }
 
 /// burn-cuda 0.21's direct copies between two GPUs (`to_device`, which `Module::fork` and
-/// `GradientsParams::to_device` use) gave wrong values on two H200s: the second GPU's loss
+/// `GradientsParams::to_device` use), issued from the device threads, gave wrong values on two
+/// H200s: the second GPU's loss
 /// arrived halved and the adapters drifted from the one-GPU run's (relative difference 1.3
 /// after 40 steps). Tensors cross devices through the host instead.
 fn via_host<B: Backend, const D: usize>(t: Tensor<B, D>, device: &B::Device) -> Tensor<B, D> {
