@@ -110,9 +110,6 @@ impl<B: Backend> Adapted<B> {
     }
 }
 
-/// The training objective's terms for a batch: per-image 1/2 ||f||^2 (summed over elements)
-/// and the reward of the resulting images, each (B). The hypernetwork's loss is
-/// `lambda * reg - reward`; fine-tuning's is `-reward` (reg is zero: f is not used).
 /// Trained adapters prepared for inference: their layers folded into a second copy of the
 /// generator (`merge_adapters`), so the hypernetwork's f costs one plain network pass instead
 /// of a pass plus every layer's rank-r branch (1.66x the generator's FLOPs at rank 32), and the
@@ -149,6 +146,9 @@ impl<B: Backend> Merged<B> {
     }
 }
 
+/// The training objective's terms for a batch: per-image 1/2 ||f||^2 (summed over elements)
+/// and the reward of the resulting images, each (B). The hypernetwork's loss is
+/// `lambda * reg - reward`; fine-tuning's is `-reward` (reg is zero: f is not used).
 pub fn objective_terms<B: Backend>(
     adapted: &Adapted<B>,
     role: Role,

@@ -1,9 +1,10 @@
 //! `trainer distill`: the one-step student. The teacher's guided ODE maps noise z to an image
 //! x(z); the student g(z) = z + v(z, 0) starts as the teacher (one Euler step: a blurry mean)
 //! and regresses x(z) on fixed (z, x(z)) pairs; `--init` continues from an earlier student on
-//! new pairs (another `--seed`), which adds data without paying for the old pairs again. Regression on ODE pairs keeps g a
-//! deterministic function of z that inherits the teacher's noise-to-layout map, which is what
-//! noise optimisation (ReNO, HyperNoise) needs; it is also the cheapest distillation to run.
+//! new pairs (another `--seed`), which adds data without paying for the old pairs again.
+//! Regression on ODE pairs keeps g a deterministic function of z that inherits the teacher's
+//! noise-to-layout map, which is what noise optimisation (ReNO, HyperNoise) needs; it is also
+//! the cheapest distillation to run.
 
 use super::sample_grid;
 use crate::backend::{DeviceKind, OnBackend};

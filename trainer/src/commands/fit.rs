@@ -11,7 +11,7 @@ use crate::models::{shipped_generator, write_atomic};
 use crate::plot::{chart, stack, Series};
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
-use crate::train::data_parallel::{devices, DataParallel, Shard};
+use crate::train::data_parallel::{devices, via_host, DataParallel, Shard};
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use crate::png_io;
 use anyhow::{anyhow, bail, Context, Result};
@@ -225,7 +225,7 @@ impl OnBackend for Job {
             let ids = encode_prompts(texts).expect("training prompts are in the vocabulary");
             let z = noise_tensor::<B>(seeds, res, &shard.device);
             let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &shard.device), |x, t| rewards[shard.index].score(x, t));
-            terms_log.lock().expect("terms").push((reg.clone().mean().inner().to_device(&main), r.clone().mean().inner().to_device(&main)));
+            terms_log.lock().expect("terms").push((via_host(reg.clone().mean().inner(), &main), via_host(r.clone().mean().inner(), &main)));
             batch_loss(reg, r, reg_weight)
         };
         let parallel = DataParallel::new(devices, n, Arc::new(shard_loss));
