@@ -4,7 +4,10 @@ clip, SGD with momentum) at fit's batch, and one-step generation at batch 1 and 
 plus the card's measured f32 matmul ceiling. Writes one JSON file (scripts/gpu/bench.sh puts it
 next to the Rust numbers).
 
-    python3 bench/torch/bench.py --out torch.json [--batch 64] [--device cuda]
+    python3 bench/torch/bench.py --out torch.json [--batch 64] [--device cuda] [--profile ops.txt]
+
+--profile also writes the eager fit step's operators by GPU time (torch.profiler, 10 steps), to
+set beside the Rust trainer's kernels (bench/kernel_profile.py).
 
 Precision: f32 with TF32 off (the Rust trainer computes in f32), so both run the same
 arithmetic; the ceiling is also measured with TF32 on and in bf16, for scale.
@@ -70,6 +73,18 @@ def fit_stepper(generator, reward, batch, lr, reg_weight, compiled, device):
     return step
 
 
+def profile_steps(step, device, out, steps=10):
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    out.write_text(f"{steps} eager fit steps\n" + prof.key_averages().table(sort_by=key, row_limit=30, max_name_column_width=70))
+    print(f"wrote {out}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, type=Path)
@@ -78,6 +93,7 @@ def main():
     p.add_argument("--gen-batches", default="1,256")
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--modes", default="eager,compiled")
+    p.add_argument("--profile", type=Path, help="write the eager fit step's operators by GPU time here")
     a = p.parse_args()
     dev = a.device
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -106,6 +122,8 @@ def main():
         warm = time.perf_counter() - t0
         s = median_seconds(step, dev, 5, a.iters)
         record("fit step", mode, a.batch, s, {"steps_per_second": 1 / s, "first_step_seconds": warm})
+        if a.profile and not compiled:
+            profile_steps(step, dev, a.profile)
         g.requires_grad_(False)
         one_step = torch.compile(g.one_step) if compiled else g.one_step
         vocab = g.prompt.tokens.weight.shape[0]

@@ -6,6 +6,7 @@
 #   scripts/gpu/bench.sh torch    # the twin: fit steps/s and generation, eager and compiled; matmul ceiling
 #   scripts/gpu/bench.sh one      # fit at batch 128 on one GPU alone (scale's reference; `rust` runs it too)
 #   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1 at batch 128: speed-up, weights
+#   scripts/gpu/bench.sh profile  # GPU time per kernel of a fit step at batch 64, Rust and the eager twin
 # Single-GPU phases run on GPU 0. SIDE="command" runs alongside on the last GPU (its log:
 # runs/side.log), e.g. training that should not wait for the benchmarks; `scale` waits for it;
 # SIDE_PACK="paths under runs/" come back with its log in $OUT/side.tgz.
@@ -67,6 +68,15 @@ one)
   ;;
 torch)
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch.json --batch 64
+  ;;
+profile)
+  # every launch waits for its kernel while profiled: per-kernel GPU times, not a speed
+  rm -rf runs/bench-profile runs/cubecl-profile.log
+  CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda fit --out runs/bench-profile --batch 64 --steps 10 \
+    --log-every 1 --checkpoint-every 100000 --val-every-item 100000 > runs/bench-profile.log 2>&1 || tail -5 runs/bench-profile.log
+  python3 bench/kernel_profile.py runs/cubecl-profile.log --steps 10 | tee runs/bench/profile-rust.txt
+  CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch-profiled.json --batch 64 --gen-batches 1 --modes eager \
+    --iters 10 --profile runs/bench/profile-torch.txt && head -25 runs/bench/profile-torch.txt
   ;;
 scale)
   [ -n "$side" ] && { echo "+ $(date +%T) waiting for the side job"; wait "$side"; side=; }

@@ -5,7 +5,10 @@
 #   scripts/gpu/hypernoise.sh train   # runs side by side on one GPU (RUNS below), MINUTES each
 #   scripts/gpu/hypernoise.sh select  # picks among the runs/ an earlier call left on a warm machine
 #   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)
+#   scripts/gpu/hypernoise.sh rewards # candidate rewards (REWARDS), then what ReNO and best-of-50 make of
+#                                     # each and of the shipped one on the validation prompts
 # Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
+# Runs (and rewards) are spread over the GPUs round-robin (GPUS="0 1" by default: all of them).
 # Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
 # the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
 # Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
@@ -34,6 +37,9 @@ finetune:finetune:--lr 1e-2
 red-fit:fit:--lr 1e-2 --reg-weight 1 --reward redness
 red-finetune:finetune:--lr 1e-2 --reward redness"}
 COMMON="--batch 64 --steps 100000 --checkpoint-every 100 --log-every 50"
+read -ra gpus <<< "${GPUS:-$(seq -s ' ' 0 $(( $(nvidia-smi -L | wc -l) - 1 )))}"
+# the GPU for the $1-th job
+gpu() { echo "${gpus[$1 % ${#gpus[@]}]}"; }
 
 [ $# -gt 0 ] || { echo "usage: $0 train|select|eval ..." >&2; exit 2; }
 for PHASE in "$@"; do
@@ -41,10 +47,10 @@ case "$PHASE" in
 train)
   pids=()
   while IFS=: read -r name cmd args; do
-    echo "+ $cmd --out runs/$name $args $COMMON --max-minutes $MINUTES"
+    echo "+ GPU $(gpu ${#pids[@]}): $cmd --out runs/$name $args $COMMON --max-minutes $MINUTES"
     # shellcheck disable=SC2086
     # --max-minutes counts from the first step; the deadline bounds the kernel compilation before it
-    bounded "$T" --device cuda "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
+    CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device cuda "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
     pids+=($!)
   done <<< "$RUNS"
   # the trainers only: a bare `wait` would also wait for the log's tee, which never ends
@@ -62,9 +68,30 @@ select)
   [ -f runs/finetune/best.safetensors ] && cp runs/finetune/best.safetensors weights/finetune.safetensors && cp weights/finetune.safetensors "$OUT/weights/"
   tar czf "$OUT/runs.tgz" runs/*.log runs/*/metrics.json runs/*/curves.png runs/*/compare.png runs/*/loss.csv 2>/dev/null
   ;;
+rewards)
+  # NAME:ARGS per line, side by side, spread over the GPUs; a reward that ReNO cannot hack is one
+  # whose gradient ascent raises the exact evaluator: compared on validation prompts only
+  pids=()
+  while IFS=: read -r name args; do
+    echo "+ GPU $(gpu ${#pids[@]}): reward --out runs/$name $args"
+    # shellcheck disable=SC2086
+    CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device cuda reward --out "runs/$name" $args --batch 128 --log-every 100 --checkpoint-every 500 > "runs/$name.log" 2>&1 &
+    pids+=($!)
+  done <<< "${REWARDS:?NAME:ARGS per line}"
+  wait "${pids[@]}"
+  mkdir -p runs/rewards
+  for f in weights/reward.safetensors runs/*/reward.safetensors; do
+    name=$(basename "$(dirname "$f")"); [ "$name" = weights ] && name=shipped
+    [ "$name" != shipped ] && cp "$f" "runs/rewards/$name.safetensors" && cp "runs/$name/accuracy.json" "runs/rewards/$name-accuracy.json"
+    echo "== $name: $(cat "runs/$name/accuracy.json" 2>/dev/null | tr -d '\n ')"
+    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda eval --split val --methods base,best_of_50,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
+      2>&1 | grep -v '^\s*$' | tail -8
+  done
+  tar czf "$OUT/rewards.tgz" runs/rewards runs/*.log runs/*/loss.png
+  ;;
 eval)
   # shellcheck disable=SC2086
-  bounded "$T" --device cuda eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
+  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
   ;;
 esac
 done

@@ -1,6 +1,6 @@
 //! Hard negatives for the reward model: the scene of a slightly different request, shown with
 //! the original prompt. Each kind targets one GenEval failure: a wrong count, a wrong colour,
-//! a flipped relation, swapped colour bindings, a wrong shape.
+//! a flipped relation, swapped colour bindings, a wrong shape, one of two objects missing.
 
 use crate::rng::Rng;
 use crate::world::{Colour, PromptSpec, Shape};
@@ -13,10 +13,16 @@ pub enum Perturbation {
     Relation,
     Binding,
     Shape,
+    Missing,
 }
 
 impl Perturbation {
-    pub const ALL: [Perturbation; 5] = [Perturbation::Count, Perturbation::Colour, Perturbation::Relation, Perturbation::Binding, Perturbation::Shape];
+    pub const ALL: [Perturbation; 6] = [Perturbation::Count, Perturbation::Colour, Perturbation::Relation, Perturbation::Binding, Perturbation::Shape, Perturbation::Missing];
+
+    /// The name the command line and the accuracy report use ("count", "missing", ...).
+    pub fn name(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
 }
 
 fn other<T: Copy + PartialEq>(all: &[T], not: T, rng: &mut Rng) -> T {
@@ -54,6 +60,15 @@ pub fn perturb(spec: &PromptSpec, kind: Perturbation, rng: &mut Rng) -> Option<P
             let o = &mut p.objects[i];
             o.shape = other(&Shape::ALL, o.shape, rng);
         }
+        // ReNO on the first rewards drew one object and skipped the other: a two-object request
+        // with only one of its objects must score below the full scene
+        Perturbation::Missing => {
+            if p.objects.len() < 2 {
+                return None;
+            }
+            p.objects.remove(i);
+            p.relation = None;
+        }
     }
     Some(p)
 }
@@ -84,5 +99,9 @@ mod tests {
         let single = PromptSpec::parse("a circle").unwrap();
         assert_eq!(perturb(&single, Perturbation::Count, &mut rng), None, "two circles still show a circle");
         assert_eq!(perturb(&single, Perturbation::Relation, &mut rng), None);
+        assert_eq!(perturb(&single, Perturbation::Missing, &mut rng), None, "nothing to leave out");
+        let two = PromptSpec::parse("a red star to the left of a blue circle").unwrap();
+        let kept = perturb(&two, Perturbation::Missing, &mut rng).unwrap();
+        assert!(kept.objects.len() == 1 && kept.relation.is_none() && two.objects.contains(&kept.objects[0]), "{}", kept.text());
     }
 }

@@ -1,6 +1,7 @@
 //! `trainer reward`: the learned prompt-faithfulness reward, trained on preference pairs (true
-//! scene over hard negative, Bradley-Terry loss -log sigmoid(r+ - r-)) and scored on pairs of
-//! validation prompts by the share it orders correctly, per kind of negative.
+//! scene over hard negative, Bradley-Terry loss -log sigmoid(r+ - r-)), optionally also on
+//! the worst pair within a small L-inf ball of each (adversarial training), and scored on pairs
+//! of validation prompts by the share it orders correctly, per kind of negative.
 
 use super::teach::Preset;
 use crate::backend::{describe, DeviceKind, OnBackend};
@@ -16,6 +17,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::pixels::tokens_tensor;
+use hypernoise::reward::negatives::Perturbation;
 use hypernoise::reward::{RewardConfig, RewardModel};
 use hypernoise::weights::Architecture;
 use hypernoise::world::split::Split;
@@ -41,6 +43,17 @@ pub struct Args {
     pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Kinds of hard negative to train on (validation scores every kind).
+    #[arg(long, value_delimiter = ',', value_parser = negative_kind, default_value = "count,colour,relation,binding,shape,missing")]
+    pub negatives: Vec<Perturbation>,
+    /// Also train on each pair's worst case within this L-inf distance (images span [-1, 1]);
+    /// 0 = off. Makes the reward hard to raise by small changes spread over the image, which
+    /// is how gradient ascent on the noise (ReNO) hacks it.
+    #[arg(long, default_value_t = 0.0)]
+    pub adversarial_eps: f64,
+    /// Signed-gradient steps that search for that worst case (PGD).
+    #[arg(long, default_value_t = 3)]
+    pub adversarial_steps: usize,
     /// Validation pairs scored at the end.
     #[serde(skip)]
     #[arg(long, default_value_t = 1024)]
@@ -48,6 +61,13 @@ pub struct Args {
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
+}
+
+fn negative_kind(name: &str) -> Result<Perturbation, String> {
+    Perturbation::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+        let names: Vec<String> = Perturbation::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown kind of negative '{name}'; kinds: {}", names.join(", "))
+    })
 }
 
 fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
@@ -58,18 +78,39 @@ fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 
 
 /// Share of validation pairs ordered correctly, overall and per kind of negative.
 pub fn pair_accuracy<B: Backend>(model: &RewardModel<B>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
-    let p = pairs(Split::Val, seed, 0, n, res);
+    let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n, res);
     let (good, bad, tokens) = tensors::<B>(&p, res, device);
     let margin: Vec<f32> = (model.forward(good, tokens.clone()) - model.forward(bad, tokens)).into_data().convert::<f32>().into_vec().expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (m, kind) in margin.iter().zip(&p.kinds) {
-        for key in [format!("{kind:?}").to_lowercase(), "all".into()] {
+        for key in [kind.name(), "all".into()] {
             let e = tally.entry(key).or_default();
             e.0 += (*m > 0.0) as usize;
             e.1 += 1;
         }
     }
     tally.into_iter().map(|(k, (ok, total))| (k, ok as f64 / total as f64)).collect()
+}
+
+/// Bradley-Terry loss of each pair: -log sigmoid(r(good) - r(bad)).
+fn pair_loss<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+    softplus(model.forward(bad, tokens.clone()) - model.forward(good, tokens), 1.0)
+}
+
+/// The pair moved, each image within `eps` per pixel, to where the reward orders it worst:
+/// `steps` of signed-gradient ascent on its loss (PGD, Madry et al. 2018).
+fn worst_case<B: AutodiffBackend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, eps: f64, steps: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let frozen = model.clone().no_grad();
+    let stride = 2.5 * eps / steps as f64;
+    let (mut d_good, mut d_bad) = (good.clone().inner().zeros_like(), bad.clone().inner().zeros_like());
+    for _ in 0..steps {
+        let (g, b) = (Tensor::from_inner(d_good.clone()).require_grad(), Tensor::from_inner(d_bad.clone()).require_grad());
+        let grads = pair_loss(&frozen, good.clone() + g.clone(), bad.clone() + b.clone(), tokens.clone()).sum().backward();
+        let ascend = |d: Tensor<B::InnerBackend, 4>, t: &Tensor<B, 4>| (d + t.grad(&grads).expect("image gradient").sign() * stride).clamp(-eps, eps);
+        d_good = ascend(d_good, &g);
+        d_bad = ascend(d_bad, &b);
+    }
+    (good + Tensor::from_inner(d_good), bad + Tensor::from_inner(d_bad))
 }
 
 impl OnBackend for Args {
@@ -86,12 +127,27 @@ impl OnBackend for Args {
         let spec = self.control.spec("reward", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let export = |m: &RewardModel<B>| Ok(m.valid().to_bytes(&config)?);
-        let (n, seed, steps) = (self.batch, self.seed, self.steps);
+        if self.negatives.is_empty() {
+            anyhow::bail!("--negatives needs at least one kind");
+        }
+        let (n, seed, steps, kinds) = (self.batch, self.seed, self.steps, self.negatives.clone());
+        let (eps, pgd_steps) = (self.adversarial_eps, self.adversarial_steps);
         let mut batches = None;
         let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, |model, step| {
-            let p = batches.get_or_insert_with(|| prefetch(step, steps, move |s| pairs(Split::Train, seed, s, n, res))).next().expect("pairs per step");
+            let p = batches.get_or_insert_with(|| prefetch(step, steps, {
+                let kinds = kinds.clone();
+                move |s| pairs(Split::Train, &kinds, seed, s, n, res)
+            }))
+            .next()
+            .expect("pairs per step");
             let (good, bad, tokens) = tensors::<B>(&p, res, &device);
-            backprop(softplus(model.forward(bad, tokens.clone()) - model.forward(good, tokens), 1.0).mean(), model)
+            let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
+            if eps > 0.0 && pgd_steps > 0 {
+                let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
+                backprop((clean + pair_loss(model, good, bad, tokens).mean()) / 2.0, model)
+            } else {
+                backprop(clean, model)
+            }
         }, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
@@ -101,5 +157,30 @@ impl OnBackend for Args {
             println!("wrote {}; validation pairs ordered correctly: {accuracy:?}", weights.display());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    #[test]
+    fn the_worst_case_stays_within_eps_and_orders_worse() {
+        type B = Autodiff<Flex>;
+        let dev = Default::default();
+        let config = RewardConfig::tiny();
+        let model = config.init::<B>(&dev);
+        let p = pairs(Split::Train, &Perturbation::ALL, 3, 0, 16, config.resolution);
+        let (good, bad, tokens) = tensors::<B>(&p, config.resolution, &dev);
+        let eps = 0.05;
+        let (good2, bad2) = worst_case(&model, good.clone(), bad.clone(), tokens.clone(), eps, 3);
+        for (a, b) in [(good.clone(), good2.clone()), (bad.clone(), bad2.clone())] {
+            let moved: f32 = (a - b).abs().max().into_scalar();
+            assert!(moved <= eps as f32 + 1e-6 && moved > 0.5 * eps as f32, "moved {moved}");
+        }
+        let clean: f32 = pair_loss(&model, good, bad, tokens.clone()).mean().into_scalar();
+        let worst: f32 = pair_loss(&model, good2, bad2, tokens).mean().into_scalar();
+        assert!(worst > clean, "the search made the pairs no harder: {clean} -> {worst}");
     }
 }

@@ -35,8 +35,8 @@ fn soften(img: Image, rng: &mut Rng) -> Vec<f32> {
 }
 
 /// One pair for `spec`, if a perturbation yields a scene the exact evaluator rejects for it.
-fn pair(spec: &PromptSpec, resolution: usize, rng: &mut Rng) -> Option<(Image, Image, Perturbation)> {
-    let kind = *rng.pick(&Perturbation::ALL);
+fn pair(spec: &PromptSpec, kinds: &[Perturbation], resolution: usize, rng: &mut Rng) -> Option<(Image, Image, Perturbation)> {
+    let kind = *rng.pick(kinds);
     let negative = perturb(spec, kind, rng)?;
     let rejected = render(&Scene::sample(&negative, rng.next_u64(), resolution));
     let text = spec.text();
@@ -46,8 +46,9 @@ fn pair(spec: &PromptSpec, resolution: usize, rng: &mut Rng) -> Option<(Image, I
     Some((render(&Scene::sample(spec, rng.next_u64(), resolution)), rejected, kind))
 }
 
-/// `n` pairs for training prompts (`split` Train) or held-out ones (Val), from (seed, step).
-pub fn pairs(split: Split, seed: u64, step: usize, n: usize, resolution: usize) -> Pairs {
+/// `n` pairs for training prompts (`split` Train) or held-out ones (Val), from (seed, step),
+/// each negative of one of `kinds`.
+pub fn pairs(split: Split, kinds: &[Perturbation], seed: u64, step: usize, n: usize, resolution: usize) -> Pairs {
     let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "pairs");
     let categories: Vec<Category> = match split {
         Split::Train => training_categories(),
@@ -62,7 +63,7 @@ pub fn pairs(split: Split, seed: u64, step: usize, n: usize, resolution: usize) 
                 rng.pick(prompts(split, category)).clone()
             }
         };
-        let Some((good, bad, kind)) = pair(&spec, resolution, &mut rng) else { continue };
+        let Some((good, bad, kind)) = pair(&spec, kinds, resolution, &mut rng) else { continue };
         out.tokens.push(text::encode(&spec.text()).expect("world prompts are in the vocabulary"));
         out.preferred.extend(soften(good, &mut rng));
         out.rejected.extend(soften(bad, &mut rng));
