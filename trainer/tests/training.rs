@@ -166,6 +166,18 @@ fn reward_trains_on_preference_pairs() {
     let all = acc["all"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&all) && acc.as_object().unwrap().len() >= 4, "{acc}");
     assert!(dir.join("reward.safetensors").exists() && dir.join("loss.png").exists());
+    assert!(acc["missing"].as_f64().is_some(), "validation scores every kind of negative: {acc}");
+
+    // adversarial training on two kinds of negative only
+    let adv = fresh("reward-adv");
+    ok(&trainer(&[
+        "--device", "cpu", "reward", "--preset", "tiny", "--steps", "2", "--batch", "4", "--warmup", "1", "--out", adv.to_str().unwrap(), "--val-pairs", "16",
+        "--negatives", "count,missing", "--adversarial-eps", "0.05", "--adversarial-steps", "2",
+    ]));
+    assert!(adv.join("reward.safetensors").exists());
+    let o = trainer(&["--device", "cpu", "reward", "--preset", "tiny", "--out", adv.to_str().unwrap(), "--negatives", "count,size"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("unknown kind of negative 'size'") && err.contains("missing"), "{err}");
 }
 
 #[test]
