@@ -2,13 +2,13 @@
 # The exact commands that train the shipped noise hypernetwork and fine-tuning baseline on a GPU
 # machine without a Rust toolchain, and fill the paper's table; see scripts/gpu/generator.sh for
 # how calls are shaped (trainer.xz and the kernel cache in .carry/, results packed into $OUT).
-#   scripts/gpu/hypernoise.sh train   # runs side by side on one GPU (RUNS below), MINUTES each
+#   scripts/gpu/hypernoise.sh train   # runs side by side (RUNS below), MINUTES each
 #   scripts/gpu/hypernoise.sh select  # picks among the runs/ an earlier call left on a warm machine
 #   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)
 #   scripts/gpu/hypernoise.sh rewards # candidate rewards (REWARDS), then what ReNO and best-of-50 make of
 #                                     # each and of the shipped one on the validation prompts
 # Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
-# Runs (and rewards) are spread over the GPUs round-robin (GPUS="0 1" by default: all of them).
+# Runs (and rewards) are spread over the GPUs round-robin: GPU_IDS="0 1" (by default all of them).
 # Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
 # the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
 # Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
@@ -37,16 +37,18 @@ finetune:finetune:--lr 1e-2
 red-fit:fit:--lr 1e-2 --reg-weight 1 --reward redness
 red-finetune:finetune:--lr 1e-2 --reward redness"}
 COMMON="--batch 64 --steps 100000 --checkpoint-every 100 --log-every 50"
-read -ra gpus <<< "${GPUS:-$(seq -s ' ' 0 $(( $(nvidia-smi -L | wc -l) - 1 )))}"
+read -ra gpus <<< "${GPU_IDS:-$(seq -s ' ' 0 $(( $(nvidia-smi -L | wc -l) - 1 )))}"
+[ ${#gpus[@]} -gt 0 ] || { echo "no GPU: GPU_IDS='${GPU_IDS:-}', nvidia-smi lists none" >&2; exit 1; }
 # the GPU for the $1-th job
 gpu() { echo "${gpus[$1 % ${#gpus[@]}]}"; }
 
-[ $# -gt 0 ] || { echo "usage: $0 train|select|eval ..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 train|select|eval|rewards ..." >&2; exit 2; }
 for PHASE in "$@"; do
 case "$PHASE" in
 train)
   pids=()
   while IFS=: read -r name cmd args; do
+    [ -n "$name" ] || continue
     echo "+ GPU $(gpu ${#pids[@]}): $cmd --out runs/$name $args $COMMON --max-minutes $MINUTES"
     # shellcheck disable=SC2086
     # --max-minutes counts from the first step; the deadline bounds the kernel compilation before it
@@ -73,6 +75,7 @@ rewards)
   # whose gradient ascent raises the exact evaluator: compared on validation prompts only
   pids=()
   while IFS=: read -r name args; do
+    [ -n "$name" ] || continue
     echo "+ GPU $(gpu ${#pids[@]}): reward --out runs/$name $args"
     # shellcheck disable=SC2086
     CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device cuda reward --out "runs/$name" $args --batch 128 --log-every 100 --checkpoint-every 500 > "runs/$name.log" 2>&1 &
@@ -87,7 +90,8 @@ rewards)
     CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda eval --split val --methods base,best_of_50,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
       2>&1 | grep -v '^\s*$' | tail -8
   done
-  tar czf "$OUT/rewards.tgz" runs/rewards runs/*.log runs/*/loss.png
+  # f32 weights barely compress: pieces under $OUT's 16 MiB a file (cat rewards.tgz.part-* | tar xz)
+  tar czf - runs/rewards runs/*.log runs/*/loss.png | split -b 15M - "$OUT/rewards.tgz.part-"
   ;;
 eval)
   # shellcheck disable=SC2086

@@ -19,9 +19,16 @@ pub enum Perturbation {
 impl Perturbation {
     pub const ALL: [Perturbation; 6] = [Perturbation::Count, Perturbation::Colour, Perturbation::Relation, Perturbation::Binding, Perturbation::Shape, Perturbation::Missing];
 
-    /// The name the command line and the accuracy report use ("count", "missing", ...).
-    pub fn name(self) -> String {
-        format!("{self:?}").to_lowercase()
+    /// The name the command line and the accuracy report use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Perturbation::Count => "count",
+            Perturbation::Colour => "colour",
+            Perturbation::Relation => "relation",
+            Perturbation::Binding => "binding",
+            Perturbation::Shape => "shape",
+            Perturbation::Missing => "missing",
+        }
     }
 }
 

@@ -65,7 +65,7 @@ pub struct Args {
 
 fn negative_kind(name: &str) -> Result<Perturbation, String> {
     Perturbation::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
-        let names: Vec<String> = Perturbation::ALL.iter().map(|k| k.name()).collect();
+        let names: Vec<&str> = Perturbation::ALL.iter().map(|k| k.name()).collect();
         format!("unknown kind of negative '{name}'; kinds: {}", names.join(", "))
     })
 }
@@ -83,8 +83,8 @@ pub fn pair_accuracy<B: Backend>(model: &RewardModel<B>, res: usize, seed: u64, 
     let margin: Vec<f32> = (model.forward(good, tokens.clone()) - model.forward(bad, tokens)).into_data().convert::<f32>().into_vec().expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (m, kind) in margin.iter().zip(&p.kinds) {
-        for key in [kind.name(), "all".into()] {
-            let e = tally.entry(key).or_default();
+        for key in [kind.name(), "all"] {
+            let e = tally.entry(key.to_string()).or_default();
             e.0 += (*m > 0.0) as usize;
             e.1 += 1;
         }
