@@ -98,7 +98,9 @@ fn pair_loss<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor
 }
 
 /// The pair moved, each image within `eps` per pixel, to where the reward orders it worst:
-/// `steps` of signed-gradient ascent on its loss (PGD, Madry et al. 2018).
+/// `steps` of signed-gradient ascent on its loss (PGD, Madry et al. 2018). `model`'s
+/// parameters must exist already (burn initialises them lazily, and a clone of an uninitialised
+/// model draws its own), as they do after any forward pass.
 fn worst_case<B: AutodiffBackend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, eps: f64, steps: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let frozen = model.clone().no_grad();
     let stride = 2.5 * eps / steps as f64;
@@ -170,17 +172,21 @@ mod tests {
         type B = Autodiff<Flex>;
         let dev = Default::default();
         let config = RewardConfig::tiny();
-        let model = config.init::<B>(&dev);
         let p = pairs(Split::Train, &Perturbation::ALL, 3, 0, 16, config.resolution);
         let (good, bad, tokens) = tensors::<B>(&p, config.resolution, &dev);
-        let eps = 0.05;
-        let (good2, bad2) = worst_case(&model, good.clone(), bad.clone(), tokens.clone(), eps, 3);
-        for (a, b) in [(good.clone(), good2.clone()), (bad.clone(), bad2.clone())] {
-            let moved: f32 = (a - b).abs().max().into_scalar();
-            assert!(moved <= eps as f32 + 1e-6 && moved > 0.5 * eps as f32, "moved {moved}");
+        let eps = 0.02;
+        for seed in 0..8 {
+            B::seed(&dev, seed);
+            let model = config.init::<B>(&dev);
+            // a forward pass first, as in training: it makes the lazily initialised parameters
+            let clean: f32 = pair_loss(&model, good.clone(), bad.clone(), tokens.clone()).mean().into_scalar();
+            let (good2, bad2) = worst_case(&model, good.clone(), bad.clone(), tokens.clone(), eps, 3);
+            for (a, b) in [(good.clone(), good2.clone()), (bad.clone(), bad2.clone())] {
+                let moved: f32 = (a - b).abs().max().into_scalar();
+                assert!(moved <= eps as f32 + 1e-6 && moved > 0.5 * eps as f32, "moved {moved}");
+            }
+            let worst: f32 = pair_loss(&model, good2, bad2, tokens.clone()).mean().into_scalar();
+            assert!(worst > clean, "seed {seed}: the search made the pairs no harder: {clean} -> {worst}");
         }
-        let clean: f32 = pair_loss(&model, good, bad, tokens.clone()).mean().into_scalar();
-        let worst: f32 = pair_loss(&model, good2, bad2, tokens).mean().into_scalar();
-        assert!(worst > clean, "the search made the pairs no harder: {clean} -> {worst}");
     }
 }
