@@ -70,11 +70,16 @@ torch)
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch.json --batch 64
   ;;
 profile)
-  # every launch waits for its kernel while profiled: per-kernel GPU times, not a speed
-  rm -rf runs/bench-profile runs/cubecl-profile.log
-  CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda fit --out runs/bench-profile --batch 64 --steps 10 \
-    --log-every 1 --checkpoint-every 100000 --val-every-item 100000 > runs/bench-profile.log 2>&1 || tail -5 runs/bench-profile.log
-  python3 bench/kernel_profile.py runs/cubecl-profile.log --steps 10 | tee runs/bench/profile-rust.txt
+  # every launch waits for its kernel while profiled: per-kernel GPU times, not a speed. The same
+  # run at 10 and at 20 steps: their difference is 10 training steps alone (both validate and
+  # draw images at their start and end)
+  for n in 10 20; do
+    rm -rf runs/bench-profile runs/cubecl-profile.log
+    CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda fit --out runs/bench-profile --batch 64 --steps $n \
+      --log-every 1 --checkpoint-every 100000 --val-every-item 100000 > runs/bench-profile.log 2>&1 || tail -5 runs/bench-profile.log
+    mv runs/cubecl-profile.log "runs/cubecl-profile-$n.log"
+  done
+  python3 bench/kernel_profile.py runs/cubecl-profile-20.log --baseline runs/cubecl-profile-10.log --steps 10 | tee runs/bench/profile-rust.txt
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch-profiled.json --batch 64 --gen-batches 1 --modes eager \
     --iters 10 --profile runs/bench/profile-torch.txt && head -25 runs/bench/profile-torch.txt
   ;;
