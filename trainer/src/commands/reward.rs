@@ -80,7 +80,7 @@ fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 
 pub fn pair_accuracy<B: Backend>(model: &RewardModel<B>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
     let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n, res);
     let (good, bad, tokens) = tensors::<B>(&p, res, device);
-    let margin: Vec<f32> = (model.forward(good, tokens.clone()) - model.forward(bad, tokens)).into_data().convert::<f32>().into_vec().expect("floats");
+    let margin: Vec<f32> = margin(model, good, bad, tokens).into_data().convert::<f32>().into_vec().expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (m, kind) in margin.iter().zip(&p.kinds) {
         for key in [kind.name(), "all"] {
@@ -92,9 +92,14 @@ pub fn pair_accuracy<B: Backend>(model: &RewardModel<B>, res: usize, seed: u64, 
     tally.into_iter().map(|(k, (ok, total))| (k, ok as f64 / total as f64)).collect()
 }
 
-/// Bradley-Terry loss of each pair: -log sigmoid(r(good) - r(bad)).
+/// r(good) - r(bad) for each pair: positive where the reward orders it correctly.
+fn margin<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+    model.forward(good, tokens.clone()) - model.forward(bad, tokens)
+}
+
+/// Bradley-Terry loss of each pair: -log sigmoid(margin).
 fn pair_loss<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
-    softplus(model.forward(bad, tokens.clone()) - model.forward(good, tokens), 1.0)
+    softplus(-margin(model, good, bad, tokens), 1.0)
 }
 
 /// The pair moved, each image within `eps` per pixel, to where the reward orders it worst:
