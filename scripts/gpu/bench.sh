@@ -7,8 +7,6 @@
 #   scripts/gpu/bench.sh one      # fit at batch 128 on one GPU alone (scale's reference; `rust` runs it too)
 #   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1 at batch 128: speed-up, weights
 #   scripts/gpu/bench.sh profile  # GPU time per kernel of a fit step at batch 64, Rust and the eager twin
-#   scripts/gpu/bench.sh conv     # fit steps/s at batch 64 with --conv direct and with --conv im2col
-# CONV=im2col (or direct) sets the trainer's convolution algorithm for the other phases.
 # Single-GPU phases run on GPU 0. SIDE="command" runs alongside on the last GPU (its log:
 # runs/side.log), e.g. training that should not wait for the benchmarks; `scale` waits for it;
 # SIDE_PACK="paths under runs/" come back with its log in $OUT/side.tgz.
@@ -34,22 +32,21 @@ if [ -n "${SIDE:-}" ]; then
   side=$!
 fi
 
-CONV=${CONV:-direct}
-# fit's steps/s on CUDA_VISIBLE_DEVICES=$1 with --devices $2 --batch $3 (and --conv ${5:-$CONV}), as runs/bench/fit-$4.json
+# fit's steps/s on CUDA_VISIBLE_DEVICES=$1 with --devices $2 --batch $3, as runs/bench/fit-$4.json
 fit_rate() {
-  local dir=runs/bench-fit-$4 conv=${5:-$CONV}
+  local dir=runs/bench-fit-$4
   rm -rf "$dir"
-  echo "+ $(date +%T) fit --devices $2 --batch $3 --conv $conv on GPUs $1"
-  CUDA_VISIBLE_DEVICES=$1 bounded "$T" --device cuda --conv "$conv" fit --out "$dir" --devices "$2" --batch "$3" --steps "$STEPS" --log-every 10 \
+  echo "+ $(date +%T) fit --devices $2 --batch $3 on GPUs $1"
+  CUDA_VISIBLE_DEVICES=$1 bounded "$T" --device cuda fit --out "$dir" --devices "$2" --batch "$3" --steps "$STEPS" --log-every 10 \
     --checkpoint-every 100000 --val-every-item 100000 > "$dir.log" 2>&1 || { tail -5 "$dir.log"; return 1; }
-  python3 - "$dir" "$2" "$3" "$CARD" "$conv" > "runs/bench/fit-$4.json" <<'EOF'
+  python3 - "$dir" "$2" "$3" "$CARD" > "runs/bench/fit-$4.json" <<'EOF'
 import csv, json, sys
-d, devices, batch, card, conv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+d, devices, batch, card = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rows = [r for r in csv.DictReader(open(f"{d}/loss.csv"))]
 a, b = next(r for r in rows if int(r["step"]) == 20), rows[-1]
 steps = int(b["step"]) - int(a["step"])
 rate = steps / (float(b["seconds"]) - float(a["seconds"]))
-print(json.dumps({"what": "trainer fit", "card": card, "conv": conv, "devices": devices, "batch": batch, "timed_steps": steps,
+print(json.dumps({"what": "trainer fit", "card": card, "devices": devices, "batch": batch, "timed_steps": steps,
                   "steps_per_second": rate, "images_per_second": rate * batch}, indent=2))
 EOF
   cat "runs/bench/fit-$4.json"
@@ -67,11 +64,7 @@ rust)
 one)
   fit_rate 0 1 128 1gpu-b128
   [ "$PHASE" = one ] && continue
-  CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda --conv "$CONV" bench --batches 1,256 --iters 30 --json runs/bench/generation-rust.json
-  ;;
-conv)
-  fit_rate 0 1 64 1gpu-b64-direct direct
-  fit_rate 0 1 64 1gpu-b64-im2col im2col
+  CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda bench --batches 1,256 --iters 30 --json runs/bench/generation-rust.json
   ;;
 torch)
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch.json --batch 64
@@ -82,7 +75,7 @@ profile)
   # draw images at their start and end)
   for n in 10 20; do
     rm -rf runs/bench-profile runs/cubecl-profile.log
-    CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda --conv "$CONV" fit --out runs/bench-profile --batch 64 --steps $n \
+    CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda fit --out runs/bench-profile --batch 64 --steps $n \
       --log-every 1 --checkpoint-every 100000 --val-every-item 100000 > runs/bench-profile.log 2>&1 || tail -5 runs/bench-profile.log
     mv runs/cubecl-profile.log "runs/cubecl-profile-$n.log"
   done

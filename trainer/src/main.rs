@@ -15,7 +15,6 @@ mod train;
 use backend::{dispatch, DeviceKind};
 
 use clap::{Parser, Subcommand};
-use hypernoise::generator::layers::{set_conv_algorithm, ConvAlgorithm};
 
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "HyperNoise: scene world, generators, noise hypernetworks and their evaluation")]
@@ -23,10 +22,6 @@ struct Cli {
     /// Where models run: `cpu`, or `cuda` (when built with --features cuda; the default then).
     #[arg(long, global = true, value_enum)]
     device: Option<DeviceKind>,
-    /// How convolutions run: `direct` (the backend's kernels) or `im2col` (batched matmuls;
-    /// faster to train on CUDA, see BENCHMARKS.md). Changes speed and float rounding, not results.
-    #[arg(long, global = true, default_value = "direct")]
-    conv: ConvAlgorithm,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,7 +71,6 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let device = cli.device.unwrap_or_else(DeviceKind::preferred);
-    set_conv_algorithm(cli.conv);
     let result = match cli.command {
         Command::World(a) => commands::world::run(a),
         Command::Render(a) => commands::render::run(a),

@@ -9,10 +9,8 @@ use burn::nn::conv::Conv2dConfig;
 use burn::nn::{Initializer, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, PadMode};
-use burn::tensor::Slice;
+use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which adapters a forward pass uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,38 +83,6 @@ impl<B: Backend> Dense<B> {
     }
 }
 
-/// How the convolutions run. A process-wide choice, like cuDNN's algorithm flags: it changes
-/// speed (and float rounding), never the model or its weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvAlgorithm {
-    /// The backend's own convolution kernels.
-    Direct,
-    /// im2col: the k x k shifted (strided) views of the padded input stacked as columns, then one
-    /// matmul per image with the weight as an (out, in * k * k) matrix, shared across the batch.
-    /// The weight gradient becomes a batched matmul summed over the batch, a split over the
-    /// batch that burn-cuda 0.21's convolution weight gradient lacks (one GEMM whose inner
-    /// dimension is batch * height * width); the price is k * k copies of the input.
-    Im2col,
-}
-
-impl std::str::FromStr for ConvAlgorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "direct" => Ok(ConvAlgorithm::Direct),
-            "im2col" => Ok(ConvAlgorithm::Im2col),
-            _ => Err(format!("unknown convolution algorithm {s:?} (direct or im2col)")),
-        }
-    }
-}
-
-static IM2COL: AtomicBool = AtomicBool::new(false);
-
-/// Chooses how every [`Conv`] of this process computes (default: [`ConvAlgorithm::Direct`]).
-pub fn set_conv_algorithm(algorithm: ConvAlgorithm) {
-    IM2COL.store(algorithm == ConvAlgorithm::Im2col, Ordering::Relaxed);
-}
-
 /// A square 2-D convolution, `weight` (out, in, k, k) as in burn's `Conv2d`.
 #[derive(Module, Debug)]
 pub struct Conv<B: Backend> {
@@ -125,48 +91,6 @@ pub struct Conv<B: Backend> {
     stride: usize,
     padding: usize,
     lora: Option<Lora<B, 4>>,
-}
-
-/// A convolution's input, prepared once for the layer's base weight and its adapter's down
-/// projection (which share the kernel size, stride and padding).
-enum Prepared<B: Backend> {
-    Direct { x: Tensor<B, 4>, options: ConvOptions<2> },
-    /// (batch, in * k * k, out_h * out_w) columns and the output's height and width.
-    Columns { cols: Tensor<B, 3>, height: usize, width: usize },
-}
-
-impl<B: Backend> Prepared<B> {
-    fn new(x: Tensor<B, 4>, kernel: usize, stride: usize, padding: usize) -> Self {
-        if !IM2COL.load(Ordering::Relaxed) {
-            return Prepared::Direct { x, options: ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1) };
-        }
-        let [batch, channels, h, w] = x.dims();
-        let (height, width) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1);
-        if kernel == 1 && stride == 1 {
-            return Prepared::Columns { cols: x.reshape([batch, channels, h * w]), height, width };
-        }
-        let x = if padding > 0 { x.pad((padding, padding, padding, padding), PadMode::Constant(0.0)) } else { x };
-        let view = |start: usize, len: usize| Slice::new(start as isize, Some((start + (len - 1) * stride + 1) as isize), stride as isize);
-        // (ky, kx) in the weight's row-major order, so column c * k * k + ky * k + kx meets weight[.., c, ky, kx]
-        let shifted = (0..kernel * kernel).map(|i| x.clone().slice([Slice::full(), Slice::full(), view(i / kernel, height), view(i % kernel, width)])).collect();
-        let cols = Tensor::<B, 4>::stack::<5>(shifted, 2).reshape([batch, channels * kernel * kernel, height * width]);
-        Prepared::Columns { cols, height, width }
-    }
-
-    fn conv(&self, weight: Tensor<B, 4>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 4> {
-        match self {
-            Prepared::Direct { x, options } => conv2d(x.clone(), weight, bias, options.clone()),
-            Prepared::Columns { cols, height, width } => {
-                let [out, ..] = weight.dims();
-                let y = weight.reshape([1, out as i64, -1]).matmul(cols.clone());
-                let y = match bias {
-                    Some(b) => y + b.reshape([1, out, 1]),
-                    None => y,
-                };
-                y.reshape([cols.dims()[0], out, *height, *width])
-            }
-        }
-    }
 }
 
 impl<B: Backend> Conv<B> {
@@ -192,32 +116,31 @@ impl<B: Backend> Conv<B> {
         Conv { weight: base.weight, bias: base.bias.expect("burn's Conv2d has a bias by default"), stride, padding: pad, lora }
     }
 
-    fn prepare(&self, x: Tensor<B, 4>) -> Prepared<B> {
-        Prepared::new(x, self.weight.dims()[2], self.stride, self.padding)
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1)
     }
 
-    fn base(&self, x: &Prepared<B>) -> Tensor<B, 4> {
-        x.conv(self.weight.val(), Some(self.bias.val()))
+    fn base(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        conv2d(x, self.weight.val(), Some(self.bias.val()), self.options())
     }
 
-    fn branch(&self, l: &Lora<B, 4>, x: &Prepared<B>) -> Tensor<B, 4> {
-        let h = x.conv(l.down.val(), None);
-        Prepared::new(h, 1, 1, 0).conv(l.up.val(), None) * l.scale
+    fn branch(&self, l: &Lora<B, 4>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let h = conv2d(x, l.down.val(), None, self.options());
+        conv2d(h, l.up.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) * l.scale
     }
 
     /// The adapter branch is only computed when it is used.
     pub fn forward(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
-        let x = self.prepare(x);
         match (adapters, &self.lora) {
-            (Adapters::Off, _) | (_, None) => self.base(&x),
-            (_, Some(l)) => self.base(&x) + self.branch(l, &x),
+            (Adapters::Off, _) | (_, None) => self.base(x),
+            (_, Some(l)) => self.base(x.clone()) + self.branch(l, x),
         }
     }
 
     /// The output layer: the hypernetwork's output is its LoRA branch alone (zero at init).
     pub fn forward_output(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
         match (adapters, &self.lora) {
-            (Adapters::Hypernetwork, Some(l)) => self.branch(l, &self.prepare(x)),
+            (Adapters::Hypernetwork, Some(l)) => self.branch(l, x),
             (Adapters::Hypernetwork, None) => panic!("the noise hypernetwork needs adapters (build it with a LoraConfig)"),
             _ => self.forward(x, adapters),
         }

@@ -3,11 +3,12 @@
 //! like the generator's reads the prompt, and an MLP scores their combination. Trained so that
 //! a prompt's true scene outscores its hard negatives; differentiable in the image.
 
-use crate::generator::layers::{Adapters, Conv};
+use crate::generator::layers::Adapters;
 use crate::generator::prompt_encoder::PromptEncoder;
 use crate::net_shape::{shaped_config, NetShape};
 use crate::weights::{self, Architecture, WeightsError};
-use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
@@ -44,8 +45,10 @@ impl Architecture for RewardConfig {
 
     fn init<B: Backend>(&self, device: &B::Device) -> RewardModel<B> {
         let ins = std::iter::once(3).chain(self.channels.iter().copied());
-        // the generator's convolution layer without adapters: burn's Conv2d parameters and names
-        let convs = ins.zip(&self.channels).map(|(i, &o)| Conv::new(i, o, 3, 2, None, device)).collect();
+        let convs = ins
+            .zip(&self.channels)
+            .map(|(i, &o)| Conv2dConfig::new([i, o], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device))
+            .collect();
         let last = *self.channels.last().expect("checked");
         RewardModel {
             prompt: PromptEncoder::new(self.token_dim, self.emb_dim, None, device),
@@ -61,7 +64,7 @@ impl Architecture for RewardConfig {
 #[derive(Module, Debug)]
 pub struct RewardModel<B: Backend> {
     prompt: PromptEncoder<B>,
-    convs: Vec<Conv<B>>,
+    convs: Vec<Conv2d<B>>,
     norms: Vec<GroupNorm<B>>,
     image: Linear<B>,
     head1: Linear<B>,
@@ -73,7 +76,7 @@ impl<B: Backend> RewardModel<B> {
     pub fn forward(&self, x: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
         let mut h = x;
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            h = silu(norm.forward(conv.forward(h, Adapters::Off)));
+            h = silu(norm.forward(conv.forward(h)));
         }
         let [b, c, gh, gw] = h.dims();
         let i = self.image.forward(h.reshape([b, c * gh * gw]));
