@@ -168,6 +168,21 @@ fn reward_trains_on_preference_pairs() {
     assert!(dir.join("reward.safetensors").exists() && dir.join("loss.png").exists());
     assert!(acc["missing"].as_f64().is_some(), "validation scores every kind of negative: {acc}");
 
+    // --init continues a trained reward: at learning rate 0 it comes out as it went in, and a
+    // reward of another preset is refused by name
+    let trained = dir.join("reward.safetensors");
+    let cont = fresh("reward-init");
+    let init_args = |init: &Path| {
+        let args = ["--device", "cpu", "reward", "--preset", "tiny", "--steps", "1", "--batch", "4", "--warmup", "1", "--lr", "0", "--val-pairs", "16"];
+        trainer(&[&args[..], &["--out", cont.to_str().unwrap(), "--init", init.to_str().unwrap()]].concat())
+    };
+    ok(&init_args(&trained));
+    assert_eq!(tensors(&cont.join("reward.safetensors")), tensors(&trained));
+    std::fs::remove_dir_all(&cont).unwrap();
+    let standard = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/reward.safetensors");
+    let err = String::from_utf8_lossy(&init_args(&standard).stderr).to_string();
+    assert!(err.contains("is not a Tiny-preset reward") && err.contains("reward.safetensors"), "{err}");
+
     // adversarial training on two kinds of negative only
     let adv = fresh("reward-adv");
     ok(&trainer(&[

@@ -9,7 +9,8 @@ use crate::train::data::prefetch;
 use crate::train::pairs::{pairs, Pairs};
 use crate::train::data_parallel::backprop;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
-use anyhow::Result;
+use crate::models::read;
+use anyhow::{anyhow, Result};
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
@@ -54,6 +55,11 @@ pub struct Args {
     /// Signed-gradient steps that search for that worst case (PGD).
     #[arg(long, default_value_t = 3)]
     pub adversarial_steps: usize,
+    /// Start from this trained reward (same preset) instead of a fresh one: e.g. adversarial
+    /// training on top of a reward that already orders its pairs, where from scratch it
+    /// learns nothing.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     /// Validation pairs scored at the end.
     #[serde(skip)]
     #[arg(long, default_value_t = 1024)]
@@ -139,8 +145,16 @@ impl OnBackend for Args {
         }
         let (n, seed, steps, kinds) = (self.batch, self.seed, self.steps, self.negatives.clone());
         let (eps, pgd_steps) = (self.adversarial_eps, self.adversarial_steps);
+        let start = match &self.init {
+            Some(path) => {
+                let (model, init_config) = RewardModel::<B>::from_bytes(&read(path)?, &device).map_err(|e| anyhow!("cannot load --init {}: {e}", path.display()))?;
+                anyhow::ensure!(init_config == config, "--init {} is not a {:?}-preset reward", path.display(), self.preset);
+                model
+            }
+            None => config.init::<B>(&device),
+        };
         let mut batches = None;
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, |model, step| {
+        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, {
                 let kinds = kinds.clone();
                 move |s| pairs(Split::Train, &kinds, seed, s, n, res)
