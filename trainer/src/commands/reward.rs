@@ -9,7 +9,7 @@ use crate::train::data::prefetch;
 use crate::train::pairs::{pairs, Pairs};
 use crate::train::data_parallel::backprop;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
-use crate::models::read;
+use crate::models::{load_generator, read};
 use anyhow::{anyhow, Result};
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -17,7 +17,8 @@ use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::backend::AutodiffBackend;
-use hypernoise::generator::pixels::tokens_tensor;
+use hypernoise::generator::pixels::{noise_tensor, tokens_tensor};
+use hypernoise::generator::{Generator, Sampler};
 use hypernoise::reward::negatives::Perturbation;
 use hypernoise::reward::{RewardConfig, RewardModel};
 use hypernoise::weights::Architecture;
@@ -60,6 +61,13 @@ pub struct Args {
     /// learns nothing.
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Also prefer prompts' renders over this one-step generator's own images of them (fresh
+    /// noise), in a share of every batch's pairs (--generated-share): ReNO and the hypernetwork
+    /// climb the reward on generator images, which rendered negatives never show it.
+    #[arg(long)]
+    pub generated: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.25)]
+    pub generated_share: f64,
     /// Validation pairs scored at the end.
     #[serde(skip)]
     #[arg(long, default_value_t = 1024)]
@@ -82,14 +90,38 @@ fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 
     (img(&p.preferred), img(&p.rejected), tokens_tensor(&p.tokens, device))
 }
 
-/// Share of validation pairs ordered correctly, overall and per kind of negative.
-pub fn pair_accuracy<B: Backend>(model: &RewardModel<B>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
+/// The first `k` pairs' rejected images replaced by `generator`'s images of their prompts, from
+/// noise seeded by `seed` (no gradient flows into the generator).
+fn with_generated<B: AutodiffBackend>(generator: &Generator<B::InnerBackend>, p: &Pairs, bad: Tensor<B, 4>, k: usize, seed: u64, device: &B::Device) -> Tensor<B, 4> {
+    let [n, _, res, _] = bad.dims();
+    if k == 0 {
+        return bad;
+    }
+    let seeds: Vec<u64> = (0..k as u64).map(|i| seed.wrapping_mul(0x9E37_79B9).wrapping_add(i)).collect();
+    let images = generator.generate(noise_tensor(&seeds, res, device), tokens_tensor(&p.tokens[..k], device), Sampler::OneStep);
+    Tensor::cat(vec![Tensor::from_inner(images), bad.slice(k..n)], 0)
+}
+
+/// How many of a batch's `n` pairs get a generated rejected image.
+fn generated_count(share: f64, n: usize) -> usize {
+    ((share * n as f64).round() as usize).min(n)
+}
+
+/// Share of validation pairs ordered correctly, overall and per kind of negative; with a
+/// generator, a quarter of the pairs set the render against the generator's image of the same
+/// prompt instead ("generated").
+pub fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, generator: Option<&Generator<B::InnerBackend>>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
     let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n, res);
     let (good, bad, tokens) = tensors::<B>(&p, res, device);
-    let margin: Vec<f32> = margin(model, good, bad, tokens).into_data().convert::<f32>().into_vec().expect("floats");
+    let k = generator.map_or(0, |_| generated_count(0.25, n));
+    let bad = match generator {
+        Some(g) => with_generated(g, &p, bad, k, seed ^ 0x7661_6c, device),
+        None => bad,
+    };
+    let margin: Vec<f32> = margin(&model.valid(), good.inner(), bad.inner(), tokens.inner()).into_data().convert::<f32>().into_vec().expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (m, kind) in margin.iter().zip(&p.kinds) {
-        for key in [kind.name(), "all"] {
+    for (i, (m, kind)) in margin.iter().zip(&p.kinds).enumerate() {
+        for key in [if i < k { "generated" } else { kind.name() }, "all"] {
             let e = tally.entry(key.to_string()).or_default();
             e.0 += (*m > 0.0) as usize;
             e.1 += 1;
@@ -153,6 +185,16 @@ impl OnBackend for Args {
             }
             None => config.init::<B>(&device),
         };
+        let generator = match &self.generated {
+            Some(path) => {
+                let (g, g_config) = load_generator::<B::InnerBackend>(path, &device)?;
+                anyhow::ensure!(g_config.resolution == res, "--generated {} makes {} px images, the reward reads {res} px", path.display(), g_config.resolution);
+                anyhow::ensure!((0.0..=1.0).contains(&self.generated_share), "--generated-share must be within [0, 1]");
+                Some(g)
+            }
+            None => None,
+        };
+        let generated = generator.as_ref().map_or(0, |_| generated_count(self.generated_share, n));
         let mut batches = None;
         let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, {
@@ -162,6 +204,10 @@ impl OnBackend for Args {
             .next()
             .expect("pairs per step");
             let (good, bad, tokens) = tensors::<B>(&p, res, &device);
+            let bad = match &generator {
+                Some(g) => with_generated(g, &p, bad, generated, seed ^ step as u64, &device),
+                None => bad,
+            };
             let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
             if eps > 0.0 && pgd_steps > 0 {
                 let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
@@ -173,7 +219,7 @@ impl OnBackend for Args {
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;
-            let accuracy = pair_accuracy(&model.valid(), res, self.seed, self.val_pairs, &device);
+            let accuracy = pair_accuracy(&model, generator.as_ref(), res, self.seed, self.val_pairs, &device);
             std::fs::write(self.out.join("accuracy.json"), serde_json::to_string_pretty(&accuracy)?)?;
             println!("wrote {}; validation pairs ordered correctly: {accuracy:?}", weights.display());
         }
