@@ -92,11 +92,10 @@ fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 
 
 /// The first `k` pairs' rejected images replaced by `generator`'s images of their prompts, from
 /// noise seeded by `seed` (no gradient flows into the generator).
-fn with_generated<B: AutodiffBackend>(generator: &Generator<B::InnerBackend>, p: &Pairs, bad: Tensor<B, 4>, k: usize, seed: u64, device: &B::Device) -> Tensor<B, 4> {
+/// Without a generator, `bad` as it is.
+fn with_generated<B: AutodiffBackend>(generator: Option<&Generator<B::InnerBackend>>, p: &Pairs, bad: Tensor<B, 4>, k: usize, seed: u64, device: &B::Device) -> Tensor<B, 4> {
     let [n, _, res, _] = bad.dims();
-    if k == 0 {
-        return bad;
-    }
+    let Some(generator) = generator.filter(|_| k > 0) else { return bad };
     let seeds: Vec<u64> = (0..k as u64).map(|i| seed.wrapping_mul(0x9E37_79B9).wrapping_add(i)).collect();
     let images = generator.generate(noise_tensor(&seeds, res, device), tokens_tensor(&p.tokens[..k], device), Sampler::OneStep);
     Tensor::cat(vec![Tensor::from_inner(images), bad.slice(k..n)], 0)
@@ -114,10 +113,7 @@ pub fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, generator: Opti
     let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n, res);
     let (good, bad, tokens) = tensors::<B>(&p, res, device);
     let k = generator.map_or(0, |_| generated_count(0.25, n));
-    let bad = match generator {
-        Some(g) => with_generated(g, &p, bad, k, seed ^ 0x7661_6c, device),
-        None => bad,
-    };
+    let bad = with_generated(generator, &p, bad, k, seed ^ 0x7661_6c, device);
     let margin: Vec<f32> = margin(&model.valid(), good.inner(), bad.inner(), tokens.inner()).into_data().convert::<f32>().into_vec().expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (i, (m, kind)) in margin.iter().zip(&p.kinds).enumerate() {
@@ -204,10 +200,7 @@ impl OnBackend for Args {
             .next()
             .expect("pairs per step");
             let (good, bad, tokens) = tensors::<B>(&p, res, &device);
-            let bad = match &generator {
-                Some(g) => with_generated(g, &p, bad, generated, seed ^ step as u64, &device),
-                None => bad,
-            };
+            let bad = with_generated(generator.as_ref(), &p, bad, generated, seed ^ step as u64, &device);
             let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
             if eps > 0.0 && pgd_steps > 0 {
                 let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
