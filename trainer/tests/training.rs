@@ -183,21 +183,29 @@ fn reward_trains_on_preference_pairs() {
     let err = String::from_utf8_lossy(&init_args(&standard).stderr).to_string();
     assert!(err.contains("is not a Tiny-preset reward") && err.contains("reward.safetensors"), "{err}");
 
-    // renders against the generator's own images: validation scores them as a kind of their own,
-    // and a generator whose images are another size is refused by name
-    let generated = |generator: &Path, out: &Path| {
-        let args = ["--device", "cpu", "reward", "--preset", "tiny", "--steps", "2", "--batch", "8", "--warmup", "1", "--val-pairs", "32"];
-        trainer(&[&args[..], &["--out", out.to_str().unwrap(), "--generated", generator.to_str().unwrap(), "--generated-share", "0.5"]].concat())
-    };
-    let g = tiny_teacher(&dir.join("g"));
-    let with_g = fresh("reward-generated");
-    ok(&generated(&g, &with_g));
-    let acc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(with_g.join("accuracy.json")).unwrap()).unwrap();
-    let share = acc["generated"].as_f64().unwrap_or_else(|| panic!("no generated pairs scored: {acc}"));
-    assert!((0.0..=1.0).contains(&share) && acc["count"].as_f64().is_some(), "{acc}");
+    // pairs of the generator's own images judged by the exact evaluator (one-step images and
+    // ReNO's): validation scores them as a kind of their own; a generator whose images are
+    // another size is refused by name, and one whose every image the evaluator rejects (the
+    // barely trained tiny teacher) is refused with the pool's tally
     let shipped_generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors");
-    let err = String::from_utf8_lossy(&generated(&shipped_generator, &fresh("reward-generated-64")).stderr).to_string();
+    let shipped_reward = shipped_generator.with_file_name("reward.safetensors");
+    let judged = |generator: &Path, out: &Path, more: &[&str]| {
+        let args = ["--device", "cpu", "reward", "--steps", "2", "--batch", "8", "--warmup", "1", "--val-pairs", "32", "--generated-prompts", "8", "--generated-seeds", "2"];
+        trainer(&[&args[..], &["--out", out.to_str().unwrap(), "--generated", generator.to_str().unwrap(), "--generated-share", "0.5"], more].concat())
+    };
+    let with_g = fresh("reward-judged");
+    let o = judged(&shipped_generator, &with_g, &["--generated-reno", shipped_reward.to_str().unwrap(), "--reno-iterations", "2"]);
+    let log = String::from_utf8_lossy(&o.stderr).to_string();
+    ok(&o);
+    assert!(log.contains("judged pairs: training pool") && log.contains("ReNO"), "{log}");
+    let acc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(with_g.join("accuracy.json")).unwrap()).unwrap();
+    let share = acc["judged"].as_f64().unwrap_or_else(|| panic!("no judged pairs scored: {acc}"));
+    assert!((0.0..=1.0).contains(&share) && acc["count"].as_f64().is_some(), "{acc}");
+    let err = String::from_utf8_lossy(&judged(&shipped_generator, &fresh("reward-judged-64"), &["--preset", "tiny"]).stderr).to_string();
     assert!(err.contains("makes 64 px images, the reward reads 16 px"), "{err}");
+    let g = tiny_teacher(&dir.join("g"));
+    let err = String::from_utf8_lossy(&judged(&g, &fresh("reward-judged-tiny"), &["--preset", "tiny"]).stderr).to_string();
+    assert!(err.contains("no train prompt has both an image the exact evaluator accepts and one it rejects") && err.contains("accepted: one-step 0 of 16"), "{err}");
 
     // adversarial training on two kinds of negative only
     let adv = fresh("reward-adv");

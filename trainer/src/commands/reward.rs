@@ -1,11 +1,14 @@
 //! `trainer reward`: the learned prompt-faithfulness reward, trained on preference pairs (true
 //! scene over hard negative, Bradley-Terry loss -log sigmoid(r+ - r-)), optionally also on
-//! the worst pair within a small L-inf ball of each (adversarial training), and scored on pairs
-//! of validation prompts by the share it orders correctly, per kind of negative.
+//! the worst pair within a small L-inf ball of each (adversarial training) and on pairs of the
+//! generator's own images judged by the exact evaluator, and scored on pairs of validation
+//! prompts by the share it orders correctly, per kind of negative.
 
 use super::teach::Preset;
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::train::data::prefetch;
+use crate::rewards::Reward;
+use crate::train::judged::{JudgedPool, RenoSource};
 use crate::train::pairs::{pairs, Pairs};
 use crate::train::data_parallel::backprop;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
@@ -17,10 +20,11 @@ use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::backend::AutodiffBackend;
-use hypernoise::generator::pixels::{noise_tensor, tokens_tensor};
-use hypernoise::generator::{Generator, Sampler};
+use hypernoise::generator::pixels::tokens_tensor;
+use hypernoise::optimize::reno::RenoConfig;
 use hypernoise::reward::negatives::Perturbation;
 use hypernoise::reward::{RewardConfig, RewardModel};
+use hypernoise::rng::Rng;
 use hypernoise::weights::Architecture;
 use hypernoise::world::split::Split;
 use serde::Serialize;
@@ -61,13 +65,27 @@ pub struct Args {
     /// learns nothing.
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// Also prefer prompts' renders over this one-step generator's own images of them (fresh
-    /// noise), in a share of every batch's pairs (--generated-share): ReNO and the hypernetwork
-    /// climb the reward on generator images, which rendered negatives never show it.
+    /// Also train on pairs of this one-step generator's own images of one training prompt: an
+    /// image the exact evaluator accepts over one it rejects (train::judged), in a share of
+    /// every batch's pairs (--generated-share). ReNO and the hypernetwork climb the reward on
+    /// generator images, which rendered pairs never show it.
     #[arg(long)]
     pub generated: Option<PathBuf>,
     #[arg(long, default_value_t = 0.25)]
     pub generated_share: f64,
+    /// Training prompts judged for those pairs (validation judges up to 256 of its own).
+    #[arg(long, default_value_t = 4096)]
+    pub generated_prompts: usize,
+    /// One-step images judged per prompt, each from its own noise.
+    #[arg(long, default_value_t = 8)]
+    pub generated_seeds: usize,
+    /// Also judge, per prompt, the image ReNO finds against this reward (`--reward` syntax),
+    /// e.g. the reward being replaced: the images it overrates are where ReNO goes.
+    #[arg(long, requires = "generated")]
+    pub generated_reno: Option<String>,
+    /// ReNO's iterations for --generated-reno (the paper's 50).
+    #[arg(long, default_value_t = 50)]
+    pub reno_iterations: usize,
     /// Validation pairs scored at the end.
     #[serde(skip)]
     #[arg(long, default_value_t = 1024)]
@@ -90,34 +108,28 @@ fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 
     (img(&p.preferred), img(&p.rejected), tokens_tensor(&p.tokens, device))
 }
 
-/// The first `k` pairs' rejected images replaced by `generator`'s images of their prompts, from
-/// noise seeded by `seed` (no gradient flows into the generator).
-/// Without a generator, `bad` as it is.
-fn with_generated<B: AutodiffBackend>(generator: Option<&Generator<B::InnerBackend>>, p: &Pairs, bad: Tensor<B, 4>, k: usize, seed: u64, device: &B::Device) -> Tensor<B, 4> {
-    let [n, _, res, _] = bad.dims();
-    let Some(generator) = generator.filter(|_| k > 0) else { return bad };
-    let seeds: Vec<u64> = (0..k as u64).map(|i| seed.wrapping_mul(0x9E37_79B9).wrapping_add(i)).collect();
-    let images = generator.generate(noise_tensor(&seeds, res, device), tokens_tensor(&p.tokens[..k], device), Sampler::OneStep);
-    Tensor::cat(vec![Tensor::from_inner(images), bad.slice(k..n)], 0)
+/// `k` judged pairs (none without a pool) set before a batch's rendered pairs.
+fn with_judged<B: Backend>(pool: Option<&JudgedPool>, k: usize, rng: &mut Rng, (good, bad, tokens): (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>), device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
+    let Some(pool) = pool.filter(|_| k > 0) else { return (good, bad, tokens) };
+    let (g, b, t) = pool.pairs::<B>(k, rng, device);
+    (Tensor::cat(vec![g, good], 0), Tensor::cat(vec![b, bad], 0), Tensor::cat(vec![t, tokens], 0))
 }
 
-/// How many of a batch's `n` pairs get a generated rejected image.
-fn generated_count(share: f64, n: usize) -> usize {
-    ((share * n as f64).round() as usize).min(n)
+/// How many of a batch's `n` pairs are judged ones (at least one rendered pair stays).
+fn judged_count(share: f64, n: usize) -> usize {
+    ((share * n as f64).round() as usize).min(n.saturating_sub(1))
 }
 
-/// Share of validation pairs ordered correctly, overall and per kind of negative; with a
-/// generator, a quarter of the pairs set the render against the generator's image of the same
-/// prompt instead ("generated").
-pub fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, generator: Option<&Generator<B::InnerBackend>>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
-    let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n, res);
-    let (good, bad, tokens) = tensors::<B>(&p, res, device);
-    let k = generator.map_or(0, |_| generated_count(0.25, n));
-    let bad = with_generated(generator, &p, bad, k, seed ^ 0x7661_6c, device);
+/// Share of validation pairs ordered correctly, overall and per kind of negative; with a pool
+/// of judged validation images, a quarter of the pairs are judged ones ("judged").
+pub fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, pool: Option<&JudgedPool>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
+    let k = pool.map_or(0, |_| judged_count(0.25, n));
+    let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n - k, res);
+    let (good, bad, tokens) = with_judged(pool, k, &mut Rng::derive(seed, "judged validation pairs"), tensors::<B>(&p, res, device), device);
     let margin: Vec<f32> = margin(&model.valid(), good.inner(), bad.inner(), tokens.inner()).into_data().convert::<f32>().into_vec().expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (i, (m, kind)) in margin.iter().zip(&p.kinds).enumerate() {
-        for key in [if i < k { "generated" } else { kind.name() }, "all"] {
+    for (i, m) in margin.iter().enumerate() {
+        for key in [if i < k { "judged" } else { p.kinds[i - k].name() }, "all"] {
             let e = tally.entry(key.to_string()).or_default();
             e.0 += (*m > 0.0) as usize;
             e.1 += 1;
@@ -181,26 +193,36 @@ impl OnBackend for Args {
             }
             None => config.init::<B>(&device),
         };
-        let generator = match &self.generated {
+        let pools = match &self.generated {
             Some(path) => {
                 let (g, g_config) = load_generator::<B::InnerBackend>(path, &device)?;
                 anyhow::ensure!(g_config.resolution == res, "--generated {} makes {} px images, the reward reads {res} px", path.display(), g_config.resolution);
-                anyhow::ensure!((0.0..=1.0).contains(&self.generated_share), "--generated-share must be within [0, 1]");
-                Some(g)
+                anyhow::ensure!((0.0..1.0).contains(&self.generated_share), "--generated-share must be within [0, 1)");
+                anyhow::ensure!(self.generated_prompts > 0 && self.generated_seeds > 0, "--generated-prompts and --generated-seeds must be positive");
+                let reno_models = match &self.generated_reno {
+                    Some(spec) => Some((load_generator::<B>(path, &device)?.0.no_grad(), Reward::<B>::parse(spec, &device)?)),
+                    None => None,
+                };
+                let source = reno_models.as_ref().map(|(generator, reward)| RenoSource { generator, reward, config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() } });
+                let judge = |split, n, seed| JudgedPool::build::<B>(&g, source.as_ref(), split, n, self.generated_seeds, seed, res, &device);
+                let train = judge(Split::Train, self.generated_prompts, self.seed)?;
+                let val = judge(Split::Val, self.generated_prompts.min(256), self.seed ^ 0x7661_6c)?;
+                eprintln!("judged pairs: training pool {}; validation pool {}", train.tally, val.tally);
+                Some((train, val))
             }
             None => None,
         };
-        let generated = generator.as_ref().map_or(0, |_| generated_count(self.generated_share, n));
+        let judged = pools.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
         let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, {
                 let kinds = kinds.clone();
-                move |s| pairs(Split::Train, &kinds, seed, s, n, res)
+                move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
             }))
             .next()
             .expect("pairs per step");
-            let (good, bad, tokens) = tensors::<B>(&p, res, &device);
-            let bad = with_generated(generator.as_ref(), &p, bad, generated, seed ^ step as u64, &device);
+            let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "judged pairs");
+            let (good, bad, tokens) = with_judged(pools.as_ref().map(|(train, _)| train), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
             let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
             if eps > 0.0 && pgd_steps > 0 {
                 let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
@@ -212,7 +234,7 @@ impl OnBackend for Args {
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;
-            let accuracy = pair_accuracy(&model, generator.as_ref(), res, self.seed, self.val_pairs, &device);
+            let accuracy = pair_accuracy(&model, pools.as_ref().map(|(_, val)| val), res, self.seed, self.val_pairs, &device);
             std::fs::write(self.out.join("accuracy.json"), serde_json::to_string_pretty(&accuracy)?)?;
             println!("wrote {}; validation pairs ordered correctly: {accuracy:?}", weights.display());
         }

@@ -7,9 +7,14 @@ use hypernoise::world::render::render;
 use hypernoise::world::split::{prompts, Split};
 use hypernoise::world::{Category, PromptSpec, Scene};
 
-/// Task types with training compositions (every lone colourless object is held out).
+/// Task types with compositions in `split` (every lone colourless object is held out of
+/// training and validation).
+pub fn split_categories(split: Split) -> Vec<Category> {
+    Category::ALL.into_iter().filter(|&c| !prompts(split, c).is_empty()).collect()
+}
+
 pub fn training_categories() -> Vec<Category> {
-    Category::ALL.into_iter().filter(|&c| !prompts(Split::Train, c).is_empty()).collect()
+    split_categories(Split::Train)
 }
 
 /// A training prompt: task type uniformly, then a composition, then one of its two wordings.
@@ -20,6 +25,18 @@ pub fn sample_prompt(rng: &mut Rng, categories: &[Category]) -> PromptSpec {
         spec.mirrored()
     } else {
         spec
+    }
+}
+
+/// A prompt of `split`: training prompts as [`sample_prompt`], held-out ones in canonical
+/// wording after a task type drawn uniformly.
+pub fn sample_split_prompt(rng: &mut Rng, split: Split) -> PromptSpec {
+    match split {
+        Split::Train => sample_prompt(rng, &training_categories()),
+        _ => {
+            let category = *rng.pick(&split_categories(split));
+            rng.pick(prompts(split, category)).clone()
+        }
     }
 }
 

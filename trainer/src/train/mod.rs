@@ -1,6 +1,6 @@
 //! What every training command shares: the step loop with its schedule, NaN guard, progress
 //! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
-//! and loss curves (`curves`), preference pairs for the reward (`pairs`), global-norm
+//! and loss curves (`curves`), preference pairs for the reward (`pairs`: rendered; `judged`: the generator's own images, judged by the evaluator), global-norm
 //! gradient clipping (`clip`), batches split over several devices (`data_parallel`).
 
 pub mod checkpoint;
@@ -8,5 +8,6 @@ pub mod clip;
 pub mod curves;
 pub mod data_parallel;
 pub mod data;
+pub mod judged;
 pub mod pairs;
 pub mod run_loop;

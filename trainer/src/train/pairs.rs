@@ -2,15 +2,15 @@
 //! the scene of a hard negative (`hypernoise::reward::negatives`), both softened at random like
 //! generated images (3x3 blur, pixel noise) so the reward transfers to generator outputs.
 
-use super::data::{sample_prompt, training_categories};
+use super::data::sample_split_prompt;
 use hypernoise::eval::evaluate;
 use hypernoise::generator::noise::gaussian;
 use hypernoise::reward::negatives::{perturb, Perturbation};
 use hypernoise::rng::Rng;
 use hypernoise::text::{self, MAX_TOKENS};
 use hypernoise::world::render::render;
-use hypernoise::world::split::{prompts, Split};
-use hypernoise::world::{Category, Image, PromptSpec, Scene};
+use hypernoise::world::split::Split;
+use hypernoise::world::{Image, PromptSpec, Scene};
 
 pub struct Pairs {
     pub tokens: Vec<[u32; MAX_TOKENS]>,
@@ -50,19 +50,9 @@ fn pair(spec: &PromptSpec, kinds: &[Perturbation], resolution: usize, rng: &mut 
 /// each negative of one of `kinds`.
 pub fn pairs(split: Split, kinds: &[Perturbation], seed: u64, step: usize, n: usize, resolution: usize) -> Pairs {
     let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "pairs");
-    let categories: Vec<Category> = match split {
-        Split::Train => training_categories(),
-        _ => Category::ALL.into_iter().filter(|&c| !prompts(split, c).is_empty()).collect(),
-    };
     let mut out = Pairs { tokens: vec![], preferred: vec![], rejected: vec![], kinds: vec![] };
     while out.tokens.len() < n {
-        let spec = match split {
-            Split::Train => sample_prompt(&mut rng, &categories),
-            _ => {
-                let category = *rng.pick(&categories);
-                rng.pick(prompts(split, category)).clone()
-            }
-        };
+        let spec = sample_split_prompt(&mut rng, split);
         let Some((good, bad, kind)) = pair(&spec, kinds, resolution, &mut rng) else { continue };
         out.tokens.push(text::encode(&spec.text()).expect("world prompts are in the vocabulary"));
         out.preferred.extend(soften(good, &mut rng));

@@ -1,0 +1,145 @@
+//! Preference pairs among a one-step generator's own images, judged by the exact evaluator:
+//! for one prompt, an image the evaluator accepts over one it rejects. ReNO and the
+//! hypernetwork climb the reward on generator images, which rendered pairs never show it.
+//! ImageReward learnt from people ranking generated images; here the evaluator's rules are the
+//! annotator, on training prompts (validation prompts for the score), never on evaluation ones.
+//! ReNO's own images against a reward can join the pool: they are where gradient ascent on the
+//! noise goes, images the reward overrates included.
+
+use super::data::sample_split_prompt;
+use crate::progress;
+use crate::rewards::Reward;
+use anyhow::{anyhow, bail, Result};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use hypernoise::eval::evaluate;
+use hypernoise::generator::pixels::{images_to_tensor, noise_tensor, tensor_to_images, tokens_tensor};
+use hypernoise::generator::{Generator, Sampler};
+use hypernoise::optimize::reno::{reno, RenoConfig};
+use hypernoise::rng::Rng;
+use hypernoise::text::{self, MAX_TOKENS};
+use hypernoise::world::split::Split;
+use hypernoise::world::Image;
+use std::fmt;
+
+/// Prompts per generator call (and per ReNO batch).
+const CHUNK: usize = 256;
+
+/// ReNO against `reward`: per prompt, the image it returns from the prompt's first noise.
+pub struct RenoSource<'a, B: AutodiffBackend> {
+    pub generator: &'a Generator<B>,
+    pub reward: &'a Reward<B>,
+    pub config: RenoConfig,
+}
+
+/// One prompt's images, by the evaluator's verdict.
+struct Judged {
+    tokens: [u32; MAX_TOKENS],
+    accepted: Vec<Image>,
+    rejected: Vec<Image>,
+}
+
+/// Images accepted of images judged, per source.
+#[derive(Default)]
+pub struct Tally {
+    prompts: usize,
+    kept: usize,
+    one_step: (usize, usize),
+    reno: (usize, usize),
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} of {} prompts have both verdicts; accepted: one-step {} of {}", self.kept, self.prompts, self.one_step.0, self.one_step.1)?;
+        if self.reno.1 > 0 {
+            write!(f, ", ReNO {} of {}", self.reno.0, self.reno.1)?;
+        }
+        Ok(())
+    }
+}
+
+/// The prompts that have at least one accepted and one rejected image.
+pub struct JudgedPool {
+    prompts: Vec<Judged>,
+    pub tally: Tally,
+}
+
+impl JudgedPool {
+    /// Judges `seeds` one-step images of each of `n` prompts of `split`, and ReNO's image of
+    /// each with `reno_source`. Fails when no prompt has both verdicts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build<B: AutodiffBackend>(generator: &Generator<B::InnerBackend>, reno_source: Option<&RenoSource<B>>, split: Split, n: usize, seeds: usize, seed: u64, resolution: usize, device: &B::Device) -> Result<Self> {
+        let mut rng = Rng::derive(seed, "judged pool");
+        let bar = progress::bar(n, &format!("judging {}", split.name()));
+        let mut pool = JudgedPool { prompts: Vec::new(), tally: Tally::default() };
+        for start in (0..n).step_by(CHUNK) {
+            let specs: Vec<_> = (start..(start + CHUNK).min(n)).map(|_| sample_split_prompt(&mut rng, split)).collect();
+            let tokens: Vec<[u32; MAX_TOKENS]> = specs.iter().map(|s| text::encode(&s.text()).expect("world prompts are in the vocabulary")).collect();
+            let noise: Vec<Vec<u64>> = specs.iter().map(|_| (0..seeds).map(|_| rng.next_u64()).collect()).collect();
+            let z = |s: usize| noise_tensor::<B::InnerBackend>(&noise.iter().map(|v| v[s]).collect::<Vec<_>>(), resolution, device);
+            // per source, one image per prompt
+            let mut batches: Vec<(bool, Vec<Image>)> = (0..seeds).map(|s| (false, tensor_to_images(generator.generate(z(s), tokens_tensor(&tokens, device), Sampler::OneStep)))).collect();
+            if let Some(r) = reno_source {
+                let t = Tensor::<B, 2, Int>::from_inner(tokens_tensor(&tokens, device));
+                let found = reno(r.generator, r.generator.encode(t.clone()), Tensor::from_inner(z(0)), |x| r.reward.score(x, t.clone()), &r.config, |_, _| {});
+                batches.push((true, tensor_to_images(found.images)));
+            }
+            let mut judged: Vec<Judged> = tokens.iter().map(|&tokens| Judged { tokens, accepted: vec![], rejected: vec![] }).collect();
+            for (from_reno, images) in batches {
+                for ((spec, j), image) in specs.iter().zip(&mut judged).zip(images) {
+                    let accepted = evaluate(&spec.text(), &image).map_err(|e| anyhow!("{e}"))?.correct;
+                    let count = if from_reno { &mut pool.tally.reno } else { &mut pool.tally.one_step };
+                    count.0 += accepted as usize;
+                    count.1 += 1;
+                    if accepted { &mut j.accepted } else { &mut j.rejected }.push(image);
+                }
+            }
+            pool.tally.prompts += specs.len();
+            pool.prompts.extend(judged.into_iter().filter(|j| !j.accepted.is_empty() && !j.rejected.is_empty()));
+            pool.tally.kept = pool.prompts.len();
+            bar.inc(specs.len() as u64);
+        }
+        bar.finish_and_clear();
+        if pool.prompts.is_empty() {
+            bail!("judged pairs: no {} prompt has both an image the exact evaluator accepts and one it rejects ({}); judge more prompts or seeds, or a better generator", split.name(), pool.tally);
+        }
+        Ok(pool)
+    }
+
+    /// `k` pairs, each an accepted image over a rejected one of a prompt drawn at random:
+    /// (preferred, rejected, tokens).
+    pub fn pairs<B: Backend>(&self, k: usize, rng: &mut Rng, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
+        let (mut good, mut bad, mut tokens) = (Vec::with_capacity(k), Vec::with_capacity(k), Vec::with_capacity(k));
+        for _ in 0..k {
+            let j = rng.pick(&self.prompts);
+            good.push(rng.pick(&j.accepted).clone());
+            bad.push(rng.pick(&j.rejected).clone());
+            tokens.push(j.tokens);
+        }
+        (images_to_tensor(&good, device), images_to_tensor(&bad, device), tokens_tensor(&tokens, device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use hypernoise::world::render::render;
+    use hypernoise::world::{PromptSpec, Scene};
+
+    #[test]
+    fn pairs_set_an_accepted_image_over_a_rejected_one_of_the_same_prompt() {
+        let spec = PromptSpec::parse("two red circles").unwrap();
+        let wrong = PromptSpec::parse("three red circles").unwrap();
+        let image = |s: &PromptSpec, seed| render(&Scene::sample(s, seed, 64));
+        let tokens = text::encode(&spec.text()).unwrap();
+        let pool = JudgedPool { prompts: vec![Judged { tokens, accepted: vec![image(&spec, 1), image(&spec, 2)], rejected: vec![image(&wrong, 3)] }], tally: Tally::default() };
+        let (good, bad, t) = pool.pairs::<Flex>(6, &mut Rng::derive(0, "test"), &Default::default());
+        assert_eq!(good.dims(), [6, 3, 64, 64]);
+        assert_eq!(t.dims(), [6, MAX_TOKENS]);
+        for (g, b) in tensor_to_images(good).iter().zip(tensor_to_images(bad)) {
+            assert!(evaluate(&spec.text(), g).unwrap().correct);
+            assert!(!evaluate(&spec.text(), &b).unwrap().correct);
+        }
+    }
+}
