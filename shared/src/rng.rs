@@ -14,6 +14,12 @@ impl Rng {
         Rng(seed ^ fnv1a(label.as_bytes()).rotate_left(17))
     }
 
+    /// The stream of one training step: data made from it is a pure function of (seed, step),
+    /// so a resumed run sees exactly what the uninterrupted run would have.
+    pub fn for_step(seed: u64, step: usize, label: &str) -> Self {
+        Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), label)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

@@ -24,7 +24,8 @@ pub struct Reward<B: Backend> {
 }
 
 impl<B: Backend> Reward<B> {
-    pub fn parse(spec: &str, device: &B::Device) -> Result<Self> {
+    /// `resolution`: the images it will score (a learned reward reads one size only).
+    pub fn parse(spec: &str, resolution: usize, device: &B::Device) -> Result<Self> {
         let mut terms = Vec::new();
         for part in spec.split('+').map(str::trim) {
             let (weight, source) = match part.split_once('*') {
@@ -38,7 +39,10 @@ impl<B: Backend> Reward<B> {
                 Term::Redness
             } else {
                 let bytes = std::fs::read(source).with_context(|| format!("reward '{source}' is neither 'redness' nor a readable weights file"))?;
-                let (model, _) = RewardModel::<B>::from_bytes(&bytes, device).map_err(|e| anyhow!("cannot load reward {source}: {e}"))?;
+                let (model, config) = RewardModel::<B>::from_bytes(&bytes, device).map_err(|e| anyhow!("cannot load reward {source}: {e}"))?;
+                if config.resolution != resolution {
+                    bail!("reward {source} reads {} px images; these are {resolution} px", config.resolution);
+                }
                 Term::Learned(model.no_grad())
             };
             terms.push((weight, term));

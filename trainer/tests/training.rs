@@ -182,6 +182,10 @@ fn reward_trains_on_preference_pairs() {
     let standard = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/reward.safetensors");
     let err = String::from_utf8_lossy(&init_args(&standard).stderr).to_string();
     assert!(err.contains("is not a Tiny-preset reward") && err.contains("reward.safetensors"), "{err}");
+    // a reward that reads another image size than the generator makes is refused by name
+    let o = trainer(&["--device", "cpu", "reno", "--prompt", "a red star", "--reward", trained.to_str().unwrap(), "--out", dir.join("x.png").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("reads 16 px images; these are 64 px") && err.contains("reward.safetensors"), "{err}");
 
     // pairs of the generator's own images judged by the exact evaluator (one-step images and
     // ReNO's): validation scores them as a kind of their own; a generator whose images are
@@ -197,7 +201,7 @@ fn reward_trains_on_preference_pairs() {
     let o = judged(&shipped_generator, &with_g, &["--generated-reno", shipped_reward.to_str().unwrap(), "--reno-iterations", "2"]);
     let log = String::from_utf8_lossy(&o.stderr).to_string();
     ok(&o);
-    assert!(log.contains("judged pairs: training pool") && log.contains("ReNO"), "{log}");
+    assert!(log.contains("judged pairs: train pool") && log.contains("judged pairs: val pool") && log.contains("ReNO"), "{log}");
     let acc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(with_g.join("accuracy.json")).unwrap()).unwrap();
     let share = acc["judged"].as_f64().unwrap_or_else(|| panic!("no judged pairs scored: {acc}"));
     assert!((0.0..=1.0).contains(&share) && acc["count"].as_f64().is_some(), "{acc}");

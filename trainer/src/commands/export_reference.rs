@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Result<()> {
     if config.role != Role::NoiseHypernetwork {
         bail!("{} holds {:?} adapters, not a noise hypernetwork", adapters.display(), config.role);
     }
-    let reward = Reward::<Flex>::parse(&shipped_reward().display().to_string(), &device)?;
+    let reward = Reward::<Flex>::parse(&shipped_reward().display().to_string(), config.generator.resolution, &device)?;
 
     let (prompts, seeds) = batch_prompts(a.seed, 0, a.batch);
     let z = noise_tensor::<Flex>(&seeds, config.generator.resolution, &device);

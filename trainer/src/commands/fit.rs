@@ -121,7 +121,7 @@ impl Job {
 /// resumed run sees the batches it would have seen, and `export-reference` can write one out.
 pub fn batch_prompts(seed: u64, step: usize, n: usize) -> (Vec<String>, Vec<u64>) {
     let categories = training_categories();
-    let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "fit");
+    let mut rng = Rng::for_step(seed, step, "fit");
     let texts = (0..n).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
     let seeds = (0..n).map(|_| rng.next_u64()).collect();
     (texts, seeds)
@@ -193,12 +193,12 @@ impl OnBackend for Job {
             bail!("--devices must be between 1 and --batch ({})", a.batch);
         }
         let devices = devices::<B>(&device, a.devices);
-        let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, d)).collect::<Result<Vec<_>>>()?;
-        let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, &device)?;
         let lora = LoraConfig { rank: a.rank, alpha: a.alpha };
         B::seed(&device, a.seed); // the adapters' random init: the same run twice is the same run
         let (adapted, config) = Adapted::<B>::fresh(&generator_bytes, role, lora, &device).map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
         let res = config.generator.resolution;
+        let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
+        let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, res, &device)?;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
         eprintln!("{}: {} on {} x{} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})", self.name(), generator_path.display(), describe(kind), a.devices, a.rank, a.alpha, sampler);
 

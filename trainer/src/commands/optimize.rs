@@ -39,7 +39,7 @@ impl Problem {
     fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2, Int>, Tensor<B, 2>)> {
         let (g, config) = self.generator.load::<B>(device)?;
         let tokens = tokens_tensor::<B>(&encode_prompts(&[&self.image.prompt]).map_err(|e| anyhow!("{e}"))?, device);
-        let reward = Reward::parse(&self.reward.reward, device)?;
+        let reward = Reward::parse(&self.reward.reward, config.resolution, device)?;
         let cond = g.encode(tokens.clone());
         Ok((g, config.resolution, reward, tokens, cond))
     }

@@ -71,20 +71,21 @@ pub struct Args {
     /// generator images, which rendered pairs never show it.
     #[arg(long)]
     pub generated: Option<PathBuf>,
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, requires = "generated")]
     pub generated_share: f64,
-    /// Training prompts judged for those pairs (validation judges up to 256 of its own).
-    #[arg(long, default_value_t = 4096)]
+    /// Training prompts drawn (with repeats) and judged for those pairs; validation draws and
+    /// judges up to 256 of its own.
+    #[arg(long, default_value_t = 4096, requires = "generated")]
     pub generated_prompts: usize,
     /// One-step images judged per prompt, each from its own noise.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, requires = "generated")]
     pub generated_seeds: usize,
     /// Also judge, per prompt, the image ReNO finds against this reward (`--reward` syntax),
     /// e.g. the reward being replaced: the images it overrates are where ReNO goes.
     #[arg(long, requires = "generated")]
     pub generated_reno: Option<String>,
     /// ReNO's iterations for --generated-reno (the paper's 50).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, requires = "generated_reno")]
     pub reno_iterations: usize,
     /// Validation pairs scored at the end.
     #[serde(skip)]
@@ -122,7 +123,7 @@ fn judged_count(share: f64, n: usize) -> usize {
 
 /// Share of validation pairs ordered correctly, overall and per kind of negative; with a pool
 /// of judged validation images, a quarter of the pairs are judged ones ("judged").
-pub fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, pool: Option<&JudgedPool>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
+fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, pool: Option<&JudgedPool>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
     let k = pool.map_or(0, |_| judged_count(0.25, n));
     let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n - k, res);
     let (good, bad, tokens) = with_judged(pool, k, &mut Rng::derive(seed, "judged validation pairs"), tensors::<B>(&p, res, device), device);
@@ -193,26 +194,29 @@ impl OnBackend for Args {
             }
             None => config.init::<B>(&device),
         };
-        let pools = match &self.generated {
+        // the generator judged for pairs (on B for ReNO's gradients), and the reward ReNO climbs
+        let judges = match &self.generated {
             Some(path) => {
-                let (g, g_config) = load_generator::<B::InnerBackend>(path, &device)?;
+                let (g, g_config) = load_generator::<B>(path, &device)?;
                 anyhow::ensure!(g_config.resolution == res, "--generated {} makes {} px images, the reward reads {res} px", path.display(), g_config.resolution);
                 anyhow::ensure!((0.0..1.0).contains(&self.generated_share), "--generated-share must be within [0, 1)");
                 anyhow::ensure!(self.generated_prompts > 0 && self.generated_seeds > 0, "--generated-prompts and --generated-seeds must be positive");
-                let reno_models = match &self.generated_reno {
-                    Some(spec) => Some((load_generator::<B>(path, &device)?.0.no_grad(), Reward::<B>::parse(spec, &device)?)),
-                    None => None,
-                };
-                let source = reno_models.as_ref().map(|(generator, reward)| RenoSource { generator, reward, config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() } });
-                let judge = |split, n, seed| JudgedPool::build::<B>(&g, source.as_ref(), split, n, self.generated_seeds, seed, res, &device);
-                let train = judge(Split::Train, self.generated_prompts, self.seed)?;
-                let val = judge(Split::Val, self.generated_prompts.min(256), self.seed ^ 0x7661_6c)?;
-                eprintln!("judged pairs: training pool {}; validation pool {}", train.tally, val.tally);
-                Some((train, val))
+                let reno_reward = self.generated_reno.as_ref().map(|spec| Reward::<B>::parse(spec, res, &device)).transpose()?;
+                Some((g.no_grad(), reno_reward))
             }
             None => None,
         };
-        let judged = pools.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
+        // A resumed run judges its pool again: the same images on the same device (on a GPU,
+        // float rounding may flip a verdict, and with it the pairs drawn after).
+        let judge = |split: Split, prompts: usize, seed: u64| -> Result<Option<JudgedPool>> {
+            let Some((g, reno_reward)) = &judges else { return Ok(None) };
+            let source = reno_reward.as_ref().map(|reward| RenoSource { generator: g, reward, config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() } });
+            let pool = JudgedPool::build::<B>(&g.valid(), source.as_ref(), split, prompts, self.generated_seeds, seed, res, &device)?;
+            eprintln!("judged pairs: {} pool: {}", split.name(), pool.tally);
+            Ok(Some(pool))
+        };
+        let train_pool = judge(Split::Train, self.generated_prompts, self.seed)?;
+        let judged = train_pool.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
         let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, {
@@ -221,8 +225,8 @@ impl OnBackend for Args {
             }))
             .next()
             .expect("pairs per step");
-            let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "judged pairs");
-            let (good, bad, tokens) = with_judged(pools.as_ref().map(|(train, _)| train), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
+            let mut rng = Rng::for_step(seed, step, "judged pairs");
+            let (good, bad, tokens) = with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
             let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
             if eps > 0.0 && pgd_steps > 0 {
                 let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
@@ -234,7 +238,8 @@ impl OnBackend for Args {
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;
-            let accuracy = pair_accuracy(&model, pools.as_ref().map(|(_, val)| val), res, self.seed, self.val_pairs, &device);
+            let val_pool = judge(Split::Val, self.generated_prompts.min(256), self.seed ^ 0x7661_6c)?;
+            let accuracy = pair_accuracy(&model, val_pool.as_ref(), res, self.seed, self.val_pairs, &device);
             std::fs::write(self.out.join("accuracy.json"), serde_json::to_string_pretty(&accuracy)?)?;
             println!("wrote {}; validation pairs ordered correctly: {accuracy:?}", weights.display());
         }

@@ -106,7 +106,7 @@ impl OnBackend for Args {
         let (g, config) = load_generator::<B::InnerBackend>(&generator_path, &device)?;
         let res = config.resolution;
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
-        let reward = Reward::<B::InnerBackend>::parse(&reward_spec, &device)?;
+        let reward = Reward::<B::InnerBackend>::parse(&reward_spec, res, &device)?;
         let split: Split = self.split.into();
         let items: Vec<Item> = items(split).into_iter().step_by(self.every.max(1)).collect();
         let card = self.card.clone().unwrap_or_else(|| describe(kind));
@@ -157,7 +157,7 @@ impl OnBackend for Args {
                 "reno" => {
                     let (g_ad, _) = load_generator::<B>(&generator_path, &device)?;
                     let g_ad = g_ad.no_grad();
-                    let reward_ad = Reward::<B>::parse(&reward_spec, &device)?;
+                    let reward_ad = Reward::<B>::parse(&reward_spec, res, &device)?;
                     let settings = RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() };
                     timed(method, self.reno_iterations + 1, &|c| {
                         let tokens = Tensor::<B, 2, Int>::from_inner(tokens_of(c)?);

@@ -13,6 +13,7 @@ pub fn split_categories(split: Split) -> Vec<Category> {
     Category::ALL.into_iter().filter(|&c| !prompts(split, c).is_empty()).collect()
 }
 
+/// Task types with training compositions.
 pub fn training_categories() -> Vec<Category> {
     split_categories(Split::Train)
 }
@@ -28,7 +29,7 @@ pub fn sample_prompt(rng: &mut Rng, categories: &[Category]) -> PromptSpec {
     }
 }
 
-/// A prompt of `split`: training prompts as [`sample_prompt`], held-out ones in canonical
+/// A prompt of `split`: training prompts as [`sample_prompt`], held-out ones in the split's fixed
 /// wording after a task type drawn uniformly.
 pub fn sample_split_prompt(rng: &mut Rng, split: Split) -> PromptSpec {
     match split {
@@ -51,7 +52,7 @@ pub struct Batch {
 
 /// `drop_prompt`: fraction of prompts replaced by padding (classifier-free guidance).
 pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f32) -> Batch {
-    let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "batch");
+    let mut rng = Rng::for_step(seed, step, "batch");
     let categories = training_categories();
     let mut b = Batch { tokens: Vec::with_capacity(n), images: Vec::with_capacity(n * 3 * resolution * resolution), noise: vec![], times: vec![] };
     for _ in 0..n {

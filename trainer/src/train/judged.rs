@@ -65,8 +65,8 @@ pub struct JudgedPool {
 }
 
 impl JudgedPool {
-    /// Judges `seeds` one-step images of each of `n` prompts of `split`, and ReNO's image of
-    /// each with `reno_source`. Fails when no prompt has both verdicts.
+    /// Judges `seeds` one-step images of each of `n` prompts drawn from `split` (with repeats),
+    /// and ReNO's image of each with `reno_source`. Fails when no prompt has both verdicts.
     #[allow(clippy::too_many_arguments)]
     pub fn build<B: AutodiffBackend>(generator: &Generator<B::InnerBackend>, reno_source: Option<&RenoSource<B>>, split: Split, n: usize, seeds: usize, seed: u64, resolution: usize, device: &B::Device) -> Result<Self> {
         let mut rng = Rng::derive(seed, "judged pool");
@@ -77,25 +77,28 @@ impl JudgedPool {
             let tokens: Vec<[u32; MAX_TOKENS]> = specs.iter().map(|s| text::encode(&s.text()).expect("world prompts are in the vocabulary")).collect();
             let noise: Vec<Vec<u64>> = specs.iter().map(|_| (0..seeds).map(|_| rng.next_u64()).collect()).collect();
             let z = |s: usize| noise_tensor::<B::InnerBackend>(&noise.iter().map(|v| v[s]).collect::<Vec<_>>(), resolution, device);
-            // per source, one image per prompt
-            let mut batches: Vec<(bool, Vec<Image>)> = (0..seeds).map(|s| (false, tensor_to_images(generator.generate(z(s), tokens_tensor(&tokens, device), Sampler::OneStep)))).collect();
-            if let Some(r) = reno_source {
+            // one_step[s][p]: prompt p's image from its s-th noise
+            let one_step: Vec<Vec<Image>> = (0..seeds).map(|s| tensor_to_images(generator.generate(z(s), tokens_tensor(&tokens, device), Sampler::OneStep))).collect();
+            let found = reno_source.map(|r| {
                 let t = Tensor::<B, 2, Int>::from_inner(tokens_tensor(&tokens, device));
-                let found = reno(r.generator, r.generator.encode(t.clone()), Tensor::from_inner(z(0)), |x| r.reward.score(x, t.clone()), &r.config, |_, _| {});
-                batches.push((true, tensor_to_images(found.images)));
-            }
-            let mut judged: Vec<Judged> = tokens.iter().map(|&tokens| Judged { tokens, accepted: vec![], rejected: vec![] }).collect();
-            for (from_reno, images) in batches {
-                for ((spec, j), image) in specs.iter().zip(&mut judged).zip(images) {
-                    let accepted = evaluate(&spec.text(), &image).map_err(|e| anyhow!("{e}"))?.correct;
-                    let count = if from_reno { &mut pool.tally.reno } else { &mut pool.tally.one_step };
+                tensor_to_images(reno(r.generator, r.generator.encode(t.clone()), Tensor::from_inner(z(0)), |x| r.reward.score(x, t.clone()), &r.config, |_, _| {}).images)
+            });
+            for (p, spec) in specs.iter().enumerate() {
+                let mut judged = Judged { tokens: tokens[p], accepted: vec![], rejected: vec![] };
+                // ReNO keeps its starting image when nothing scored higher: judged once, as one-step
+                let from_reno = found.iter().map(|f| &f[p]).filter(|img| img.rgb != one_step[0][p].rgb);
+                for (is_reno, image) in one_step.iter().map(|b| (false, &b[p])).chain(from_reno.map(|img| (true, img))) {
+                    let accepted = evaluate(&spec.text(), image).map_err(|e| anyhow!("{e}"))?.correct;
+                    let count = if is_reno { &mut pool.tally.reno } else { &mut pool.tally.one_step };
                     count.0 += accepted as usize;
                     count.1 += 1;
-                    if accepted { &mut j.accepted } else { &mut j.rejected }.push(image);
+                    if accepted { &mut judged.accepted } else { &mut judged.rejected }.push(image.clone());
+                }
+                if !judged.accepted.is_empty() && !judged.rejected.is_empty() {
+                    pool.prompts.push(judged);
                 }
             }
             pool.tally.prompts += specs.len();
-            pool.prompts.extend(judged.into_iter().filter(|j| !j.accepted.is_empty() && !j.rejected.is_empty()));
             pool.tally.kept = pool.prompts.len();
             bar.inc(specs.len() as u64);
         }
@@ -129,17 +132,21 @@ mod tests {
 
     #[test]
     fn pairs_set_an_accepted_image_over_a_rejected_one_of_the_same_prompt() {
-        let spec = PromptSpec::parse("two red circles").unwrap();
-        let wrong = PromptSpec::parse("three red circles").unwrap();
-        let image = |s: &PromptSpec, seed| render(&Scene::sample(s, seed, 64));
-        let tokens = text::encode(&spec.text()).unwrap();
-        let pool = JudgedPool { prompts: vec![Judged { tokens, accepted: vec![image(&spec, 1), image(&spec, 2)], rejected: vec![image(&wrong, 3)] }], tally: Tally::default() };
-        let (good, bad, t) = pool.pairs::<Flex>(6, &mut Rng::derive(0, "test"), &Default::default());
-        assert_eq!(good.dims(), [6, 3, 64, 64]);
-        assert_eq!(t.dims(), [6, MAX_TOKENS]);
-        for (g, b) in tensor_to_images(good).iter().zip(tensor_to_images(bad)) {
-            assert!(evaluate(&spec.text(), g).unwrap().correct);
-            assert!(!evaluate(&spec.text(), &b).unwrap().correct);
+        let image = |prompt: &str, seed| render(&Scene::sample(&PromptSpec::parse(prompt).unwrap(), seed, 64));
+        let judged = |prompt: &str, wrong: &str| Judged { tokens: text::encode(prompt).unwrap(), accepted: vec![image(prompt, 1), image(prompt, 2)], rejected: vec![image(wrong, 3)] };
+        let prompts = ["two red circles", "a blue square"];
+        let pool = JudgedPool { prompts: vec![judged(prompts[0], "three red circles"), judged(prompts[1], "a blue star")], tally: Tally::default() };
+        let (good, bad, t) = pool.pairs::<Flex>(16, &mut Rng::derive(0, "test"), &Default::default());
+        assert_eq!(good.dims(), [16, 3, 64, 64]);
+        let tokens: Vec<i64> = t.into_data().convert::<i64>().into_vec().unwrap();
+        let mut seen = [false; 2];
+        for (i, (g, b)) in tensor_to_images(good).iter().zip(tensor_to_images(bad)).enumerate() {
+            // each pair's images belong to the prompt of its own tokens
+            let p = prompts.iter().position(|p| text::encode(p).unwrap().iter().map(|&v| v as i64).eq(tokens[i * MAX_TOKENS..(i + 1) * MAX_TOKENS].iter().copied())).expect("a pool prompt");
+            seen[p] = true;
+            assert!(evaluate(prompts[p], g).unwrap().correct, "pair {i}: preferred image rejected for '{}'", prompts[p]);
+            assert!(!evaluate(prompts[p], &b).unwrap().correct, "pair {i}: rejected image accepted for '{}'", prompts[p]);
         }
+        assert_eq!(seen, [true, true], "both prompts drawn in 16 pairs");
     }
 }

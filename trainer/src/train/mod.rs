@@ -1,7 +1,8 @@
 //! What every training command shares: the step loop with its schedule, NaN guard, progress
 //! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
-//! and loss curves (`curves`), preference pairs for the reward (`pairs`: rendered; `judged`: the generator's own images, judged by the evaluator), global-norm
-//! gradient clipping (`clip`), batches split over several devices (`data_parallel`).
+//! and loss curves (`curves`), preference pairs for the reward (`pairs`: rendered; `judged`: the
+//! generator's own images, judged by the evaluator), global-norm gradient clipping (`clip`),
+//! batches split over several devices (`data_parallel`).
 
 pub mod checkpoint;
 pub mod clip;

@@ -49,7 +49,7 @@ fn pair(spec: &PromptSpec, kinds: &[Perturbation], resolution: usize, rng: &mut 
 /// `n` pairs for training prompts (`split` Train) or held-out ones (Val), from (seed, step),
 /// each negative of one of `kinds`.
 pub fn pairs(split: Split, kinds: &[Perturbation], seed: u64, step: usize, n: usize, resolution: usize) -> Pairs {
-    let mut rng = Rng::derive(seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), "pairs");
+    let mut rng = Rng::for_step(seed, step, "pairs");
     let mut out = Pairs { tokens: vec![], preferred: vec![], rejected: vec![], kinds: vec![] };
     while out.tokens.len() < n {
         let spec = sample_split_prompt(&mut rng, split);
