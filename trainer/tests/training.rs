@@ -297,10 +297,10 @@ fn fit_finetune_resume_and_the_table() {
 
     // adapters only load on the generator they were trained on, and roles are checked
     let other = tiny_teacher_seeded(&dir.join("other"), "1");
-    let o = trainer(&["--device", "cpu", "eval", "--generator", other.to_str().unwrap(), "--hypernoise", adapters.to_str().unwrap(), "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
+    let o = trainer(&["--device", "cpu", "eval", "--generator", other.to_str().unwrap(), "--hypernoise", adapters.to_str().unwrap(), "--reward", "redness", "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("trained on generator"), "{err}");
-    let o = trainer(&["--device", "cpu", "eval", "--generator", g, "--hypernoise", finetune.to_str().unwrap(), "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
+    let o = trainer(&["--device", "cpu", "eval", "--generator", g, "--hypernoise", finetune.to_str().unwrap(), "--reward", "redness", "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("FineTune adapters"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
