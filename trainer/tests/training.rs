@@ -276,6 +276,10 @@ fn fit_finetune_resume_and_the_table() {
         "--methods", "hypernoise,base,best_of_3,reno,finetune", "--every", "150", "--reno-iterations", "2", "--out", results.to_str().unwrap(),
     ]));
     assert!(text.contains("| hypernoise |"), "{text}");
+    // samples.png: a row per method (5), the same 8 of the 15 items in every row
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(results.join("samples.png")).unwrap()));
+    let (w, h) = { let info = dec.read_info().unwrap(); (info.info().width, info.info().height) };
+    assert!(w % 8 == 0 && h % 5 == 0 && w / 8 >= 2 * 16 && h / 5 > w / 8, "{w} x {h}");
     let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap();
     for (row, nfe) in [("base", 1), ("hypernoise", 2), ("best_of_3", 3), ("reno", 3), ("finetune", 1)] {
         let r = &table["rows"][row];

@@ -3,11 +3,14 @@
 //! base one-step generator, + HyperNoise, + best-of-N (by reward), + ReNO, + the LoRA
 //! fine-tune. Per method: the exact evaluator's mean and six categories, the mean reward,
 //! seconds per image, generator evaluations per image, diversity across seeds of a prompt and
-//! distance to the base image from the same noise.
+//! distance to the base image from the same noise. `samples.png` shows what the numbers
+//! count: a row per method, the same few items in every row, framed by the evaluator's verdict.
 
+use crate::grid::{compose, Cell};
 use crate::models::load_adapters;
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::models::{load_generator, shipped, shipped_generator};
+use crate::png_io;
 use crate::progress;
 use crate::rewards::{shipped_reward, Reward};
 use anyhow::{anyhow, Result};
@@ -53,13 +56,16 @@ pub struct Args {
     batch: usize,
     #[arg(long, default_value_t = 50)]
     reno_iterations: usize,
-    /// Folder for eval.json and eval.md.
+    /// Folder for eval.json, eval.md and samples.png.
     #[arg(long, default_value = "results")]
     out: PathBuf,
     /// The accelerator's name for the record (e.g. from nvidia-smi); default: the backend.
     #[arg(long)]
     card: Option<String>,
 }
+
+/// Items shown per method in samples.png.
+const SAMPLE_COLUMNS: usize = 8;
 
 struct Run {
     images: Vec<Image>,
@@ -134,6 +140,9 @@ impl OnBackend for Args {
             Ok(Run { images, seconds: started.elapsed().as_secs_f64(), nfe })
         };
 
+        // samples.png: items spread over the run (evaluation items are ordered by task type)
+        let picks: Vec<usize> = (0..SAMPLE_COLUMNS.min(items.len())).map(|k| k * items.len() / SAMPLE_COLUMNS.min(items.len())).collect();
+        let mut cells = Vec::new();
         let mut rows = serde_json::Map::new();
         let mut base_images: Option<Vec<Image>> = None;
         let mut markdown = String::from("| method | mean | single_object | two_object | counting | colors | position | color_attr | reward | s/img | NFE | diversity | distance to base |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -177,9 +186,12 @@ impl OnBackend for Args {
                 other => anyhow::bail!("unknown method '{other}' (base, hypernoise, best_of_N, reno, finetune)"),
             };
             let mut report = Report::default();
+            let mut verdicts = Vec::with_capacity(items.len());
             for (item, image) in items.iter().zip(&run.images) {
-                report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
+                verdicts.push(evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
+                report.add(item.category, verdicts[verdicts.len() - 1]);
             }
+            cells.extend(picks.iter().map(|&i| Cell { image: run.images[i].clone(), caption: format!("{method}: {}", items[i].prompt), correct: Some(verdicts[i]) }));
             let mut reward_sum = 0.0;
             for (chunk, imgs) in batches.iter().zip(run.images.chunks(self.batch.max(1))) {
                 let r = reward.score(images_to_tensor::<B::InnerBackend>(imgs, &device), tokens_of(chunk)?);
@@ -216,6 +228,7 @@ impl OnBackend for Args {
             std::fs::create_dir_all(&self.out)?;
             std::fs::write(self.out.join("eval.json"), serde_json::to_string_pretty(&body)?)?;
             std::fs::write(self.out.join("eval.md"), format!("{markdown}{footer}"))?;
+            png_io::write(&self.out.join("samples.png"), &compose(&cells, picks.len(), 2))?;
         }
         println!("{markdown}");
         Ok(())
