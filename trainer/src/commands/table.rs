@@ -141,7 +141,8 @@ impl OnBackend for Args {
         };
 
         // samples.png: items spread over the run (evaluation items are ordered by task type)
-        let picks: Vec<usize> = (0..SAMPLE_COLUMNS.min(items.len())).map(|k| k * items.len() / SAMPLE_COLUMNS.min(items.len())).collect();
+        let columns = SAMPLE_COLUMNS.min(items.len());
+        let picks: Vec<usize> = (0..columns).map(|k| k * items.len() / columns).collect();
         let mut cells = Vec::new();
         let mut rows = serde_json::Map::new();
         let mut base_images: Option<Vec<Image>> = None;
@@ -188,8 +189,9 @@ impl OnBackend for Args {
             let mut report = Report::default();
             let mut verdicts = Vec::with_capacity(items.len());
             for (item, image) in items.iter().zip(&run.images) {
-                verdicts.push(evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
-                report.add(item.category, verdicts[verdicts.len() - 1]);
+                let correct = evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct;
+                report.add(item.category, correct);
+                verdicts.push(correct);
             }
             cells.extend(picks.iter().map(|&i| Cell { image: run.images[i].clone(), caption: format!("{method}: {}", items[i].prompt), correct: Some(verdicts[i]) }));
             let mut reward_sum = 0.0;

@@ -73,9 +73,9 @@ impl JudgedPool {
         let bar = progress::bar(n, &format!("judging {}", split.name()));
         let mut pool = JudgedPool { prompts: Vec::new(), tally: Tally::default() };
         for start in (0..n).step_by(CHUNK) {
-            let specs: Vec<_> = (start..(start + CHUNK).min(n)).map(|_| sample_split_prompt(&mut rng, split)).collect();
-            let tokens: Vec<[u32; MAX_TOKENS]> = specs.iter().map(|s| text::encode(&s.text()).expect("world prompts are in the vocabulary")).collect();
-            let noise: Vec<Vec<u64>> = specs.iter().map(|_| (0..seeds).map(|_| rng.next_u64()).collect()).collect();
+            let texts: Vec<String> = (start..(start + CHUNK).min(n)).map(|_| sample_split_prompt(&mut rng, split).text()).collect();
+            let tokens: Vec<[u32; MAX_TOKENS]> = texts.iter().map(|t| text::encode(t).expect("world prompts are in the vocabulary")).collect();
+            let noise: Vec<Vec<u64>> = texts.iter().map(|_| (0..seeds).map(|_| rng.next_u64()).collect()).collect();
             let z = |s: usize| noise_tensor::<B::InnerBackend>(&noise.iter().map(|v| v[s]).collect::<Vec<_>>(), resolution, device);
             // one_step[s][p]: prompt p's image from its s-th noise
             let one_step: Vec<Vec<Image>> = (0..seeds).map(|s| tensor_to_images(generator.generate(z(s), tokens_tensor(&tokens, device), Sampler::OneStep))).collect();
@@ -83,12 +83,12 @@ impl JudgedPool {
                 let t = Tensor::<B, 2, Int>::from_inner(tokens_tensor(&tokens, device));
                 tensor_to_images(reno(r.generator, r.generator.encode(t.clone()), Tensor::from_inner(z(0)), |x| r.reward.score(x, t.clone()), &r.config, |_, _| {}).images)
             });
-            for (p, spec) in specs.iter().enumerate() {
+            for (p, prompt) in texts.iter().enumerate() {
                 let mut judged = Judged { tokens: tokens[p], accepted: vec![], rejected: vec![] };
                 // ReNO keeps its starting image when nothing scored higher: judged once, as one-step
                 let from_reno = found.iter().map(|f| &f[p]).filter(|img| img.rgb != one_step[0][p].rgb);
                 for (is_reno, image) in one_step.iter().map(|b| (false, &b[p])).chain(from_reno.map(|img| (true, img))) {
-                    let accepted = evaluate(&spec.text(), image).map_err(|e| anyhow!("{e}"))?.correct;
+                    let accepted = evaluate(prompt, image).map_err(|e| anyhow!("{e}"))?.correct;
                     let count = if is_reno { &mut pool.tally.reno } else { &mut pool.tally.one_step };
                     count.0 += accepted as usize;
                     count.1 += 1;
@@ -98,9 +98,9 @@ impl JudgedPool {
                     pool.prompts.push(judged);
                 }
             }
-            pool.tally.prompts += specs.len();
+            pool.tally.prompts += texts.len();
             pool.tally.kept = pool.prompts.len();
-            bar.inc(specs.len() as u64);
+            bar.inc(texts.len() as u64);
         }
         bar.finish_and_clear();
         if pool.prompts.is_empty() {
