@@ -3,8 +3,11 @@
 # The compiled-kernel cache lives in runs/cubecl-cache (cubecl.toml): runs/ is ignored by git, so
 # it is never carried and stays on a warm machine between calls. A fresh machine restores it from
 # .carry/ (cubecl-cache.tgz, or its .part-* pieces once over 16 MiB), which a `pack_cache` of an
-# earlier call left in $OUT. A path named in `carry` is replaced on the device, and one carried
-# before but not named again is removed there: the cache's home in runs/ is immune to both.
+# earlier call left in $OUT, or its xz repacking, a third the size, for the carry limit (made
+# here, since the GPU machine may lack xz:
+#   cat P/cubecl-cache.tgz.part-* | gunzip | xz -6 -T2 > .carry/cubecl-cache.txz).
+# A path named in `carry` is replaced on the device, and one carried before but not named again
+# is removed there: the cache's home in runs/ is immune to both.
 T=/tmp/trainer-$$   # one copy per script: several may run side by side
 gpu_setup() {
   mkdir -p runs
@@ -16,7 +19,8 @@ gpu_setup() {
   local tmp=runs/.unpack-$$
   mkdir -p "$tmp"
   if compgen -G ".carry/cubecl-cache.tgz.part-*" >/dev/null; then cat .carry/cubecl-cache.tgz.part-* | tar xzf - -C "$tmp"
-  elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C "$tmp"; fi
+  elif [ -f .carry/cubecl-cache.tgz ]; then tar xzf .carry/cubecl-cache.tgz -C "$tmp"
+  elif [ -f .carry/cubecl-cache.txz ]; then python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2], filter="data")' .carry/cubecl-cache.txz "$tmp"; fi
   [ -d "$tmp/cubecl-cache" ] && mv -n "$tmp/cubecl-cache" runs/ 2>/dev/null
   rm -rf "$tmp"
 }

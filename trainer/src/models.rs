@@ -1,10 +1,10 @@
 //! Loading shipped or trained weights from disk, and batched image generation.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
-use hypernoise::hypernet::{AdapterConfig, Adapted};
+use hypernoise::hypernet::{AdapterConfig, Adapted, Merged};
 use hypernoise::world::Image;
 use std::path::{Path, PathBuf};
 
@@ -45,6 +45,21 @@ pub fn load_generator<B: Backend>(path: &Path, device: &B::Device) -> Result<(Ge
 /// Adapters loaded on the generator they were trained on (`trainer eval`, `trainer sample`).
 pub fn load_adapters<B: Backend>(generator: &Path, adapters: &Path, device: &B::Device) -> Result<(Adapted<B>, AdapterConfig)> {
     Adapted::load(&read(generator)?, &read(adapters)?, device).map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
+}
+
+/// Float rounding keeps a correct fold orders of magnitude under this (pixels span [-1, 1]).
+const FOLD_TOLERANCE: f32 = 1e-3;
+
+/// The adapters folded for inference ([`Merged::from_bytes`]), once their images for (z, tokens)
+/// are checked against the unfolded adapters' on this device: a fold that came out wrong (one
+/// on CUDA did) would otherwise make every later image and number silently wrong.
+pub fn checked_fold<B: Backend>(generator: &[u8], adapted: &Adapted<B>, config: &AdapterConfig, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Result<Merged<B>> {
+    let (merged, _) = Merged::from_bytes(generator, &adapted.to_bytes(config)?, &z.device())?;
+    let deviation = merged.deviation(adapted, z, tokens);
+    if !(deviation <= FOLD_TOLERANCE) {
+        bail!("the folded {:?} adapters' images differ from the unfolded ones by {deviation} (tolerance {FOLD_TOLERANCE})", config.role);
+    }
+    Ok(merged)
 }
 
 /// Generates one image per (prompt, seed), `batch` at a time, calling `done(n)` after each batch.

@@ -11,7 +11,7 @@ use hypernoise::generator::noise::seeded;
 use hypernoise::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig};
 use hypernoise::weights::Architecture;
-use hypernoise::hypernet::{Adapted, Merged, Role};
+use hypernoise::hypernet::{Merged, Role};
 use hypernoise::optimize::reno::{Reno, RenoConfig};
 use hypernoise::reward::RewardModel;
 use hypernoise::world::Image;
@@ -72,7 +72,7 @@ impl<B: AutodiffBackend> Pipeline<B> {
     pub fn load(generator: &[u8], hypernetwork: &[u8], reward: &[u8], device: &B::Device) -> Result<Self, String> {
         // the generator file's own problems first, before whether the adapters fit it
         hypernoise::weights::config_of::<GeneratorConfig>(generator, <GeneratorConfig as Architecture>::KIND).map_err(|e| format!("generator: {e}"))?;
-        let (adapted, config) = Adapted::<B>::load(generator, hypernetwork, device).map_err(|e| format!("hypernetwork: {e}"))?;
+        let (merged, config) = Merged::<B::InnerBackend>::from_bytes(generator, hypernetwork, device).map_err(|e| format!("hypernetwork: {e}"))?;
         if config.role != Role::NoiseHypernetwork {
             return Err("hypernetwork: these adapters are a fine-tuned generator, not a noise hypernetwork".into());
         }
@@ -80,11 +80,12 @@ impl<B: AutodiffBackend> Pipeline<B> {
         if reward_config.resolution != config.generator.resolution {
             return Err(format!("reward: scores {0}x{0} images, the generator makes {1}x{1}", reward_config.resolution, config.generator.resolution));
         }
-        let (adapted, reward_ad) = (adapted.no_grad(), reward_ad.no_grad());
+        let (generator_ad, _) = Generator::<B>::from_bytes(generator, device).map_err(|e| format!("generator: {e}"))?;
+        let (generator_ad, reward_ad) = (generator_ad.no_grad(), reward_ad.no_grad());
         Ok(Pipeline {
             reward: reward_ad.valid(),
-            merged: Merged::new(&adapted.valid(), &config),
-            generator_ad: adapted.model,
+            merged,
+            generator_ad,
             reward_ad,
             resolution: config.generator.resolution,
             device: device.clone(),

@@ -1,13 +1,13 @@
 //! `trainer fit` trains the noise hypernetwork; `trainer finetune` trains the same LoRA
 //! adapters as a direct fine-tune of the generator on the same reward (the baseline that
 //! reward-hacks). One loop for both: random training prompts and seeded noise each step,
-//! SGD with momentum, global-norm clipping, warmup; at every checkpoint the adapters are scored
-//! on validation prompts (never the evaluation set) by the exact evaluator, and the best ones
-//! are kept.
+//! SGD with momentum (the paper's; Adam on request), global-norm clipping, warmup; at every
+//! checkpoint the adapters are scored on validation prompts (never the evaluation set) by the
+//! exact evaluator, and the best ones are kept.
 
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::grid::{compose, Cell};
-use crate::models::{shipped_generator, write_atomic};
+use crate::models::{checked_fold, shipped_generator, write_atomic};
 use crate::plot::{chart, stack, Series};
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
@@ -17,14 +17,14 @@ use crate::png_io;
 use anyhow::{anyhow, bail, Context, Result};
 use burn::module::AutodiffModule;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::SgdConfig;
+use burn::optim::{AdamConfig, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Merged, Role};
+use hypernoise::hypernet::{batch_loss, objective_terms, AdapterConfig, Adapted, Merged, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
@@ -55,9 +55,14 @@ pub struct Args {
     pub steps: usize,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// SGD learning rate (the paper: 1e-3).
+    /// Learning rate (the paper: 1e-3 with SGD).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// `sgd` (the paper's, with --momentum) or `adam` (betas 0.9, 0.999; --momentum unused).
+    // Left out of the run's settings when SGD, so runs begun before the option resume.
+    #[serde(skip_serializing_if = "OptimizerKind::is_sgd")]
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
     /// Global gradient-norm clip (the paper: 1.0).
@@ -89,6 +94,19 @@ pub struct Args {
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+impl OptimizerKind {
+    fn is_sgd(&self) -> bool {
+        *self == OptimizerKind::Sgd
+    }
 }
 
 /// `fit` or `finetune`: the arguments and the role they train.
@@ -136,15 +154,26 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a metrics file", path.display()))
 }
 
+/// The noise and prompt tokens of validation items.
+fn item_inputs<B: Backend>(items: &[Item], res: usize, device: &B::Device) -> Result<(Tensor<B, 4>, Tensor<B, 2, Int>)> {
+    let ids = encode_prompts(&items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+    Ok((noise_tensor::<B>(&items.iter().map(|i| i.seed).collect::<Vec<_>>(), res, device), tokens_tensor(&ids, device)))
+}
+
 /// Images for validation items, 256 at a time, from `generate(z, tokens)`.
 fn item_images<B: Backend>(items: &[Item], res: usize, device: &B::Device, generate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>) -> Result<Vec<hypernoise::world::Image>> {
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(256) {
-        let ids = encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
-        let z = noise_tensor::<B>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, device);
-        out.extend(tensor_to_images(generate(z, tokens_tensor(&ids, device))));
+        let (z, tokens) = item_inputs::<B>(chunk, res, device)?;
+        out.extend(tensor_to_images(generate(z, tokens)));
     }
     Ok(out)
+}
+
+/// The adapters folded for validation images, checked on the first validation items.
+fn fold<B: Backend>(generator: &[u8], adapted: &Adapted<B>, config: &AdapterConfig, items: &[Item], res: usize, device: &B::Device) -> Result<Merged<B>> {
+    let (z, tokens) = item_inputs::<B>(&items[..items.len().min(64)], res, device)?;
+    checked_fold(generator, adapted, config, z, tokens)
 }
 
 /// Base next to adapted images for a few validation prompts.
@@ -204,7 +233,6 @@ impl OnBackend for Job {
 
         let mut spec = a.control.spec(self.name(), Schedule { steps: a.steps, lr: a.lr, warmup: a.warmup, final_fraction: 1.0 });
         spec.global_clip = Some(a.clip);
-        let optim = SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false })).init();
         let settings = serde_json::json!({ "args": a, "role": role, "sampler": format!("{sampler:?}"), "generator": config.generator_fingerprint });
         let export = |m: &Adapted<B>| Ok(m.valid().to_bytes(&config)?);
 
@@ -237,7 +265,7 @@ impl OnBackend for Job {
                 terms.iter().map(pick).reduce(|x, y| x + y).map(|s| s.into_scalar().elem::<f64>() / terms.len() as f64)
             };
             let valid = model.valid();
-            let merged = Merged::new(&valid, &config);
+            let merged = fold(&generator_bytes, &valid, &config, &val_items, res, &device)?;
             let images = item_images(&val_items, res, &device, |z, t| merged.generate(z, t, 1.0, sampler))?;
             let mut report = Report::default();
             for (item, image) in val_items.iter().zip(&images) {
@@ -263,7 +291,13 @@ impl OnBackend for Job {
             std::fs::create_dir_all(&out)?;
             on_checkpoint(&model, 0)?; // the base generator's validation scores: where curves start
         }
-        let (model, outcome) = run_loop(&out, &spec, settings, model, optim, &device, export, grads, on_checkpoint)?;
+        let (model, outcome) = match a.optimizer {
+            OptimizerKind::Sgd => {
+                let sgd = SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false }));
+                run_loop(&out, &spec, settings, model, sgd.init(), &device, export, grads, on_checkpoint)?
+            }
+            OptimizerKind::Adam => run_loop(&out, &spec, settings, model, AdamConfig::new().init(), &device, export, grads, on_checkpoint)?,
+        };
         if let Outcome::Finished = outcome {
             let final_path = out.join(format!("{}.safetensors", self.name()));
             if !best_path.exists() {
@@ -272,7 +306,7 @@ impl OnBackend for Job {
             std::fs::copy(&best_path, &final_path)?;
             let best_bytes = std::fs::read(&final_path)?;
             let (best, best_config) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
-            compare_grid(&Merged::new(&best, &best_config), role, sampler, res, &out.join("compare.png"), &device)?;
+            compare_grid(&fold(&generator_bytes, &best, &best_config, &val_items, res, &device)?, role, sampler, res, &out.join("compare.png"), &device)?;
             let metrics = read_metrics(&out)?;
             let best_m = metrics.iter().filter(|m| m.step > 0 || a.steps == 0).max_by(|x, y| x.val_score.total_cmp(&y.val_score)).expect("a checkpoint was scored");
             println!("wrote {} (best validation score {:.4} at step {}), compare.png and curves.png", final_path.display(), best_m.val_score, best_m.step);

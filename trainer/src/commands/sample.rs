@@ -7,7 +7,6 @@ use crate::models::{generate_images, load_adapters};
 use crate::png_io;
 use anyhow::{anyhow, Result};
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
-use hypernoise::hypernet::Merged;
 use burn::tensor::backend::AutodiffBackend;
 
 #[derive(clap::Args)]
@@ -42,7 +41,7 @@ impl OnBackend for Args {
                 let (adapted, config) = load_adapters::<B::InnerBackend>(&self.model.path(), path, &device)?;
                 let ids = encode_prompts(&[prompt.as_str()]).map_err(|e| anyhow!("{e}"))?;
                 let z = noise_tensor(&[*seed], config.generator.resolution, &device);
-                tensor_to_images(Merged::new(&adapted, &config).generate(z, tokens_tensor(&ids, &device), self.strength, sampler))
+                tensor_to_images(adapted.generate(config.role, z, tokens_tensor(&ids, &device), self.strength, sampler))
             }
         };
         let ms = started.elapsed().as_secs_f64() * 1e3;

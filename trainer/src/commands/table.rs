@@ -7,7 +7,7 @@
 //! count: a row per method, the same few items in every row, framed by the evaluator's verdict.
 
 use crate::grid::{compose, Cell};
-use crate::models::load_adapters;
+use crate::models::{checked_fold, load_adapters, read};
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::models::{load_generator, shipped, shipped_generator};
 use crate::png_io;
@@ -19,7 +19,7 @@ use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::pixels::{encode_prompts, images_to_tensor, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::Sampler;
-use hypernoise::hypernet::{Merged, Role};
+use hypernoise::hypernet::Role;
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
 use hypernoise::world::split::{items, Item, Split};
@@ -161,7 +161,8 @@ impl OnBackend for Args {
                         anyhow::bail!("{} holds {:?} adapters, not {role:?} ones", path.display(), adapters.role);
                     }
                     let nfe = if role == Role::NoiseHypernetwork { 2 } else { 1 };
-                    let merged = Merged::new(&adapted, &adapters);
+                    let probe = &batches[0][..batches[0].len().min(16)];
+                    let merged = checked_fold(&read(&generator_path)?, &adapted, &adapters, noise_of(probe), tokens_of(probe)?)?;
                     timed(method, nfe, &|c| Ok(merged.generate(noise_of(c), tokens_of(c)?, 1.0, Sampler::OneStep)))?
                 }
                 "reno" => {
