@@ -258,10 +258,17 @@ fn fit_finetune_resume_and_the_table() {
     assert!(k_dir.join("hypernoise.safetensors").exists());
 
     let ft_dir = dir.join("ft");
-    ok(&trainer(&[
-        "--device", "cpu", "finetune", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", ft_dir.to_str().unwrap(), "--steps", "3",
-        "--batch", "4", "--warmup", "1", "--checkpoint-every", "3", "--val-every-item", "50",
-    ]));
+    let finetune_run = |steps: &str, optimizer: &str| {
+        trainer(&[
+            "--device", "cpu", "finetune", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", ft_dir.to_str().unwrap(), "--steps", steps,
+            "--batch", "4", "--warmup", "1", "--checkpoint-every", "3", "--val-every-item", "50", "--optimizer", optimizer,
+        ])
+    };
+    ok(&finetune_run("3", "adam"));
+    // a checkpoint resumes with its own optimizer's state only
+    let o = finetune_run("4", "sgd");
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(ok(&finetune_run("4", "adam")).contains("resuming from step 3"));
     let finetune = ft_dir.join("finetune.safetensors");
     let png = dir.join("both.png");
     ok(&trainer(&["compare-runs", "--runs", &format!("{},{}", fit_dir.display(), ft_dir.display()), "--names", "hypernoise,finetune", "--out", png.to_str().unwrap()]));
