@@ -64,6 +64,11 @@ pub struct Args {
     card: Option<String>,
 }
 
+/// At most this many timed passes over the items per method; more than one only while the
+/// passes so far took under `EXTRA_PASSES_WITHIN_S` seconds (so on a GPU, not the CPU or ReNO).
+const TIMED_PASSES: usize = 5;
+const EXTRA_PASSES_WITHIN_S: f64 = 10.0;
+
 /// Items shown per method in samples.png.
 const SAMPLE_COLUMNS: usize = 8;
 
@@ -137,7 +142,18 @@ impl OnBackend for Args {
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();
-            Ok(Run { images, seconds: started.elapsed().as_secs_f64(), nfe })
+            // one pass of a method under a millisecond per image took 0.72 and 0.89 ms on two
+            // runs on one H100: quick methods get more timed passes, and the median counts
+            let mut passes = vec![started.elapsed().as_secs_f64()];
+            while passes.len() < TIMED_PASSES && passes.iter().sum::<f64>() < EXTRA_PASSES_WITHIN_S {
+                let again = Instant::now();
+                for chunk in &batches {
+                    tensor_to_images(make(chunk)?);
+                }
+                passes.push(again.elapsed().as_secs_f64());
+            }
+            passes.sort_by(f64::total_cmp);
+            Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
         };
 
         // samples.png: items spread over the run (evaluation items are ordered by task type)
