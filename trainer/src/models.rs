@@ -53,8 +53,9 @@ const FOLD_TOLERANCE: f32 = 1e-3;
 /// The adapters folded for inference ([`Merged::from_bytes`]), once their images for (z, tokens)
 /// are checked against the unfolded adapters' on this device: a fold that came out wrong (one
 /// on CUDA did) would otherwise make every later image and number silently wrong.
-pub fn checked_fold<B: Backend>(generator: &[u8], adapted: &Adapted<B>, config: &AdapterConfig, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Result<Merged<B>> {
-    let (merged, _) = Merged::from_bytes(generator, &adapted.to_bytes(config)?, &z.device())?;
+/// `adapter_bytes` are `adapted`'s adapters as a file.
+pub fn checked_fold<B: Backend>(generator: &[u8], adapter_bytes: &[u8], adapted: &Adapted<B>, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Result<Merged<B>> {
+    let (merged, config) = Merged::from_bytes(generator, adapter_bytes, &z.device())?;
     let deviation = merged.deviation(adapted, z, tokens);
     if !(deviation <= FOLD_TOLERANCE) {
         bail!("the folded {:?} adapters' images differ from the unfolded ones by {deviation} (tolerance {FOLD_TOLERANCE})", config.role);

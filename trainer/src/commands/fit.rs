@@ -24,7 +24,7 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{batch_loss, objective_terms, AdapterConfig, Adapted, Merged, Role};
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Merged, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
@@ -171,9 +171,9 @@ fn item_images<B: Backend>(items: &[Item], res: usize, device: &B::Device, gener
 }
 
 /// The adapters folded for validation images, checked on the first validation items.
-fn fold<B: Backend>(generator: &[u8], adapted: &Adapted<B>, config: &AdapterConfig, items: &[Item], res: usize, device: &B::Device) -> Result<Merged<B>> {
+fn fold<B: Backend>(generator: &[u8], adapter_bytes: &[u8], adapted: &Adapted<B>, items: &[Item], res: usize, device: &B::Device) -> Result<Merged<B>> {
     let (z, tokens) = item_inputs::<B>(&items[..items.len().min(64)], res, device)?;
-    checked_fold(generator, adapted, config, z, tokens)
+    checked_fold(generator, adapter_bytes, adapted, z, tokens)
 }
 
 /// Base next to adapted images for a few validation prompts.
@@ -265,7 +265,8 @@ impl OnBackend for Job {
                 terms.iter().map(pick).reduce(|x, y| x + y).map(|s| s.into_scalar().elem::<f64>() / terms.len() as f64)
             };
             let valid = model.valid();
-            let merged = fold(&generator_bytes, &valid, &config, &val_items, res, &device)?;
+            let adapter_bytes = valid.to_bytes(&config)?;
+            let merged = fold(&generator_bytes, &adapter_bytes, &valid, &val_items, res, &device)?;
             let images = item_images(&val_items, res, &device, |z, t| merged.generate(z, t, 1.0, sampler))?;
             let mut report = Report::default();
             for (item, image) in val_items.iter().zip(&images) {
@@ -279,7 +280,7 @@ impl OnBackend for Job {
             eprintln!("{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {:.4}, reward {:.4}", self.name(), shown(m.reward), shown(m.regulariser), m.val_score, m.val_reward);
             let best_before = metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
             if step > 0 && (m.val_score > best_before || !best_path.exists()) {
-                write_atomic(&best_path, &valid.to_bytes(&config)?)?;
+                write_atomic(&best_path, &adapter_bytes)?;
             }
             metrics.push(m);
             write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
@@ -305,8 +306,8 @@ impl OnBackend for Job {
             }
             std::fs::copy(&best_path, &final_path)?;
             let best_bytes = std::fs::read(&final_path)?;
-            let (best, best_config) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
-            compare_grid(&fold(&generator_bytes, &best, &best_config, &val_items, res, &device)?, role, sampler, res, &out.join("compare.png"), &device)?;
+            let (best, _) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
+            compare_grid(&fold(&generator_bytes, &best_bytes, &best, &val_items, res, &device)?, role, sampler, res, &out.join("compare.png"), &device)?;
             let metrics = read_metrics(&out)?;
             let best_m = metrics.iter().filter(|m| m.step > 0 || a.steps == 0).max_by(|x, y| x.val_score.total_cmp(&y.val_score)).expect("a checkpoint was scored");
             println!("wrote {} (best validation score {:.4} at step {}), compare.png and curves.png", final_path.display(), best_m.val_score, best_m.step);

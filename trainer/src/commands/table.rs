@@ -178,7 +178,7 @@ impl OnBackend for Args {
                     }
                     let nfe = if role == Role::NoiseHypernetwork { 2 } else { 1 };
                     let probe = &batches[0][..batches[0].len().min(16)];
-                    let merged = checked_fold(&read(&generator_path)?, &adapted, &adapters, noise_of(probe), tokens_of(probe)?)?;
+                    let merged = checked_fold(&read(&generator_path)?, &read(&path)?, &adapted, noise_of(probe), tokens_of(probe)?)?;
                     timed(method, nfe, &|c| Ok(merged.generate(noise_of(c), tokens_of(c)?, 1.0, Sampler::OneStep)))?
                 }
                 "reno" => {
