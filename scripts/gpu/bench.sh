@@ -72,7 +72,9 @@ torch)
 profile)
   # every launch waits for its kernel while profiled: per-kernel GPU times, not a speed. The same
   # run at 10 and at 20 steps: their difference is 10 training steps alone (both validate and
-  # draw images at their start and end)
+  # draw images at their start and end). An unprofiled run first: the first run of a shape also
+  # times autotuning's candidate kernels (before it, the 10-step run took more GPU time than the 20)
+  fit_rate 0 1 64 1gpu-b64
   for n in 10 20; do
     rm -rf runs/bench-profile runs/cubecl-profile.log
     CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda fit --out runs/bench-profile --batch 64 --steps $n \

@@ -1,10 +1,11 @@
 //! Loading shipped or trained weights from disk, and batched image generation.
 
 use anyhow::{anyhow, bail, Context, Result};
+use burn::backend::Flex;
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
-use hypernoise::hypernet::{AdapterConfig, Adapted, Merged};
+use hypernoise::hypernet::{AdapterConfig, Adapted, FoldCheck, Merged};
 use hypernoise::world::Image;
 use std::path::{Path, PathBuf};
 
@@ -47,18 +48,18 @@ pub fn load_adapters<B: Backend>(generator: &Path, adapters: &Path, device: &B::
     Adapted::load(&read(generator)?, &read(adapters)?, device).map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
 }
 
-/// Float rounding keeps a correct fold orders of magnitude under this (pixels span [-1, 1]).
-const FOLD_TOLERANCE: f32 = 1e-3;
-
 /// The adapters folded for inference ([`Merged::from_bytes`]), once their images for (z, tokens)
-/// are checked against the unfolded adapters' on this device: a fold that came out wrong (one
-/// on CUDA did) would otherwise make every later image and number silently wrong.
-/// `adapter_bytes` are `adapted`'s adapters as a file.
+/// pass a [`FoldCheck`] against the same adapters unfolded on the CPU: a wrong fold would
+/// otherwise make every later image and number silently wrong. `adapter_bytes` are `adapted`'s
+/// adapters as a file; its passes on this device are measured for the record.
 pub fn checked_fold<B: Backend>(generator: &[u8], adapter_bytes: &[u8], adapted: &Adapted<B>, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Result<Merged<B>> {
     let (merged, config) = Merged::from_bytes(generator, adapter_bytes, &z.device())?;
-    let deviation = merged.deviation(adapted, z, tokens);
-    if !(deviation <= FOLD_TOLERANCE) {
-        bail!("the folded {:?} adapters' images differ from the unfolded ones by {deviation} (tolerance {FOLD_TOLERANCE})", config.role);
+    let cpu = Default::default();
+    let (exact, _) = Adapted::<Flex>::load(generator, adapter_bytes, &cpu)?;
+    let check = merged.check(adapted, &exact, &cpu, z, tokens);
+    eprintln!("fold check ({:?} adapters): folded images {} off their exact (CPU) images; this device's unfolded ones {} off", config.role, check.folded, check.unfolded);
+    if !check.passed() {
+        bail!("the folded {:?} adapters' images are {} off their exact images (tolerance {}): the fold is wrong on this device", config.role, check.folded, FoldCheck::TOLERANCE);
     }
     Ok(merged)
 }

@@ -121,11 +121,12 @@ fn merged_adapters_compute_what_the_adapted_passes_do() {
         let adapted = a.generate(role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
         let base = a.model.one_step(z.clone(), a.model.encode(tokens.clone()));
         assert!(max_diff(adapted, base) > 1e-2, "{role:?}: the adapters change the image");
-        let deviation = merged.deviation(&a, z.clone(), tokens.clone());
-        assert!(deviation < 1e-4, "{role:?}: merged differs by {deviation}");
-        // the check `trainer eval` and `fit` make of a fold tells other adapters apart
-        let other = merged.deviation(&perturb_adapters(a), z.clone(), tokens.clone());
-        assert!(other > 1e-2, "{role:?}: other adapters deviate by only {other}");
+        let check = merged.check(&a, &a, &dev, z.clone(), tokens.clone());
+        assert!(check.folded < 1e-4 && check.unfolded == 0.0 && check.passed(), "{role:?}: {check:?}");
+        // the check `trainer eval` makes of a fold tells other adapters apart
+        let other = perturb_adapters(a);
+        let check = merged.check(&other, &other, &dev, z.clone(), tokens.clone());
+        assert!(!check.passed(), "{role:?}: other adapters pass: {check:?}");
     }
     let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
     let a = perturb_adapters(a);
