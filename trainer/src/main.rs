@@ -60,6 +60,8 @@ enum Command {
     Eval(commands::table::Args),
     /// Time a generator: latency at batch 1, throughput at larger batches.
     Bench(commands::bench::Args),
+    /// Compare this device's passes of the shipped models with the CPU's, part by part.
+    CheckDevice(commands::check_device::Args),
     /// Write the browser's (f16) copies of the generator, hypernetwork and reward.
     ExportWeb(commands::export_web::Args),
     /// Write an f16 copy of a weights file (half the size; e.g. a reward ensemble's members).
@@ -87,6 +89,7 @@ fn main() {
         Command::BestOfN(a) => dispatch(device, a),
         Command::Evaluate(a) => dispatch(device, a),
         Command::Bench(a) => dispatch(device, a),
+        Command::CheckDevice(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),
         Command::ExportWeb(a) => commands::export_web::run(a),
         Command::Half(a) => commands::export_web::half(a),

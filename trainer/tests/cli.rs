@@ -146,3 +146,19 @@ fn half_copies_score_like_the_original_reward() {
     let o = trainer(&["half", "--weights", Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").to_str().unwrap(), "--out", half.to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("Cargo.toml"), "{}", stderr(&o));
 }
+
+#[test]
+fn check_device_on_the_cpu_finds_every_part_equal() {
+    let o = trainer(&["--device", "cpu", "check-device", "--items", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(" | ").collect()).collect();
+    // per adapter file: encoding and U-Net with adapters off and on, images unfolded and folded
+    assert_eq!(rows.len(), 2 * 6, "{text}");
+    for row in rows {
+        let diff: f32 = row[2].parse().unwrap();
+        let scale: f32 = row[3].parse().unwrap();
+        // the same backend twice: identical, up to the fold's own rounding
+        assert!(diff < 1e-4 && scale > 0.1, "{row:?}");
+    }
+}

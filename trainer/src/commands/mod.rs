@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod check_device;
 pub mod distill;
 pub mod eval_images;
 pub mod evaluate;
