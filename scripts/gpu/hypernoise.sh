@@ -5,6 +5,7 @@
 #   scripts/gpu/hypernoise.sh train   # runs side by side (RUNS below), MINUTES each
 #   scripts/gpu/hypernoise.sh select  # picks among the runs/ an earlier call left on a warm machine
 #   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)
+#   scripts/gpu/hypernoise.sh check   # trainer check-device: this GPU's passes against the CPU's
 #   scripts/gpu/hypernoise.sh rewards # candidate rewards (REWARDS), then what ReNO and best-of-50 make of
 #                                     # each and of the shipped one on the validation prompts
 # Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
@@ -42,7 +43,7 @@ read -ra gpus <<< "${GPU_IDS:-$(seq -s ' ' 0 $(( $(nvidia-smi -L | wc -l) - 1 ))
 # the GPU for the $1-th job
 gpu() { echo "${gpus[$1 % ${#gpus[@]}]}"; }
 
-[ $# -gt 0 ] || { echo "usage: $0 train|select|eval|rewards ..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 train|select|eval|check|rewards ..." >&2; exit 2; }
 for PHASE in "$@"; do
 case "$PHASE" in
 train)
@@ -92,6 +93,9 @@ rewards)
   done
   # f32 weights barely compress: pieces under $OUT's 16 MiB a file (cat rewards.tgz.part-* | tar xz)
   tar czf - runs/rewards runs/*.log runs/*/loss.png | split -b 15M - "$OUT/rewards.tgz.part-"
+  ;;
+check)
+  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda check-device | tee "$OUT/check-device.txt"
   ;;
 eval)
   # shellcheck disable=SC2086
