@@ -74,8 +74,8 @@ class Dense(nn.Module):
 
 
 class Conv(nn.Module):
-    """Square convolution with "same" padding (before striding) and an optional LoRA adapter:
-    a rank-r convolution like the base one, then a 1x1 up projection."""
+    """Square convolution with "same" padding (before striding) and an optional LoRA adapter,
+    applied as one convolution whose kernel adds scale * up @ down (the Rust model's form)."""
 
     def __init__(self, cin, cout, kernel, stride=1, lora=None):
         super().__init__()
@@ -84,13 +84,13 @@ class Conv(nn.Module):
         self.stride, self.padding = stride, kernel // 2
         self.lora = None if lora is None else Lora(lora, (lora["rank"], cin, kernel, kernel), (cout, lora["rank"], 1, 1))
 
-    def branch(self, x):
-        h = F.conv2d(x, self.lora.down, None, self.stride, self.padding)
-        return F.conv2d(h, self.lora.up) * self.lora.scale
+    def delta(self):
+        up, down = self.lora.up.flatten(1), self.lora.down.flatten(1)
+        return (up @ down * self.lora.scale).view_as(self.weight)
 
     def forward(self, x, hyper=False):
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
-        return y + self.branch(x) if hyper and self.lora is not None else y
+        weight = self.weight + self.delta() if hyper and self.lora is not None else self.weight
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding)
 
     def forward_output(self, x, hyper=False):
         """The U-Net's output layer: the hypernetwork's output is its LoRA branch alone."""
@@ -98,7 +98,7 @@ class Conv(nn.Module):
             return self.forward(x)
         if self.lora is None:
             raise ValueError("the noise hypernetwork needs adapters")
-        return self.branch(x)
+        return F.conv2d(x, self.delta(), None, self.stride, self.padding)
 
 
 class PromptEncoder(nn.Module):

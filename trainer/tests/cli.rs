@@ -149,12 +149,13 @@ fn half_copies_score_like_the_original_reward() {
 
 #[test]
 fn check_device_on_the_cpu_finds_every_part_equal() {
-    let o = trainer(&["--device", "cpu", "check-device", "--items", "2"]);
+    let o = trainer(&["--device", "cpu", "check-device", "--items", "2", "--gradient-items", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(" | ").collect()).collect();
-    // per adapter file: encoding and U-Net with adapters off and on, images unfolded and folded
-    assert_eq!(rows.len(), 2 * 6, "{text}");
+    // per adapter file: encoding and U-Net with adapters off and on, images unfolded and
+    // folded, the adapters' gradient
+    assert_eq!(rows.len(), 2 * 7, "{text}");
     for row in rows {
         let diff: f32 = row[2].parse().unwrap();
         let scale: f32 = row[3].parse().unwrap();

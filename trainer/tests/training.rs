@@ -296,6 +296,11 @@ fn fit_finetune_resume_and_the_table() {
         }
     }
     assert_eq!(table["rows"]["base"]["distance_to_base"], 0.0);
+    // adapter rows name the weights they were made with
+    for (row, file) in [("hypernoise", &adapters), ("finetune", &finetune)] {
+        assert_eq!(table["rows"][row]["adapters"], hypernoise::hypernet::fingerprint(&std::fs::read(file).unwrap()), "{row}");
+    }
+    assert!(table["rows"]["base"]["adapters"].is_null());
     // best-of-N includes the base noise, so its reward is never below the base's
     assert!(table["rows"]["best_of_3"]["reward"].as_f64().unwrap() >= table["rows"]["base"]["reward"].as_f64().unwrap() - 1e-6);
 

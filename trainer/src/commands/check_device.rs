@@ -1,20 +1,31 @@
 //! `trainer check-device`: does this device compute the shipped models as the CPU does? Part by
 //! part on evaluation items: the prompt encoder, the U-Net at t = 0 on the CPU's encoding, and
-//! whole images, without and with each set of adapters, and the fold made on the CPU. On an H100
-//! (burn-cuda 0.21) the adapters' unfolded images were 1.2 off the CPU's while the CPU-made fold
-//! was 0.011 off (README); this tells which part such a difference starts in.
+//! whole images, without and with each set of adapters, and the fold made on the CPU; then what
+//! training computes, the gradient of each adapter file's training loss (shipped reward, one
+//! training batch) with respect to its adapters. On an H100 (burn-cuda 0.21, before the build
+//! patched cubek-matmul's k guard) the adapters' unfolded images were 1.2 off the CPU's while the
+//! CPU-made fold was 0.011 off (README). Fails when images or gradients are off by more than
+//! float rounding explains.
 
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::models::{read, shipped, shipped_generator};
-use anyhow::{anyhow, Result};
-use burn::backend::Flex;
+use crate::rewards::{shipped_reward, Reward};
+use anyhow::{anyhow, bail, Result};
+use burn::backend::{Autodiff, Flex};
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Adapters, Sampler};
-use hypernoise::hypernet::{Adapted, Merged};
-use hypernoise::world::split::{items, Split};
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, FoldCheck, Merged};
+use hypernoise::world::split::{items, Item, Split};
 use std::path::PathBuf;
+
+/// Largest relative error (||device - CPU|| / ||CPU||) of the adapters' gradient that float
+/// rounding explains: CUDA's matmuls round f32 operands to TF32 (10 mantissa bits).
+const GRADIENT_TOLERANCE: f64 = 0.05;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +38,43 @@ pub struct Args {
     /// How many evaluation items (every 10th).
     #[arg(long, default_value_t = 16)]
     items: usize,
+    /// Items in the gradient check (default: `fit`'s batch; matmuls see it as a dimension).
+    #[arg(long, default_value_t = 64)]
+    gradient_items: usize,
+}
+
+/// Every 10th evaluation item, `n` of them.
+fn every_tenth_item(n: usize) -> Vec<Item> {
+    items(Split::Eval).into_iter().step_by(10).take(n.max(1)).collect()
+}
+
+/// The adapters' gradient of `fit`'s loss (lambda 1) on `picks`, flattened in module order.
+fn adapter_gradient<B: AutodiffBackend>(generator: &[u8], adapters: &[u8], picks: &[Item], device: &B::Device) -> Result<Vec<f32>> {
+    struct Collect<'a>(&'a GradientsParams, Vec<f32>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.0.get::<B::InnerBackend, D>(param.id) {
+                self.1.extend(g.into_data().iter::<f32>());
+            }
+        }
+    }
+    let (adapted, config) = Adapted::<B>::load(generator, adapters, device).map_err(|e| anyhow!("{e}"))?;
+    let model = train_adapters_only(adapted);
+    let reward = Reward::<B>::parse(&shipped_reward().display().to_string(), config.generator.resolution, device)?;
+    let ids = encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+    let z = noise_tensor::<B>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), config.generator.resolution, device);
+    let (reg, r) = objective_terms(&model, config.role, Sampler::OneStep, z, tokens_tensor(&ids, device), |x, t| reward.score(x, t));
+    let grads = GradientsParams::from_grads(batch_loss(reg, r, 1.0).backward(), &model);
+    let mut collect = Collect(&grads, Vec::new());
+    model.visit(&mut collect);
+    Ok(collect.1)
+}
+
+/// ||a - b|| / ||b||.
+fn relative_error(a: &[f32], b: &[f32]) -> f64 {
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
+    let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
 }
 
 /// A tensor of backend `A` on backend `E`'s device.
@@ -41,7 +89,9 @@ impl OnBackend for Args {
         let generator = read(&self.generator.unwrap_or_else(shipped_generator))?;
         let files = if self.adapters.is_empty() { vec![shipped("hypernoise.safetensors"), shipped("finetune.safetensors")] } else { self.adapters };
         let cpu = Default::default();
-        let picks: Vec<_> = items(Split::Eval).into_iter().step_by(10).take(self.items.max(1)).collect();
+        let picks = every_tenth_item(self.items);
+        let gradient_picks = every_tenth_item(self.gradient_items);
+        let mut failures = Vec::new();
         let ids = encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
         println!("{} against the CPU (burn-flex), {} evaluation items: largest difference | largest CPU value", describe(kind), picks.len());
         for file in files {
@@ -56,6 +106,7 @@ impl OnBackend for Args {
             let row = |part: &str, cpu_value: Tensor<Flex, 4>, device_value: Tensor<AB::InnerBackend, 4>| {
                 let diff = (onto::<_, Flex, 4>(device_value, &cpu) - cpu_value.clone()).abs().max().into_scalar();
                 println!("{:?} | {part} | {diff:.6} | {:.3}", config.role, cpu_value.abs().max().into_scalar());
+                diff as f64
             };
             let adapters = config.role.adapters();
             for a in [Adapters::Off, adapters] {
@@ -67,8 +118,21 @@ impl OnBackend for Args {
                 row(&format!("U-Net at t = 0 on the CPU's encoding, adapters {a:?}"), v, v_here);
             }
             let images = exact.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
-            row("images, adapters unfolded", images.clone(), here.generate(config.role, onto(z.clone(), &device), tokens_here.clone(), 1.0, Sampler::OneStep));
-            row("images, adapters folded on the CPU", images, folded.generate(onto(z, &device), tokens_here, 1.0, Sampler::OneStep));
+            let unfolded = row("images, adapters unfolded", images.clone(), here.generate(config.role, onto(z.clone(), &device), tokens_here.clone(), 1.0, Sampler::OneStep));
+            let folded = row("images, adapters folded on the CPU", images, folded.generate(onto(z, &device), tokens_here, 1.0, Sampler::OneStep));
+            let gradient = relative_error(
+                &adapter_gradient::<AB>(&generator, &bytes, &gradient_picks, &device)?,
+                &adapter_gradient::<Autodiff<Flex>>(&generator, &bytes, &gradient_picks, &cpu)?,
+            );
+            println!("{:?} | adapters' gradient of the training loss, {} items (relative error) | {gradient:.6} | 1", config.role, gradient_picks.len());
+            for (what, value, tolerance) in [("unfolded images", unfolded, FoldCheck::TOLERANCE as f64), ("folded images", folded, FoldCheck::TOLERANCE as f64), ("gradient", gradient, GRADIENT_TOLERANCE)] {
+                if value > tolerance {
+                    failures.push(format!("{}: {what} {value:.4} off the CPU's (tolerance {tolerance})", file.display()));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            bail!("this device does not compute the models as the CPU does:\n{}", failures.join("\n"));
         }
         Ok(())
     }

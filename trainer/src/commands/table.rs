@@ -19,7 +19,7 @@ use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::pixels::{encode_prompts, images_to_tensor, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::Sampler;
-use hypernoise::hypernet::Role;
+use hypernoise::hypernet::{fingerprint, Role};
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
 use hypernoise::world::split::{items, Item, Split};
@@ -164,6 +164,8 @@ impl OnBackend for Args {
         let mut base_images: Option<Vec<Image>> = None;
         let mut markdown = String::from("| method | mean | single_object | two_object | counting | colors | position | color_attr | reward | s/img | NFE | diversity | distance to base |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for method in &methods {
+            // adapter rows name their file's fingerprint: a table row belongs to one set of weights
+            let mut adapters_fingerprint = None;
             let run = match method.as_str() {
                 "base" => timed(method, 1, &|c| Ok(g.one_step(noise_of(c), g.encode(tokens_of(c)?))))?,
                 "hypernoise" | "finetune" => {
@@ -178,7 +180,9 @@ impl OnBackend for Args {
                     }
                     let nfe = if role == Role::NoiseHypernetwork { 2 } else { 1 };
                     let probe = &batches[0][..batches[0].len().min(16)];
-                    let merged = checked_fold(&read(&generator_path)?, &read(&path)?, &adapted, noise_of(probe), tokens_of(probe)?)?;
+                    let adapter_bytes = read(&path)?;
+                    adapters_fingerprint = Some(fingerprint(&adapter_bytes));
+                    let merged = checked_fold(&read(&generator_path)?, &adapter_bytes, &adapted, noise_of(probe), tokens_of(probe)?)?;
                     timed(method, nfe, &|c| Ok(merged.generate(noise_of(c), tokens_of(c)?, 1.0, Sampler::OneStep)))?
                 }
                 "reno" => {
@@ -232,6 +236,7 @@ impl OnBackend for Args {
                 "diversity": diversity(&items, &run.images),
                 "distance_to_base": distance,
                 "card": card,
+                "adapters": adapters_fingerprint,
             });
             let f = |k: &str| row[k].as_f64().map_or("-".into(), |v| format!("{v:.3}"));
             markdown += &format!(
