@@ -27,7 +27,7 @@ open(path, "w").write(src.replace(guard, guard.replace("is_multiple_of(", "is_mu
 PY
 cp Cargo.lock "$TARGET_DIR/Cargo.lock.unpatched"
 trap 'cp "$TARGET_DIR/Cargo.lock.unpatched" Cargo.lock' EXIT
-cargo build --release -p trainer --features cuda --config "patch.crates-io.cubek-matmul.path='$PATCHED'"
+HYPERNOISE_CUBEK_K_GUARD_FIXED=1 cargo build --release -p trainer --features cuda --config "patch.crates-io.cubek-matmul.path='$PATCHED'"
 mkdir -p .carry
 # compressed (xz: 7 MB, gzip: 11): the binary, the kernel cache and the repository's weights
 # must travel together under 64 MiB; common.sh unpacks it with Python's lzma

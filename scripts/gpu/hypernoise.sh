@@ -5,7 +5,8 @@
 #   scripts/gpu/hypernoise.sh train   # runs side by side (RUNS below), MINUTES each
 #   scripts/gpu/hypernoise.sh select  # picks among the runs/ an earlier call left on a warm machine
 #   scripts/gpu/hypernoise.sh eval    # trainer eval on the evaluation prompts (EVERY-th item)
-#   scripts/gpu/hypernoise.sh check   # trainer check-device: this GPU's passes against the CPU's
+#   scripts/gpu/hypernoise.sh check   # trainer check-device: this GPU's passes and gradients against
+#                                     # the CPU's; the script stops (exit 1) if they differ beyond rounding
 #   scripts/gpu/hypernoise.sh rewards # candidate rewards (REWARDS), then what ReNO and best-of-50 make of
 #                                     # each and of the shipped one on the validation prompts
 # Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
@@ -95,7 +96,7 @@ rewards)
   tar czf - runs/rewards runs/*.log runs/*/loss.png | split -b 15M - "$OUT/rewards.tgz.part-"
   ;;
 check)
-  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda check-device | tee "$OUT/check-device.txt"
+  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda check-device 2>&1 | tee "$OUT/check-device.txt" || exit 1
   ;;
 eval)
   # shellcheck disable=SC2086

@@ -35,6 +35,10 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
         DeviceKind::Cpu => command.run::<Autodiff<Flex>>(Default::default(), kind),
         #[cfg(feature = "cuda")]
         DeviceKind::Cuda => {
+            // set by scripts/gpu/build-trainer.sh, which builds against a fixed cubek-matmul
+            if option_env!("HYPERNOISE_CUBEK_K_GUARD_FIXED").is_none() {
+                eprintln!("warning: this CUDA trainer was not built by scripts/gpu/build-trainer.sh: cubek-matmul 0.2.0's kernels compute the adapters wrongly (README, \"Adapters on CUDA\"); `trainer --device cuda check-device` shows by how much");
+            }
             // burn-cuda panics when no GPU or driver is found; say so instead of a backtrace
             let run = std::panic::AssertUnwindSafe(|| command.run::<Autodiff<burn::backend::Cuda<f32, i32>>>(Default::default(), kind));
             std::panic::catch_unwind(run).unwrap_or_else(|_| {
@@ -42,7 +46,7 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
             })
         }
         #[cfg(not(feature = "cuda"))]
-        DeviceKind::Cuda => bail!("this trainer was built without CUDA: build it with `cargo build --release -p trainer --features cuda`"),
+        DeviceKind::Cuda => bail!("this trainer was built without CUDA: build it with scripts/gpu/build-trainer.sh"),
     }
 }
 

@@ -163,3 +163,10 @@ fn check_device_on_the_cpu_finds_every_part_equal() {
         assert!(diff < 1e-4 && scale > 0.1, "{row:?}");
     }
 }
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_on_a_cpu_build_says_how_to_build_for_cuda() {
+    let o = trainer(&["--device", "cuda", "check-device", "--items", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("scripts/gpu/build-trainer.sh"), "{}", stderr(&o));
+}

@@ -272,3 +272,32 @@ pub fn merge_adapters<B: Backend, M: Module<B>>(module: M, config: LoraConfig, r
     let branch_only = (role == Adapters::Hypernetwork).then(|| output.to_string());
     module.map(&mut Fold { path: Vec::new(), deltas, scale: config.scale(), branch_only })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::Distribution;
+
+    /// The one-kernel adapter is the textbook two-step branch: a rank-r convolution like the
+    /// base one, then a 1x1 convolution to the output channels, times alpha / r.
+    #[test]
+    fn convolution_adapter_as_one_kernel_is_the_two_step_branch() {
+        let dev = Default::default();
+        let lora = LoraConfig { rank: 3, alpha: 6.0 };
+        for stride in [1, 2] {
+            let mut conv = Conv::<Flex>::new(4, 5, 3, stride, Some(lora), &dev);
+            let l = conv.lora.as_mut().unwrap();
+            l.up = Param::from_tensor(Tensor::random([5, 3, 1, 1], Distribution::Normal(0.0, 1.0), &dev));
+            let x = Tensor::<Flex, 4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+            let l = conv.lora.as_ref().unwrap();
+            let h = conv2d(x.clone(), l.down.val(), None, conv.options());
+            let branch = conv2d(h, l.up.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) * 2.0;
+            let close = |a: Tensor<Flex, 4>, b: Tensor<Flex, 4>| (a - b).abs().max().into_scalar() < 1e-4;
+            assert!(branch.clone().abs().max().into_scalar() > 0.1, "the branch is not trivially zero");
+            assert!(close(conv.forward(x.clone(), Adapters::FineTune), conv.base(x.clone()) + branch.clone()), "stride {stride}");
+            assert!(close(conv.forward_output(x.clone(), Adapters::Hypernetwork), branch), "stride {stride}");
+            assert!(close(conv.forward(x.clone(), Adapters::Off), conv.base(x)), "stride {stride}");
+        }
+    }
+}
