@@ -125,8 +125,8 @@ impl<B: Backend> Merged<B> {
     /// Folds the adapters in `adapter_bytes` into their generator (`generator_bytes`) on the CPU
     /// (burn-flex), then loads the base and the folded generator on `device`. The fold runs on
     /// the CPU whatever the device, so every backend runs the same weights: done on CUDA (burn
-    /// 0.21, an H100 and an H200) it came out wrong, and different on every run (images 0.4-2.1
-    /// off the unfolded adapters' for the same inputs).
+    /// 0.21, before the CUDA build patched cubek-matmul's k guard; README) it came out wrong,
+    /// and different on every run.
     pub fn from_bytes(generator_bytes: &[u8], adapter_bytes: &[u8], device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
         let (a, config) = Adapted::<burn_flex::Flex>::load(generator_bytes, adapter_bytes, &Default::default())?;
         let folded = crate::generator::layers::merge_adapters(a.model, config.lora, config.role.adapters(), crate::generator::OUTPUT_LAYER);
@@ -169,9 +169,9 @@ impl<B: Backend> Merged<B> {
 }
 
 /// How far a fold's images are from exact ones (largest pixel difference; pixels span [-1, 1]),
-/// and, for the record, how far the device's own unfolded passes are. On an H100 the shipped
-/// adapters folded on the CPU come within 0.011-0.017 of exact (TF32 rounding in burn-cuda's
-/// matmuls), while CUDA's unfolded passes of the same adapters are 1.2 off (README).
+/// and, for the record, how far the device's own unfolded passes are. On an H100 both come
+/// within 0.01-0.05 of exact (TF32 rounding in burn-cuda's matmuls); before the CUDA build
+/// patched cubek-matmul's k guard the unfolded passes were 1.2 off (README).
 #[derive(Clone, Copy, Debug)]
 pub struct FoldCheck {
     pub folded: f32,
