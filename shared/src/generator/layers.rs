@@ -127,8 +127,8 @@ impl<B: Backend> Conv<B> {
 
     /// The adapter's kernel, scale * up * down as one (out, in, k, k) weight: the branch as a
     /// single convolution (as loralib's ConvLoRA), not a rank-r convolution followed by a 1x1
-    /// one. Same function, one kernel instead of two plus a sum, and it keeps clear of burn-cuda
-    /// 0.21's path for the 1x1 up-projection, whose images came out up to 1.2 off the CPU's.
+    /// one. Same function, one convolution instead of three kernels and a sum. (On CUDA its
+    /// matmul over the rank needs the cubek-matmul fix of scripts/gpu/build-trainer.sh.)
     fn delta(&self, l: &Lora<B, 4>) -> Tensor<B, 4> {
         let [cout, cin, k, _] = self.weight.dims();
         let rank = l.down.dims()[0];

@@ -113,8 +113,9 @@ impl<B: Backend> Adapted<B> {
 /// Trained adapters prepared for inference: their layers folded into a second copy of the
 /// generator (`merge_adapters`), so the hypernetwork's f costs one plain network pass without
 /// the per-pass work of the adapters (each convolution's low-rank kernel, each linear layer's
-/// rank-r branch), and the fine-tuned generator costs exactly the base's. Same outputs as [`Adapted::generate`] up to
-/// float rounding; training keeps the unmerged form, whose adapters get the gradients.
+/// rank-r branch), and the fine-tuned generator costs exactly the base's. Same outputs as
+/// [`Adapted::generate`] up to float rounding; training keeps the unmerged form, whose adapters
+/// get the gradients.
 pub struct Merged<B: Backend> {
     base: Generator<B>,
     adapted: Generator<B>,
