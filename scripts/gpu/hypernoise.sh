@@ -15,10 +15,12 @@
 # the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
 # Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
 # started together spent ~410 s compiling before their first step, two runs ~450 s, and an eval
-# call ~400 s. Warm the cache with one run in a first call (RUNS="fit-paper:fit:--lr 1e-3"),
-# carrying .carry/ (the cache comes back as cubecl-cache.tgz.part-* in $OUT; put the parts in
-# .carry/ for the next fresh machine; a warm one keeps its own: see common.sh), before running
-# several side by side. PACK_CACHE=0 leaves packing the cache to the caller.
+# call ~400 s; with the cache of an earlier session's fit call carried (made on an H100, also
+# sm_90), the whole five-method eval call took 277 s on a fresh H200. Warm the cache with one
+# run in a first call (RUNS="fit-paper:fit:--lr 1e-3"), carrying .carry/ (the cache comes back
+# as cubecl-cache.tgz.part-* in $OUT; put the parts in .carry/ for the next fresh machine; a warm
+# one keeps its own: see common.sh), before running several side by side. PACK_CACHE=0 leaves
+# packing the cache to the caller.
 set -uo pipefail
 OUT=${OUT:-out}
 MINUTES=${MINUTES:-6}
