@@ -5,7 +5,7 @@
 #   scripts/gpu/bench.sh rust     # trainer fit steps/s (batch 64 and 128) and generation images/s
 #   scripts/gpu/bench.sh torch    # the twin: fit steps/s and generation, eager and compiled; matmul ceiling
 #   scripts/gpu/bench.sh one      # fit at batch 128 on one GPU alone (scale's reference; `rust` runs it too)
-#   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1 at batch 128: speed-up, weights
+#   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1: speed-up at batch 128 and 256, weights
 #   scripts/gpu/bench.sh profile  # GPU time per kernel of a fit step at batch 64, Rust and the eager twin
 # Single-GPU phases run on GPU 0. SIDE="command" runs alongside on the last GPU (its log:
 # runs/side.log), e.g. training that should not wait for the benchmarks; `scale` waits for it;
@@ -90,6 +90,13 @@ scale)
   if [ "$GPUS" -lt 2 ]; then echo "scale needs two GPUs ($GPUS here)"; continue; fi
   fit_rate 0,1 2 128 2gpu-b128
   [ -f runs/bench/fit-1gpu-b128.json ] || fit_rate 0 1 128 1gpu-b128
+  # the same 128 images per GPU as the one-GPU run (weak scaling, as data-parallel runs are used)
+  fit_rate 0,1 2 256 2gpu-b256
+  python3 - <<'EOF' | tee runs/bench/speedup.txt
+import json
+r = {k: json.load(open(f"runs/bench/fit-{k}.json"))["images_per_second"] for k in ("1gpu-b128", "2gpu-b128", "2gpu-b256")}
+print(f"two GPUs against one (images/s): batch 128 split {r['2gpu-b128'] / r['1gpu-b128']:.2f}x, batch 256 (128 per GPU) {r['2gpu-b256'] / r['1gpu-b128']:.2f}x")
+EOF
   # same seed and steps on one and on two GPUs: the adapters must agree up to float rounding
   python3 - <<'EOF' | tee runs/bench/scale.txt
 from hypernoise_torch import read_safetensors

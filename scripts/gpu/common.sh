@@ -14,6 +14,12 @@ gpu_setup() {
   # the machine may lack xz(1); Python's lzma reads it
   python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .carry/trainer.xz "$T" && chmod +x "$T" || return 1
   cp "$(dirname "${BASH_SOURCE[0]}")/cubecl.toml" .
+  # `fit --devices N` loads NCCL at run time as libnccl.so; PyTorch's nvidia-nccl wheel has libnccl.so.2
+  local nccl
+  nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null)
+  if [ -f "$nccl/libnccl.so.2" ]; then
+    mkdir -p runs/nccl && ln -sf "$nccl/libnccl.so.2" runs/nccl/libnccl.so && export LD_LIBRARY_PATH=$PWD/runs/nccl:${LD_LIBRARY_PATH:-}
+  fi
   [ -d runs/cubecl-cache ] && return 0
   # unpacked aside, then renamed: a script started alongside never sees half a cache
   local tmp=runs/.unpack-$$

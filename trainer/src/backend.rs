@@ -5,6 +5,7 @@
 use anyhow::bail;
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
+use crate::train::collective::Collective;
 use burn::tensor::backend::AutodiffBackend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -24,10 +25,14 @@ impl DeviceKind {
     }
 }
 
-/// A command that runs on any autodiff backend.
+/// An autodiff backend whose devices can sum tensors for data-parallel training.
+pub trait TrainBackend: AutodiffBackend<InnerBackend: Collective> {}
+impl<B: AutodiffBackend<InnerBackend: Collective>> TrainBackend for B {}
+
+/// A command that runs on any of the trainer's backends.
 pub trait OnBackend {
     type Output;
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<Self::Output>;
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<Self::Output>;
 }
 
 pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output> {

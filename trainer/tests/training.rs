@@ -324,11 +324,11 @@ fn fit_finetune_resume_and_the_table() {
 fn fit_split_over_two_devices_matches_one_device() {
     let dir = fresh("devices");
     let g = tiny_teacher(&dir.join("g"));
-    let fit = |devices: &str| {
-        let out = dir.join(format!("x{devices}"));
+    let fit = |name: &str, devices: &str, steps: &str| {
+        let out = dir.join(name);
         let o = trainer(&[
             "--device", "cpu", "fit", "--generator", g.to_str().unwrap(), "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", out.to_str().unwrap(),
-            "--steps", "3", "--batch", "6", "--warmup", "1", "--lr", "0.05", "--checkpoint-every", "3", "--val-every-item", "200", "--devices", devices,
+            "--steps", steps, "--batch", "6", "--warmup", "1", "--lr", "0.05", "--checkpoint-every", "3", "--val-every-item", "200", "--devices", devices,
             "--clip", "1e9", // no clipping, which would hide a wrongly scaled gradient
         ]);
         (o, out.join("checkpoint/weights.safetensors"))
@@ -338,15 +338,26 @@ fn fit_split_over_two_devices_matches_one_device() {
         let t = tensors(path);
         t.iter().filter(|(k, _)| k.ends_with("lora.up")).flat_map(|(_, b)| b.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()).collect()
     };
-    let (o, one) = fit("1");
+    let relative = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len());
+        let (diff, norm) = a.iter().zip(b).fold((0.0f64, 0.0f64), |(d, n), (x, y)| (d + ((x - y) as f64).powi(2), n + (*x as f64).powi(2)));
+        assert!(norm > 0.0);
+        (diff / norm).sqrt()
+    };
+    let (o, one) = fit("x1", "1", "3");
     ok(&o);
-    let (o, two) = fit("2");
+    let (o, two) = fit("x2", "2", "3");
     assert!(ok(&o).contains("x2"), "the run names its device count");
     let (a, b) = (floats(&one), floats(&two));
-    assert_eq!(a.len(), b.len());
-    let (diff, norm) = a.iter().zip(&b).fold((0.0f64, 0.0f64), |(d, n), (x, y)| (d + ((x - y) as f64).powi(2), n + (*x as f64).powi(2)));
-    assert!(norm > 0.0 && (diff / norm).sqrt() < 1e-4, "relative difference {} (norm {norm})", (diff / norm).sqrt());
-    let o = fit("0").0;
+    assert!(relative(&a, &b) < 1e-4, "relative difference {}", relative(&a, &b));
+    // two steps on two devices, resumed for the third on one: the momentum made on two devices
+    // carries over
+    ok(&fit("x2r", "2", "2").0);
+    let (o, resumed) = fit("x2r", "1", "3");
+    assert!(ok(&o).contains("resuming from step 2"));
+    let c = floats(&resumed);
+    assert!(relative(&a, &c) < 1e-4, "relative difference {}", relative(&a, &c));
+    let o = fit("x0", "0", "3").0;
     assert!(String::from_utf8_lossy(&o.stderr).contains("--devices must be between 1 and --batch"));
 }
 

@@ -1,10 +1,9 @@
 //! `trainer bench`: generator latency at batch 1 and throughput at larger batches.
 
 use super::model_args::ModelArgs;
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::models::generate_images;
 use anyhow::Result;
-use burn::tensor::backend::AutodiffBackend;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -25,7 +24,7 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
         let (model, config) = self.model.load::<B::InnerBackend>(&device)?;
         let sampler = self.model.sampler.sampler();

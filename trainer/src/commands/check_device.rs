@@ -7,7 +7,7 @@
 //! CPU-made fold was 0.011 off (README). Fails when images or gradients are off by more than
 //! float rounding explains.
 
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::models::{read, shipped, shipped_generator};
 use crate::rewards::{shipped_reward, Reward};
 use anyhow::{anyhow, bail, Result};
@@ -85,7 +85,7 @@ fn onto<A: Backend, E: Backend, const D: usize>(t: Tensor<A, D>, device: &E::Dev
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<AB: AutodiffBackend>(self, device: AB::Device, kind: DeviceKind) -> Result<()> {
+    fn run<AB: TrainBackend>(self, device: AB::Device, kind: DeviceKind) -> Result<()> {
         let generator = read(&self.generator.unwrap_or_else(shipped_generator))?;
         let files = if self.adapters.is_empty() { vec![shipped("hypernoise.safetensors"), shipped("finetune.safetensors")] } else { self.adapters };
         let cpu = Default::default();

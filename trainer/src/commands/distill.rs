@@ -7,17 +7,16 @@
 //! the cheapest distillation to run.
 
 use super::sample_grid;
-use crate::backend::{DeviceKind, OnBackend};
+use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::models::load_generator;
 use crate::train::data::{sample_prompt, training_categories};
-use crate::train::data_parallel::backprop;
+use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Generator, Sampler};
 use hypernoise::rng::Rng;
@@ -85,7 +84,7 @@ fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: 
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let (teacher, config) = load_generator::<B>(&self.teacher, &device)?;
         eprintln!("student: distilling {} on {}", self.teacher.display(), crate::backend::describe(kind));
         let res = config.resolution;
@@ -105,15 +104,15 @@ impl OnBackend for Args {
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
+        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, Local(|model: &Generator<B>, step| {
             let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
             let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
             let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
             let pick4 = |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
             let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
             let x = model.one_step(pick4(&z_all), model.encode(tokens));
-            backprop((x - pick4(&x_all)).powi_scalar(2).mean(), model)
-        }, |_, _| Ok(()))?;
+            (x - pick4(&x_all)).powi_scalar(2).mean()
+        }), |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("generator.safetensors");
             std::fs::write(&weights, export(&student)?)?;

@@ -2,12 +2,11 @@
 //! exact evaluator, with seconds per image on this device.
 
 use super::model_args::ModelArgs;
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::manifest::{self, Entry};
 use crate::models::generate_images;
 use crate::{png_io, progress};
 use anyhow::{anyhow, Result};
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::world::split::{items, Split};
 use std::path::PathBuf;
@@ -35,7 +34,7 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
         let (model, config) = self.model.load::<B::InnerBackend>(&device)?;
         let split: Split = self.split.into();

@@ -5,21 +5,21 @@
 //! checkpoint the adapters are scored on validation prompts (never the evaluation set) by the
 //! exact evaluator, and the best ones are kept.
 
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::grid::{compose, Cell};
 use crate::models::{checked_fold, shipped_generator, write_atomic};
 use crate::plot::{chart, stack, Series};
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
-use crate::train::data_parallel::{devices, via_host, DataParallel, Shard};
+use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use crate::png_io;
 use anyhow::{anyhow, bail, Context, Result};
+use burn::backend::Flex;
 use burn::module::AutodiffModule;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, SgdConfig};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
@@ -206,7 +206,7 @@ pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()
 impl OnBackend for Job {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let a = &self.args;
         let role = self.role;
         let sampler = if a.gen_steps <= 1 { Sampler::OneStep } else { Sampler::Flow { steps: a.gen_steps, guidance: a.guidance } };
@@ -224,8 +224,14 @@ impl OnBackend for Job {
         }
         let devices = devices::<B>(&device, a.devices);
         let lora = LoraConfig { rank: a.rank, alpha: a.alpha };
-        B::seed(&device, a.seed); // the adapters' random init: the same run twice is the same run
-        let (adapted, config) = Adapted::<B>::fresh(&generator_bytes, role, lora, &device).map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
+        // The adapters' random init, made on the CPU and seeded: the same run twice is the same
+        // run, on any device count and backend. (burn-cuda's random ops draw their seeds from one
+        // global generator whenever its lazy queue runs them, so there the init depended on what
+        // else ran first: --devices 2 started from other adapters than --devices 1.)
+        let cpu = Default::default();
+        Flex::seed(&cpu, a.seed);
+        let (init, init_config) = Adapted::<Flex>::fresh(&generator_bytes, role, lora, &cpu).map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
+        let (adapted, config) = Adapted::<B>::load(&generator_bytes, &init.to_bytes(&init_config)?, &device).map_err(|e| anyhow!("{e}"))?;
         let res = config.generator.resolution;
         let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
         let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, res, &device)?;
@@ -239,32 +245,29 @@ impl OnBackend for Job {
 
         let mut metrics: Vec<Metrics> = read_metrics(&out)?;
         let metrics_empty = metrics.is_empty();
-        let since_checkpoint: Arc<Mutex<Vec<(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)>>> = Arc::default();
+        // each step's [1/2 ||f||^2, reward], batch means, until the next checkpoint
+        let since_checkpoint: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>> = Arc::default();
         let val_items: Vec<Item> = items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect();
         let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
         let best_path = out.join("best.safetensors");
 
-        // one device's share of a step; the terms are logged per share (equal shares: their
-        // mean is the batch's)
-        let terms_log = since_checkpoint.clone();
-        let main = device.clone();
+        // one device's share of a step: its loss and the terms to log
         let shard_loss = move |model: &Adapted<B>, shard: &Shard<B>, step: usize| {
             let (texts, seeds) = batch_prompts(seed, step, n);
             let (texts, seeds) = (&texts[shard.range(n)], &seeds[shard.range(n)]);
             let ids = encode_prompts(texts).expect("training prompts are in the vocabulary");
             let z = noise_tensor::<B>(seeds, res, &shard.device);
             let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &shard.device), |x, t| rewards[shard.index].score(x, t));
-            terms_log.lock().expect("terms").push((via_host(reg.clone().mean().inner(), &main), via_host(r.clone().mean().inner(), &main)));
-            batch_loss(reg, r, reg_weight)
+            let terms = Tensor::cat(vec![reg.clone().mean().inner(), r.clone().mean().inner()], 0);
+            (batch_loss(reg, r, reg_weight), terms)
         };
-        let parallel = DataParallel::new(devices, n, Arc::new(shard_loss));
-        let grads = |model: &Adapted<B>, step: usize| parallel.backprop(model, step);
+        let shard_loss: ShardLoss<B, Adapted<B>> = Arc::new(shard_loss);
         let on_checkpoint = |model: &Adapted<B>, step: usize| -> Result<()> {
             metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
             let terms = std::mem::take(&mut *since_checkpoint.lock().expect("terms"));
-            let mean = |pick: fn(&(Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>)) -> Tensor<B::InnerBackend, 1>| {
-                terms.iter().map(pick).reduce(|x, y| x + y).map(|s| s.into_scalar().elem::<f64>() / terms.len() as f64)
-            };
+            let count = terms.len() as f64;
+            let means = terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().to_vec::<f32>().expect("f32 terms"));
+            let mean = |i: usize| means.as_ref().map(|m| m[i] as f64 / count);
             let valid = model.valid();
             let adapter_bytes = valid.to_bytes(&config)?;
             let merged = fold(&generator_bytes, &adapter_bytes, &valid, &val_items, res, &device)?;
@@ -276,7 +279,7 @@ impl OnBackend for Job {
             let ids = encode_prompts(&val_items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
             let x = hypernoise::generator::pixels::images_to_tensor::<B::InnerBackend>(&images, &device);
             let val_r = val_reward.score(x, tokens_tensor(&ids, &device)).mean().into_scalar().elem::<f64>();
-            let m = Metrics { step, reward: mean(|t| t.1.clone()), regulariser: mean(|t| t.0.clone()), val_score: report.mean(), val_reward: val_r };
+            let m = Metrics { step, reward: mean(1), regulariser: mean(0), val_score: report.mean(), val_reward: val_r };
             let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
             eprintln!("{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {:.4}, reward {:.4}", self.name(), shown(m.reward), shown(m.regulariser), m.val_score, m.val_reward);
             let best_before = metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
@@ -296,9 +299,13 @@ impl OnBackend for Job {
         let (model, outcome) = match a.optimizer {
             OptimizerKind::Sgd => {
                 let sgd = SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false }));
-                run_loop(&out, &spec, settings, model, sgd.init(), &device, export, grads, on_checkpoint)?
+                let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
+                run_loop(&out, &spec, settings, model, sgd.init(), &device, export, parallel, on_checkpoint)?
             }
-            OptimizerKind::Adam => run_loop(&out, &spec, settings, model, AdamConfig::new().init(), &device, export, grads, on_checkpoint)?,
+            OptimizerKind::Adam => {
+                let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
+                run_loop(&out, &spec, settings, model, AdamConfig::new().init(), &device, export, parallel, on_checkpoint)?
+            }
         };
         if let Outcome::Finished = outcome {
             let final_path = out.join(format!("{}.safetensors", self.name()));

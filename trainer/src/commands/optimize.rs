@@ -3,11 +3,10 @@
 
 use super::model_args::GeneratorArg;
 use super::OneImage;
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::png_io;
 use anyhow::{anyhow, Result};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::Generator;
 use hypernoise::optimize::best_of_n::best_of_n;
@@ -58,7 +57,7 @@ pub struct RenoArgs {
 impl OnBackend for RenoArgs {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let (g, resolution, reward, tokens, cond) = self.problem.load::<B>(&device)?;
         let (g, OneImage { seed, out, .. }) = (g.no_grad(), &self.problem.image);
         let z = noise_tensor::<B>(&[*seed], resolution, &device);
@@ -84,7 +83,7 @@ pub struct BestOfNArgs {
 impl OnBackend for BestOfNArgs {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let (g, resolution, reward, tokens, cond) = self.problem.load::<B::InnerBackend>(&device)?;
         let OneImage { seed, out, .. } = &self.problem.image;
         let seeds: Vec<Vec<u64>> = vec![(0..self.n.max(1) as u64).map(|i| seed + i).collect()];

@@ -5,12 +5,12 @@
 //! prompts by the share it orders correctly, per kind of negative.
 
 use super::teach::Preset;
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::train::data::prefetch;
 use crate::rewards::Reward;
 use crate::train::judged::{JudgedPool, RenoSource};
 use crate::train::pairs::{pairs, Pairs};
-use crate::train::data_parallel::backprop;
+use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use crate::models::{load_generator, read};
 use anyhow::{anyhow, Result};
@@ -170,7 +170,7 @@ fn worst_case<B: AutodiffBackend>(model: &RewardModel<B>, good: Tensor<B, 4>, ba
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let config = match self.preset {
             Preset::Standard => RewardConfig::standard(),
             Preset::Tiny => RewardConfig::tiny(),
@@ -218,7 +218,7 @@ impl OnBackend for Args {
         let train_pool = judge(Split::Train, self.generated_prompts, self.seed)?;
         let judged = train_pool.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, |model, step| {
+        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, Local(|model: &RewardModel<B>, step| {
             let p = batches.get_or_insert_with(|| prefetch(step, steps, {
                 let kinds = kinds.clone();
                 move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
@@ -230,11 +230,11 @@ impl OnBackend for Args {
             let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
             if eps > 0.0 && pgd_steps > 0 {
                 let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
-                backprop((clean + pair_loss(model, good, bad, tokens).mean()) / 2.0, model)
+                (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
             } else {
-                backprop(clean, model)
+                clean
             }
-        }, |_, _| Ok(()))?;
+        }), |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;

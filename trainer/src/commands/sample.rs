@@ -2,12 +2,11 @@
 
 use super::model_args::ModelArgs;
 use super::OneImage;
-use crate::backend::{DeviceKind, OnBackend};
+use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::models::{generate_images, load_adapters};
 use crate::png_io;
 use anyhow::{anyhow, Result};
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
-use burn::tensor::backend::AutodiffBackend;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,7 +26,7 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let OneImage { prompt, seed, out } = &self.image;
         hypernoise::world::PromptSpec::parse(prompt).map_err(|e| anyhow::anyhow!("{e}"))?;
         let sampler = self.model.sampler.sampler();

@@ -8,14 +8,13 @@
 
 use crate::grid::{compose, Cell};
 use crate::models::{checked_fold, load_adapters, read};
-use crate::backend::{describe, DeviceKind, OnBackend};
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::models::{load_generator, shipped, shipped_generator};
 use crate::png_io;
 use crate::progress;
 use crate::rewards::{shipped_reward, Reward};
 use anyhow::{anyhow, Result};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::pixels::{encode_prompts, images_to_tensor, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::Sampler;
@@ -105,7 +104,7 @@ fn diversity(items: &[Item], images: &[Image]) -> f64 {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         // unknown methods fail before any work is done
         if let Some(m) = self.methods.iter().find(|m| !matches!(m.as_str(), "base" | "hypernoise" | "reno" | "finetune") && m.strip_prefix("best_of_").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).is_none()) {
             anyhow::bail!("unknown method '{m}' (base, hypernoise, best_of_N with N >= 1, reno, finetune)");

@@ -1,16 +1,15 @@
 //! `trainer teach`: the flow-matching teacher on world scenes of the training compositions.
 
 use super::sample_grid;
-use crate::backend::{DeviceKind, OnBackend};
+use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::train::data;
-use crate::train::data_parallel::backprop;
+use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
 use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::flow::velocity_loss;
 use hypernoise::generator::pixels::tokens_tensor;
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
@@ -69,7 +68,7 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let config = self.preset.config();
         eprintln!("teacher: {:?} preset on {}", self.preset, crate::backend::describe(kind));
         let res = config.resolution;
@@ -79,13 +78,13 @@ impl OnBackend for Args {
         let mut batches = None;
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, |model, step| {
+        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, Local(|model: &Generator<B>, step| {
             let b = batches.get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop))).next().expect("a batch per step");
             let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
             let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
             let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
-            backprop(velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device))), model)
-        }, |_, _| Ok(()))?;
+            velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+        }), |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("teacher.safetensors");
             std::fs::write(&weights, export(&model)?)?;

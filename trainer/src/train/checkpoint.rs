@@ -36,7 +36,7 @@ where
     let _ = std::fs::remove_dir_all(&next);
     std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
     let model_bytes = recorder().record(model.clone().into_record(), ()).context("cannot serialise the model")?;
-    let optim_bytes = recorder().record(optim.to_record(), ()).context("cannot serialise the optimizer")?;
+    let optim_bytes = optim_to_bytes(optim)?;
     write(&next.join("model.mpk"), &model_bytes)?;
     write(&next.join("optim.mpk"), &optim_bytes)?;
     write(&next.join(WEIGHTS), weights)?;
@@ -72,6 +72,15 @@ pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(dir: &Path, model: M
 pub fn load_optim<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(dir: &Path, optim: O, device: &B::Device) -> Result<O> {
     let path = dir.join("optim.mpk");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let record = recorder().load(bytes, device).with_context(|| format!("{} does not fit this optimizer", path.display()))?;
-    Ok(optim.load_record(record))
+    optim_from_bytes(optim, bytes, device).with_context(|| format!("{} does not fit this optimizer", path.display()))
+}
+
+/// The optimizer's state as bytes (a checkpoint's, or a replica's on another device).
+pub fn optim_to_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(optim: &O) -> Result<Vec<u8>> {
+    recorder().record(optim.to_record(), ()).context("cannot serialise the optimizer")
+}
+
+/// [`optim_to_bytes`]'s state loaded into `optim`, its tensors on `device`.
+pub fn optim_from_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(optim: O, bytes: Vec<u8>, device: &B::Device) -> Result<O> {
+    Ok(optim.load_record(recorder().load(bytes, device)?))
 }

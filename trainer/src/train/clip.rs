@@ -6,8 +6,9 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-/// Scales every gradient by min(1, max_norm / ||g||) and returns ||g|| (before clipping).
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, max_norm: f64) -> (GradientsParams, f64) {
+/// Scales every gradient by min(1, max_norm / ||g||). The factor stays on the device: reading
+/// the norm back would make the host wait for the backward pass every step.
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, max_norm: f64) -> GradientsParams {
     struct SumSquares<'a, B: AutodiffBackend>(&'a GradientsParams, Option<Tensor<B::InnerBackend, 1>>);
     impl<B: AutodiffBackend> ModuleVisitor<B> for SumSquares<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -20,20 +21,19 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, gra
             }
         }
     }
-    struct Scale<'a>(&'a mut GradientsParams, f64);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+    struct Scale<'a, B: AutodiffBackend>(&'a mut GradientsParams, Tensor<B::InnerBackend, 1>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.0.remove::<B::InnerBackend, D>(param.id) {
-                self.0.register(param.id, g * self.1);
+                self.0.register(param.id, g * self.1.clone().reshape([1; D]));
             }
         }
     }
     let mut sum = SumSquares::<B>(&grads, None);
     model.visit(&mut sum);
-    let norm = sum.1.map_or(0.0, |s| s.into_scalar().elem::<f64>().sqrt());
+    let Some(squares) = sum.1 else { return grads };
+    let factor = squares.sqrt().clamp_min(max_norm).recip().mul_scalar(max_norm);
     let mut grads = grads;
-    if norm > max_norm {
-        model.visit(&mut Scale(&mut grads, max_norm / norm));
-    }
-    (grads, norm)
+    model.visit(&mut Scale::<B>(&mut grads, factor));
+    grads
 }

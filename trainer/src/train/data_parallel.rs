@@ -1,20 +1,24 @@
-//! Data parallelism over several devices of one machine with burn's own multi-device tools,
-//! the way burn's multi-device learner works: every device gets a fork of the model
-//! (`Module::fork`: the same parameters, its own autodiff graph) and an equal share of the
-//! batch, and runs forward and backward in a thread of its own; the gradients move to the
-//! first device and are summed there (`GradientsAccumulator`).
-//! Each share's loss is weighted by its part of the batch, so the sum is the whole batch's
-//! gradient and a step equals the one-device step up to float rounding. Each step sends the
-//! model to every other device (the generator with its adapters: 13 MB) and brings back only
-//! the trained parameters' gradients (the adapters': 4 MB).
+//! Data parallelism over several devices of one machine, the way PyTorch's
+//! DistributedDataParallel works: every device holds a replica of the model and of the
+//! optimizer's state and computes its equal share of each batch in a thread of its own (the
+//! first device in the caller's); all-reduces ([`Collective`]: NCCL on CUDA) sum the shares'
+//! gradients, so every replica makes the same update and they stay equal. Only the
+//! first step moves anything through the host: the model and the optimizer state, to the
+//! other devices. Each share's loss is weighted by its part of the batch, so the sum is the
+//! whole batch's gradient and a step equals the one-device step up to float rounding.
 
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use super::checkpoint;
+use super::collective::Collective;
+use super::step::{apply, update, StepAt, Stepper};
+use crate::backend::TrainBackend;
+use anyhow::Result;
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::backend::{Device as _, DeviceId, DeviceOps};
 use std::ops::Range;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 /// One device's part of a step.
 pub struct Shard<B: Backend> {
@@ -36,33 +40,152 @@ pub fn devices<B: Backend>(first: &B::Device, n: usize) -> Vec<B::Device> {
     (0..n as u16).map(|i| B::Device::from_id(DeviceId::new(id.type_id, id.index_id + i))).collect()
 }
 
-/// A step's loss value (no graph) and the gradients of the trained parameters.
-pub fn backprop<B: AutodiffBackend, M: AutodiffModule<B>>(loss: Tensor<B, 1>, model: &M) -> (Tensor<B::InnerBackend, 1>, GradientsParams) {
-    let value = loss.clone().inner();
-    (value, GradientsParams::from_grads(loss.backward(), model))
+/// A device's share of step `step`: its loss, the mean over the shard's items
+/// ([`Shard::range`]), and values to log, means over the same items; on `shard.device`.
+pub type ShardLoss<B, M> = Arc<dyn Fn(&M, &Shard<B>, usize) -> (Tensor<B, 1>, Tensor<<B as AutodiffBackend>::InnerBackend, 1>) + Send + Sync>;
+
+/// A worker's replica of the model and the optimizer (none before the first step).
+type Replica<M, O> = Option<(M, O)>;
+type Job<M, O> = Box<dyn FnOnce(&mut Replica<M, O>) + Send>;
+
+/// Batches of `batch` items split over `devices`. The threads live as long as this: burn-cuda
+/// gives each thread its own stream and memory pool, so a fresh thread per step would strand a
+/// pool's memory every step (measured: out of memory on an H200 after 20 steps).
+pub struct DataParallel<B: TrainBackend, M, O> {
+    devices: Vec<B::Device>,
+    group: Arc<<B::InnerBackend as Collective>::Group>,
+    /// devices 1.. (device 0 is the caller's thread)
+    workers: Vec<mpsc::Sender<Job<M, O>>>,
+    replicated: bool,
+    batch: usize,
+    loss: ShardLoss<B, M>,
+    /// each step's logged values (the whole batch's means), on the first device
+    logged: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>,
 }
 
-/// burn-cuda 0.21's direct copies between two GPUs (`to_device`, which `Module::fork` and
-/// `GradientsParams::to_device` use), issued from the device threads, gave wrong values on two
-/// H200s: the second GPU's loss
-/// arrived halved and the adapters drifted from the one-GPU run's (relative difference 1.3
-/// after 40 steps). Tensors cross devices through the host instead; one already on `device`
-/// stays as it is (no copy, no wait for the device).
-pub fn via_host<B: Backend, const D: usize>(t: Tensor<B, D>, device: &B::Device) -> Tensor<B, D> {
-    if t.device() == *device {
-        return t;
+impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> DataParallel<B, M, O> {
+    pub fn new(devices: Vec<B::Device>, batch: usize, loss: ShardLoss<B, M>, logged: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>) -> Result<Self> {
+        let group = Arc::new(B::InnerBackend::group(&devices)?);
+        let workers = devices[1..]
+            .iter()
+            .map(|_| {
+                let (tx, rx) = mpsc::channel::<Job<M, O>>();
+                std::thread::spawn(move || {
+                    let mut replica = None;
+                    for job in rx {
+                        // the other devices wait for this one's part of the all-reduce forever
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut replica))).is_err() {
+                            eprintln!("error: a device's share of a training step failed (message above); the last checkpoint is kept");
+                            std::process::exit(1);
+                        }
+                    }
+                });
+                tx
+            })
+            .collect();
+        let replicated = devices.len() == 1;
+        Ok(DataParallel { devices, group, workers, replicated, batch, loss, logged })
     }
-    Tensor::from_data(t.into_data(), device)
+
+    fn share(&self, index: usize) -> Share<B, M> {
+        let shard = Shard { index, count: self.devices.len(), device: self.devices[index].clone() };
+        Share { shard, batch: self.batch, loss: self.loss.clone(), group: self.group.clone() }
+    }
+
+    /// Copies the model and the optimizer state (as the run's first step finds them: fresh or
+    /// resumed) to the other devices.
+    fn replicate(&mut self, model: &M, optim: &O) {
+        let state = checkpoint::optim_to_bytes(optim).expect("the optimizer state serialises");
+        for (device, worker) in self.devices[1..].iter().zip(&self.workers) {
+            let replica = fork_via_host(model.clone(), device);
+            let optim = checkpoint::optim_from_bytes(optim.clone(), state.clone(), device).expect("the optimizer state loads");
+            let _ = worker.send(Box::new(move |r| *r = Some((replica, optim))));
+        }
+        self.replicated = true;
+    }
 }
 
-/// `Module::fork` through the host: the same parameters (ids, trainability) on `device`.
+impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> Stepper<B, M, O> for DataParallel<B, M, O> {
+    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>) {
+        if !self.replicated {
+            self.replicate(&model, optim);
+        }
+        for (index, worker) in self.workers.iter().enumerate() {
+            let share = self.share(index + 1);
+            let job: Job<M, O> = Box::new(move |replica| {
+                let (model, mut optim) = replica.take().expect("replicated before the first step");
+                let (model, _, _) = share.step(model, &mut optim, at);
+                *replica = Some((model, optim));
+            });
+            worker.send(job).expect("a device's thread stopped after an earlier failure (message above)");
+        }
+        let (model, loss, logged) = self.share(0).step(model, optim, at);
+        self.logged.lock().expect("logged").push(logged);
+        (model, loss)
+    }
+}
+
+/// One device's share of a step, with what it needs to run in that device's thread.
+struct Share<B: TrainBackend, M> {
+    shard: Shard<B>,
+    batch: usize,
+    loss: ShardLoss<B, M>,
+    group: Arc<<B::InnerBackend as Collective>::Group>,
+}
+
+impl<B: TrainBackend, M: AutodiffModule<B>> Share<B, M> {
+    /// This device's update, its share's loss and logged values summed with the others'.
+    fn step<O: Optimizer<M, B>>(&self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>) {
+        let (loss, logged) = (self.loss)(&model, &self.shard, at.step);
+        if self.shard.count == 1 {
+            let (model, value) = update(model, optim, loss, at);
+            return (model, value, logged);
+        }
+        let weight = self.shard.range(self.batch).len() as f64 / self.batch as f64;
+        let loss = loss.mul_scalar(weight);
+        let values = Tensor::cat(vec![loss.clone().inner(), logged.mul_scalar(weight)], 0);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (values, grads) = all_reduce(&model, values, grads, &self.group, &self.shard);
+        let n = values.dims()[0];
+        (apply(model, optim, grads, at), values.clone().narrow(0, 0, 1), values.narrow(0, 1, n - 1))
+    }
+}
+
+/// Sums `values` and the trained parameters' gradients over the devices: one all-reduce per
+/// tensor, as burn's own distributed backward makes them (every replica visits its parameters
+/// in the same order).
+fn all_reduce<B: TrainBackend, M: AutodiffModule<B>>(
+    model: &M,
+    values: Tensor<B::InnerBackend, 1>,
+    mut grads: GradientsParams,
+    group: &<B::InnerBackend as Collective>::Group,
+    shard: &Shard<B>,
+) -> (Tensor<B::InnerBackend, 1>, GradientsParams) {
+    struct Sum<'a, B: TrainBackend>(&'a mut GradientsParams, &'a <B::InnerBackend as Collective>::Group, usize);
+    impl<B: TrainBackend> ModuleVisitor<B> for Sum<'_, B> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.0.remove::<B::InnerBackend, D>(p.id) {
+                self.0.register(p.id, B::InnerBackend::all_reduce_sum(self.1, self.2, g));
+            }
+        }
+    }
+    let values = B::InnerBackend::all_reduce_sum(group, shard.index, values);
+    model.visit(&mut Sum::<B>(&mut grads, group, shard.index));
+    B::InnerBackend::settle(&shard.device);
+    (values, grads)
+}
+
+/// burn-cuda 0.21's direct copies between two GPUs (`to_device`, which `Module::fork` uses),
+/// issued from the device threads, gave wrong values on two H200s: the second GPU's loss
+/// arrived halved and the adapters drifted from the one-GPU run's (relative difference 1.3
+/// after 40 steps). The replicas are made through the host instead.
 fn fork_via_host<B: AutodiffBackend, M: AutodiffModule<B>>(model: M, device: &B::Device) -> M {
     struct Fork<'a, B: Backend>(&'a B::Device);
     impl<B: AutodiffBackend> ModuleMapper<B> for Fork<'_, B> {
         fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             p.map(|t| {
                 let trained = t.is_require_grad();
-                let t = via_host(t.detach(), self.0);
+                let t = Tensor::from_data(t.detach().into_data(), self.0);
                 if trained {
                     t.require_grad()
                 } else {
@@ -72,86 +195,4 @@ fn fork_via_host<B: AutodiffBackend, M: AutodiffModule<B>>(model: M, device: &B:
         }
     }
     model.map(&mut Fork::<B>(device))
-}
-
-/// `GradientsParams::to_device` through the host.
-fn grads_via_host<B: AutodiffBackend, M: AutodiffModule<B>>(mut grads: GradientsParams, model: &M, device: &B::Device) -> GradientsParams {
-    struct Move<'a, B: Backend>(&'a mut GradientsParams, GradientsParams, &'a B::Device);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Move<'_, B> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            let id: ParamId = p.id;
-            if let Some(g) = self.0.remove::<B::InnerBackend, D>(id) {
-                self.1.register(id, via_host(g, self.2));
-            }
-        }
-    }
-    let mut visit = Move::<B>(&mut grads, GradientsParams::new(), device);
-    model.visit(&mut visit);
-    visit.1
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A loss for one device's share of step `step`: the mean over the shard's items
-/// ([`Shard::range`]) computed on `shard.device`.
-pub type ShardLoss<B, M> = Arc<dyn Fn(&M, &Shard<B>, usize) -> Tensor<B, 1> + Send + Sync>;
-
-/// [`backprop`] of batches of `batch` items split over `devices`, each device's share computed
-/// by a thread of its own that lives as long as this: burn-cuda gives each thread its own
-/// stream and memory pool, so a fresh thread per step would strand a pool's memory every step
-/// (measured: out of memory on an H200 after 20 steps).
-pub struct DataParallel<B: AutodiffBackend, M> {
-    devices: Vec<B::Device>,
-    workers: Vec<mpsc::Sender<Job>>,
-    batch: usize,
-    loss: ShardLoss<B, M>,
-}
-
-impl<B: AutodiffBackend, M: AutodiffModule<B> + 'static> DataParallel<B, M> {
-    pub fn new(devices: Vec<B::Device>, batch: usize, loss: ShardLoss<B, M>) -> Self {
-        // one device: the caller's thread, as without data parallelism
-        let threads = if devices.len() > 1 { devices.len() } else { 0 };
-        let workers = (0..threads)
-            .map(|_| {
-                let (tx, rx) = mpsc::channel::<Job>();
-                std::thread::spawn(move || rx.into_iter().for_each(|job| job()));
-                tx
-            })
-            .collect();
-        DataParallel { devices, workers, batch, loss }
-    }
-
-    /// Step `step`'s mean loss and gradients, on the first device.
-    pub fn backprop(&self, model: &M, step: usize) -> (Tensor<B::InnerBackend, 1>, GradientsParams) {
-        let main = &self.devices[0];
-        let count = self.devices.len();
-        if count == 1 {
-            return backprop((self.loss)(model, &Shard { index: 0, count, device: main.clone() }, step), model);
-        }
-        // every replica is made before any share starts: reading the parameters waits for the
-        // device, which would otherwise wait for the share already running there
-        let replicas: Vec<M> = self.devices.iter().map(|d| fork_via_host(model.clone(), d)).collect();
-        let (tx, rx) = mpsc::channel();
-        for (index, ((device, worker), local)) in self.devices.iter().zip(&self.workers).zip(replicas).enumerate() {
-            let shard = Shard { index, count, device: device.clone() };
-            let (loss, main, tx) = (self.loss.clone(), main.clone(), tx.clone());
-            let weight = shard.range(self.batch).len() as f64 / self.batch as f64;
-            let job: Job = Box::new(move || {
-                let (value, grads) = backprop(loss(&local, &shard, step).mul_scalar(weight), &local);
-                let _ = tx.send((index, via_host(value, &main), grads_via_host(grads, &local, &main)));
-            });
-            worker.send(job).expect("a device's thread stopped after an earlier failure (message above)");
-        }
-        drop(tx);
-        let mut parts: Vec<_> = rx.iter().collect();
-        assert_eq!(parts.len(), count, "a device's share of the step failed (message above)");
-        parts.sort_by_key(|p| p.0); // a fixed order of summation: runs repeat exactly
-        let mut sum = GradientsAccumulator::<M>::new();
-        let mut total: Option<Tensor<B::InnerBackend, 1>> = None;
-        for (_, value, grads) in parts {
-            sum.accumulate(model, grads);
-            total = Some(total.map_or(value.clone(), |t| t + value));
-        }
-        (total.expect("at least one device"), sum.grads())
-    }
 }

@@ -1,14 +1,17 @@
 //! What every training command shares: the step loop with its schedule, NaN guard, progress
 //! and time budget (`run_loop`), atomic checkpoints (`checkpoint`), world batches (`data`)
 //! and loss curves (`curves`), preference pairs for the reward (`pairs`: rendered; `judged`: the
-//! generator's own images, judged by the evaluator), global-norm gradient clipping (`clip`),
-//! batches split over several devices (`data_parallel`).
+//! generator's own images, judged by the evaluator), the optimizer step (`step`) with
+//! global-norm gradient clipping (`clip`), and batches split over several devices
+//! (`data_parallel`, summing through `collective`).
 
 pub mod checkpoint;
 pub mod clip;
+pub mod collective;
 pub mod curves;
 pub mod data_parallel;
 pub mod data;
 pub mod judged;
 pub mod pairs;
 pub mod run_loop;
+pub mod step;

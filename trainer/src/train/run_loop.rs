@@ -4,9 +4,10 @@
 
 use super::checkpoint;
 use super::curves;
+use super::step::{StepAt, Stepper};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -86,9 +87,8 @@ pub enum Outcome {
     Paused,
 }
 
-/// Runs (or resumes) training in `run_dir`. `grads` computes a step's loss value and gradients
-/// for a step index ([`super::data_parallel::backprop`] of a loss, or its multi-device form);
-/// `export` makes the model's weights file (written with every checkpoint); `on_checkpoint`
+/// Runs (or resumes) training in `run_dir`. `stepper` makes each step's update ([`super::step::Local`] from
+/// a loss, or `DataParallel` over several devices); `export` makes the model's weights file (written with every checkpoint); `on_checkpoint`
 /// runs just before each checkpoint (validation, best-model selection).
 pub fn run_loop<B, M, O>(
     run_dir: &Path,
@@ -98,7 +98,7 @@ pub fn run_loop<B, M, O>(
     mut optim: O,
     device: &B::Device,
     export: impl Fn(&M) -> Result<Vec<u8>>,
-    mut grads: impl FnMut(&M, usize) -> (Tensor<B::InnerBackend, 1>, GradientsParams),
+    mut stepper: impl Stepper<B, M, O>,
     mut on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
 ) -> Result<(M, Outcome)>
 where
@@ -138,16 +138,13 @@ where
     };
     while step < steps {
         let lr = spec.schedule.lr(step);
-        let (l, mut g) = grads(&model, step);
+        let l;
+        (model, l) = stepper.step(model, &mut optim, StepAt { step, lr, clip: spec.global_clip });
         acc = Some(match acc {
             Some(a) => a + l,
             None => l,
         });
         in_acc += 1;
-        if let Some(max_norm) = spec.global_clip {
-            g = super::clip::clip_global_norm(&model, g, max_norm).0;
-        }
-        model = optim.step(lr, model, g);
         step += 1;
         let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
         if step % spec.log_every == 0 || step == steps || out_of_time {
