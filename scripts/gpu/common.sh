@@ -14,7 +14,8 @@ gpu_setup() {
   # the machine may lack xz(1); Python's lzma reads it
   python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .carry/trainer.xz "$T" && chmod +x "$T" || return 1
   cp "$(dirname "${BASH_SOURCE[0]}")/cubecl.toml" .
-  # `fit --devices N` loads NCCL at run time as libnccl.so; PyTorch's nvidia-nccl wheel has libnccl.so.2
+  # `fit --devices N` loads NCCL at run time as libnccl.so: should the system lack it, PyTorch's
+  # nvidia-nccl wheel has it as libnccl.so.2
   local nccl
   nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null)
   if [ -f "$nccl/libnccl.so.2" ]; then
