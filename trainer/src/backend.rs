@@ -3,9 +3,9 @@
 
 #[cfg(not(feature = "cuda"))]
 use anyhow::bail;
+use crate::train::collective::Collective;
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
-use crate::train::collective::Collective;
 use burn::tensor::backend::AutodiffBackend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -87,9 +87,10 @@ pub enum Outcome {
     Paused,
 }
 
-/// Runs (or resumes) training in `run_dir`. `stepper` makes each step's update ([`super::step::Local`] from
-/// a loss, or `DataParallel` over several devices); `export` makes the model's weights file (written with every checkpoint); `on_checkpoint`
-/// runs just before each checkpoint (validation, best-model selection).
+/// Runs (or resumes) training in `run_dir`. `stepper` makes each step's update
+/// ([`super::step::Local`] from a loss, or `DataParallel` over several devices); `export` makes
+/// the model's weights file (written with every checkpoint); `on_checkpoint` runs just before
+/// each checkpoint (validation, best-model selection).
 pub fn run_loop<B, M, O>(
     run_dir: &Path,
     spec: &LoopSpec,
@@ -138,8 +139,8 @@ where
     };
     while step < steps {
         let lr = spec.schedule.lr(step);
-        let l;
-        (model, l) = stepper.step(model, &mut optim, StepAt { step, lr, clip: spec.global_clip });
+        let (next, l) = stepper.step(model, &mut optim, StepAt { step, lr, clip: spec.global_clip });
+        model = next;
         acc = Some(match acc {
             Some(a) => a + l,
             None => l,
