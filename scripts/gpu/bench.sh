@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 6's measurements in one call on a GPU machine (two GPUs for the scaling phase), the
-# numbers in BENCHMARKS.md: every phase writes runs/bench/*.json, packed into $OUT/bench.tgz.
+# The speed measurements of BENCHMARKS.md in one call on a GPU machine (two GPUs for the scaling phase):
+# every phase writes runs/bench/*.json, packed into $OUT/bench.tgz.
 #   scripts/gpu/bench.sh check    # the PyTorch twin's outputs on the GPU against Rust's (< 1e-3)
 #   scripts/gpu/bench.sh rust     # trainer fit steps/s (batch 64 and 128) and generation images/s
 #   scripts/gpu/bench.sh torch    # the twin: fit steps/s and generation, eager and compiled; matmul ceiling
@@ -37,7 +37,7 @@ fit_rate() {
   local dir=runs/bench-fit-$4
   rm -rf "$dir"
   echo "+ $(date +%T) fit --devices $2 --batch $3 on GPUs $1"
-  CUDA_VISIBLE_DEVICES=$1 bounded "$T" --device cuda fit --out "$dir" --devices "$2" --batch "$3" --steps "$STEPS" --log-every 10 \
+  CUDA_VISIBLE_DEVICES=$1 bounded "$T" --device "$GPU" fit --out "$dir" --devices "$2" --batch "$3" --steps "$STEPS" --log-every 10 \
     --checkpoint-every 100000 --val-every-item 100000 > "$dir.log" 2>&1 || { tail -5 "$dir.log"; return 1; }
   python3 - "$dir" "$2" "$3" "$CARD" > "runs/bench/fit-$4.json" <<'EOF'
 import csv, json, sys
@@ -64,7 +64,7 @@ rust)
 one)
   fit_rate 0 1 128 1gpu-b128
   [ "$PHASE" = one ] && continue
-  CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda bench --batches 1,256 --iters 30 --json runs/bench/generation-rust.json
+  CUDA_VISIBLE_DEVICES=0 bounded "$T" --device "$GPU" bench --batches 1,256 --iters 30 --json runs/bench/generation-rust.json
   ;;
 torch)
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch.json --batch 64
@@ -77,7 +77,7 @@ profile)
   fit_rate 0 1 64 1gpu-b64
   for n in 10 20; do
     rm -rf runs/bench-profile runs/cubecl-profile.log
-    CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device cuda fit --out runs/bench-profile --batch 64 --steps $n \
+    CUBECL_DEBUG_OPTION=profile CUDA_VISIBLE_DEVICES=0 bounded "$T" --device "$GPU" fit --out runs/bench-profile --batch 64 --steps $n \
       --log-every 1 --checkpoint-every 100000 --val-every-item 100000 > runs/bench-profile.log 2>&1 || tail -5 runs/bench-profile.log
     mv runs/cubecl-profile.log "runs/cubecl-profile-$n.log"
   done

@@ -9,11 +9,21 @@
 # A path named in `carry` is replaced on the device, and one carried before but not named again
 # is removed there: the cache's home in runs/ is immune to both.
 T=/tmp/trainer-$$   # one copy per script: several may run side by side
+# The trainer's GPU backend: torch (LibTorch, the default build) or cuda (burn-cuda, built with
+# `scripts/gpu/build-trainer.sh cuda`)
+GPU=${GPU:-torch}
+# LibTorch's matmuls in TF32, as its convolutions are by default (PyTorch's own default for
+# matmuls is full f32)
+export TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1
 gpu_setup() {
   mkdir -p runs
   # the machine may lack xz(1); Python's lzma reads it
   python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .carry/trainer.xz "$T" && chmod +x "$T" || return 1
   cp "$(dirname "${BASH_SOURCE[0]}")/cubecl.toml" .
+  # the LibTorch trainer loads PyTorch's libraries at run time: the machine's own PyTorch
+  local torch_lib
+  torch_lib=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) \
+    && export LD_LIBRARY_PATH=$torch_lib:${LD_LIBRARY_PATH:-}
   # `fit --devices N` loads NCCL at run time as libnccl.so: should the system lack it, PyTorch's
   # nvidia-nccl wheel has it as libnccl.so.2
   local nccl

@@ -56,7 +56,7 @@ train)
     echo "+ GPU $(gpu ${#pids[@]}): $cmd --out runs/$name $args $COMMON --max-minutes $MINUTES"
     # shellcheck disable=SC2086
     # --max-minutes counts from the first step; the deadline bounds the kernel compilation before it
-    CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device cuda "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
+    CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device "$GPU" "$cmd" --out "runs/$name" $args $COMMON --max-minutes "$MINUTES" > "runs/$name.log" 2>&1 &
     pids+=($!)
   done <<< "$RUNS"
   # the trainers only: a bare `wait` would also wait for the log's tee, which never ends
@@ -82,7 +82,7 @@ rewards)
     [ -n "$name" ] || continue
     echo "+ GPU $(gpu ${#pids[@]}): reward --out runs/$name $args"
     # shellcheck disable=SC2086
-    CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device cuda reward --out "runs/$name" $args --batch 128 --log-every 100 --checkpoint-every 500 > "runs/$name.log" 2>&1 &
+    CUDA_VISIBLE_DEVICES=$(gpu ${#pids[@]}) bounded "$T" --device "$GPU" reward --out "runs/$name" $args --batch 128 --log-every 100 --checkpoint-every 500 > "runs/$name.log" 2>&1 &
     pids+=($!)
   done <<< "${REWARDS:?NAME:ARGS per line}"
   wait "${pids[@]}"
@@ -91,18 +91,18 @@ rewards)
     name=$(basename "$(dirname "$f")"); [ "$name" = weights ] && name=shipped
     [ "$name" != shipped ] && cp "$f" "runs/rewards/$name.safetensors" && cp "runs/$name/accuracy.json" "runs/rewards/$name-accuracy.json"
     echo "== $name: $(cat "runs/$name/accuracy.json" 2>/dev/null | tr -d '\n ')"
-    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda eval --split val --methods base,best_of_50,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
+    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" eval --split val --methods base,best_of_50,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
       2>&1 | grep -v '^\s*$' | tail -8
   done
   # f32 weights barely compress: pieces under $OUT's 16 MiB a file (cat rewards.tgz.part-* | tar xz)
   tar czf - runs/rewards runs/*.log runs/*/loss.png | split -b 15M - "$OUT/rewards.tgz.part-"
   ;;
 check)
-  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda check-device 2>&1 | tee "$OUT/check-device.txt" || exit 1
+  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" check-device 2>&1 | tee "$OUT/check-device.txt" || exit 1
   ;;
 eval)
   # shellcheck disable=SC2086
-  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device cuda eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
+  CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" eval --every "${EVERY:-1}" --card "$CARD" --out "$OUT/results" ${EVAL_ARGS:-}
   ;;
 esac
 done

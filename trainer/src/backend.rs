@@ -1,7 +1,9 @@
-//! The backends a command can run on: the CPU (burn-flex) always, CUDA when the trainer is
-//! built with `--features cuda`. Commands are written once, generic over the backend.
+//! The backends a command can run on: the CPU (burn-flex) always; NVIDIA GPUs through burn's
+//! CUDA backend (`--features cuda`) or through LibTorch (`--features tch`: PyTorch's own CUDA
+//! kernels, cuDNN and cuBLAS, linked at run time from a PyTorch install). Commands are written
+//! once, generic over the backend.
 
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(all(feature = "cuda", feature = "tch")))]
 use anyhow::bail;
 use crate::train::collective::Collective;
 use anyhow::Result;
@@ -11,13 +13,18 @@ use burn::tensor::backend::AutodiffBackend;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceKind {
     Cpu,
+    /// An NVIDIA GPU through burn's CUDA backend.
     Cuda,
+    /// An NVIDIA GPU through LibTorch.
+    Torch,
 }
 
 impl DeviceKind {
-    /// CUDA when compiled in, else the CPU.
+    /// The GPU backend compiled in (LibTorch before burn-cuda), else the CPU.
     pub fn preferred() -> Self {
-        if cfg!(feature = "cuda") {
+        if cfg!(feature = "tch") {
+            DeviceKind::Torch
+        } else if cfg!(feature = "cuda") {
             DeviceKind::Cuda
         } else {
             DeviceKind::Cpu
@@ -51,7 +58,21 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
             })
         }
         #[cfg(not(feature = "cuda"))]
-        DeviceKind::Cuda => bail!("this trainer was built without CUDA: build it with scripts/gpu/build-trainer.sh"),
+        DeviceKind::Cuda => bail!("this trainer was built without burn's CUDA backend: build it with scripts/gpu/build-trainer.sh cuda"),
+        #[cfg(feature = "tch")]
+        DeviceKind::Torch => {
+            let device = burn_tch::LibTorchDevice::Cuda(0);
+            // cuDNN times its algorithms for each new shape and keeps the fastest, as
+            // PyTorch's `cudnn.benchmark` (shapes repeat every step)
+            tch::Cuda::cudnn_set_benchmark(true);
+            // libtorch throws (a Rust panic through tch) when no GPU or driver is found
+            let run = std::panic::AssertUnwindSafe(|| command.run::<Autodiff<burn_tch::LibTorch<f32>>>(device, kind));
+            std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("LibTorch's CUDA backend failed (message above); is an NVIDIA GPU with its driver present, and PyTorch's libraries on LD_LIBRARY_PATH? Use --device cpu to run on the CPU"))
+            })
+        }
+        #[cfg(not(feature = "tch"))]
+        DeviceKind::Torch => bail!("this trainer was built without LibTorch: build it with scripts/gpu/build-trainer.sh"),
     }
 }
 
@@ -60,6 +81,7 @@ pub fn describe(kind: DeviceKind) -> String {
     match kind {
         DeviceKind::Cpu => format!("cpu (burn-flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get())),
         DeviceKind::Cuda => "cuda (burn-cuda)".into(),
+        DeviceKind::Torch => "cuda (burn-tch, LibTorch)".into(),
     }
 }
 

@@ -164,9 +164,11 @@ fn check_device_on_the_cpu_finds_every_part_equal() {
     }
 }
 
-#[cfg(not(feature = "cuda"))]
+#[cfg(not(any(feature = "cuda", feature = "tch")))]
 #[test]
-fn cuda_on_a_cpu_build_says_how_to_build_for_cuda() {
-    let o = trainer(&["--device", "cuda", "check-device", "--items", "1"]);
-    assert!(!o.status.success() && stderr(&o).contains("scripts/gpu/build-trainer.sh"), "{}", stderr(&o));
+fn a_gpu_device_on_a_cpu_build_says_how_to_build_for_it() {
+    for (device, build) in [("cuda", "scripts/gpu/build-trainer.sh cuda"), ("torch", "scripts/gpu/build-trainer.sh")] {
+        let o = trainer(&["--device", device, "check-device", "--items", "1"]);
+        assert!(!o.status.success() && stderr(&o).contains(build), "{}", stderr(&o));
+    }
 }

@@ -1,7 +1,8 @@
 //! Summing tensors over the devices of a data-parallel run: each device's thread calls with
 //! its own parts, the same tensors in the same order, and all get the same sums.
-//! On CUDA this is NCCL's all-reduce through burn-cuda's collective operations; on the CPU,
-//! whose "devices" are one device, the parts meet in host memory.
+//! On burn-cuda this is NCCL's all-reduce through burn-cuda's collective operations; on the CPU,
+//! whose "devices" are one device, and on LibTorch, whose NCCL burn does not reach, the parts
+//! meet in host memory.
 
 use anyhow::Result;
 use burn::backend::Flex;
@@ -19,26 +20,24 @@ pub trait Collective: Backend {
     fn settle(device: &Self::Device);
 }
 
-/// The CPU's parts, one slot per device's thread.
+/// Parts summed in host memory, one slot per device's thread.
 pub struct HostSum {
     parts: Mutex<Vec<Option<Vec<f32>>>>,
     barrier: Barrier,
 }
 
-impl Collective for Flex {
-    type Group = HostSum;
-
-    fn group(devices: &[Self::Device]) -> Result<HostSum> {
-        Ok(HostSum { parts: Mutex::new(vec![None; devices.len()]), barrier: Barrier::new(devices.len()) })
+impl HostSum {
+    fn new(devices: usize) -> Self {
+        HostSum { parts: Mutex::new(vec![None; devices]), barrier: Barrier::new(devices) }
     }
 
-    fn all_reduce_sum<const D: usize>(group: &HostSum, rank: usize, part: Tensor<Self, D>) -> Tensor<Self, D> {
+    fn all_reduce_sum<B: Backend, const D: usize>(&self, rank: usize, part: Tensor<B, D>) -> Tensor<B, D> {
         let (device, shape) = (part.device(), part.shape());
         let values = part.into_data().to_vec::<f32>().expect("f32 parts");
-        group.parts.lock().expect("parts")[rank] = Some(values);
-        group.barrier.wait();
+        self.parts.lock().expect("parts")[rank] = Some(values);
+        self.barrier.wait();
         let sum = {
-            let parts = group.parts.lock().expect("parts");
+            let parts = self.parts.lock().expect("parts");
             let mut parts = parts.iter().map(|p| p.as_ref().expect("every device gave its part"));
             let mut sum = parts.next().expect("at least one device").clone();
             for p in parts {
@@ -46,12 +45,33 @@ impl Collective for Flex {
             }
             sum
         };
-        group.barrier.wait(); // all have read before anyone writes the next parts
+        self.barrier.wait(); // all have read before anyone writes the next parts
         Tensor::from_data(TensorData::new(sum, shape), &device)
     }
-
-    fn settle(_: &Self::Device) {}
 }
+
+/// A backend whose devices sum their parts in host memory.
+macro_rules! host_collective {
+    ($backend:ty) => {
+        impl Collective for $backend {
+            type Group = HostSum;
+
+            fn group(devices: &[Self::Device]) -> Result<HostSum> {
+                Ok(HostSum::new(devices.len()))
+            }
+
+            fn all_reduce_sum<const D: usize>(group: &HostSum, rank: usize, part: Tensor<Self, D>) -> Tensor<Self, D> {
+                group.all_reduce_sum(rank, part)
+            }
+
+            fn settle(_: &Self::Device) {}
+        }
+    };
+}
+
+host_collective!(Flex);
+#[cfg(feature = "tch")]
+host_collective!(burn_tch::LibTorch<f32>);
 
 #[cfg(feature = "cuda")]
 mod cuda {
