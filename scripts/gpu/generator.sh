@@ -27,8 +27,8 @@ left() { awk "BEGIN { printf \"%.1f\", ($DEADLINE - $(date +%s)) / 60 - ${1:-0} 
 
 # $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint of an
 # unfinished one (split), the kernel cache, and one archive of curves and sample grids.
-pack() {   # $1: the phase's final weights file; its checkpoint travels only while it is missing
-  if [ -f "runs/$PHASE/$1" ]; then cp "runs/$PHASE/$1" "$OUT/"
+pack() {   # $1: the phase's final weights file (as $1.part-*: cat them); its checkpoint travels only while it is missing
+  if [ -f "runs/$PHASE/$1" ]; then split -b 15M "runs/$PHASE/$1" "$OUT/$1.part-"
   elif [ -d "runs/$PHASE/checkpoint" ]; then tar cf - -C runs "$PHASE/checkpoint" | split -b 15M - "$OUT/$PHASE.tar.part-"; fi
 }
 
@@ -36,13 +36,15 @@ for PHASE in "$@"; do
   if compgen -G ".carry/$PHASE.tar.part-*" >/dev/null; then cat .carry/"$PHASE".tar.part-* | tar xf - -C runs; fi
   case "$PHASE" in
   teacher)
-    run "$T" --device cuda teach --out runs/teacher --steps 3000 --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 0.3)"
+    # TEACHER_ARGS: e.g. "--init .carry/teacher.safetensors" continues a teacher with a new schedule
+    # shellcheck disable=SC2086
+    run "$T" --device "$GPU" teach --out runs/teacher --steps "${TEACHER_STEPS:-6000}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 0.3)" ${TEACHER_ARGS:-}
     pack teacher.safetensors
     # a finished teacher is what the student and eval phases read next
     [ -f runs/teacher/teacher.safetensors ] && cp runs/teacher/teacher.safetensors .carry/
     ;;
   reward)
-    run "$T" --device cuda reward --out runs/reward --steps 4000 --batch 128 --log-every 50 --checkpoint-every 500 --max-minutes "$(left 1.5)"
+    run "$T" --device "$GPU" reward --out runs/reward --steps 4000 --batch 128 --log-every 50 --checkpoint-every 500 --max-minutes "$(left 1.5)"
     pack reward.safetensors
     ;;
   student)
@@ -51,16 +53,16 @@ for PHASE in "$@"; do
     [ -f .carry/teacher.safetensors ] || { echo "student: no .carry/teacher.safetensors"; break; }
     # STUDENT_ARGS: e.g. "--init .carry/generator.safetensors --seed 2" continues a student on new pairs
     # shellcheck disable=SC2086
-    run "$T" --device cuda distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
+    run "$T" --device "$GPU" distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
       --ode-steps "${ODE_STEPS:-12}" --steps "${STUDENT_STEPS:-1600}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 2.5)" ${STUDENT_ARGS:-}
     pack generator.safetensors
     [ -f runs/student/generator.safetensors ] && cp runs/student/generator.safetensors .carry/
     ;;
   eval)   # whichever of teacher and student .carry/ holds (the teacher unless EVAL_TEACHER=0; BENCH=0: no benchmark)
     mkdir -p runs/eval
-    [ -f .carry/teacher.safetensors ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device cuda evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
-    [ -f .carry/generator.safetensors ] && run "$T" --device cuda evaluate --weights .carry/generator.safetensors --json runs/eval/student-eval.json \
-      && [ "${BENCH:-1}" = 1 ] && run "$T" --device cuda bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json runs/eval/student-bench.json
+    [ -f .carry/teacher.safetensors ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device "$GPU" evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
+    [ -f .carry/generator.safetensors ] && run "$T" --device "$GPU" evaluate --weights .carry/generator.safetensors --json runs/eval/student-eval.json \
+      && [ "${BENCH:-1}" = 1 ] && run "$T" --device "$GPU" bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json runs/eval/student-bench.json
     ;;
   esac
 done

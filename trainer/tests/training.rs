@@ -65,6 +65,25 @@ fn teach_writes_weights_curves_and_samples_and_resumes_exactly() {
 }
 
 #[test]
+fn teach_init_continues_a_teacher_of_the_same_design_only() {
+    let dir = fresh("teach-init");
+    let first = tiny_teacher(&dir.join("first"));
+    // zero steps: the starting weights come out, the given teacher's and not fresh ones
+    let out = dir.join("continued");
+    let mut args = teach_args(out.to_str().unwrap(), "0");
+    args.extend(["--init", first.to_str().unwrap()]);
+    ok(&trainer(&args));
+    assert!(tensors(&out.join("teacher.safetensors")) == tensors(&first));
+    // a teacher of the pooled design does not continue as a token-conditioned one
+    let pooled = dir.join("pooled");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors");
+    let mut args = teach_args(pooled.to_str().unwrap(), "0");
+    args.extend(["--init", shipped.to_str().unwrap()]);
+    let o = trainer(&args);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another architecture"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
 fn a_killed_run_resumes_from_its_last_checkpoint() {
     let dir = fresh("killed");
     let out = dir.to_str().unwrap();

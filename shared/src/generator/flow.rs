@@ -12,7 +12,7 @@ pub fn interpolate<B: Backend>(z: Tensor<B, 4>, x: Tensor<B, 4>, t: Tensor<B, 1>
 }
 
 /// Mean squared error of the predicted velocity against x - z.
-pub fn velocity_loss<B: Backend>(model: &Generator<B>, z: Tensor<B, 4>, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 2>) -> Tensor<B, 1> {
+pub fn velocity_loss<B: Backend>(model: &Generator<B>, z: Tensor<B, 4>, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 3>) -> Tensor<B, 1> {
     let target = x.clone() - z.clone();
     let v = model.velocity(interpolate(z, x, t.clone()), t, cond);
     (v - target).powi_scalar(2).mean()

@@ -7,12 +7,14 @@
 //! Built with LoRA adapters ([`layers`]), the same network is also the noise hypernetwork and
 //! the fine-tuning baseline, chosen per call by [`Adapters`].
 
+pub mod attention;
 pub mod config;
 pub mod flow;
 pub mod layers;
 pub mod noise;
 pub mod pixels;
 pub mod prompt_encoder;
+pub mod text_encoder;
 pub mod unet;
 
 /// Path of the U-Net's output layer, the one the noise hypernetwork reads as its LoRA branch alone.
@@ -24,15 +26,30 @@ pub use layers::{Adapters, LoraConfig};
 #[cfg(test)]
 pub(crate) mod tests;
 
-use burn::prelude::*;
-use prompt_encoder::PromptEncoder;
 use crate::weights::{self, Architecture, WeightsError};
+use burn::prelude::*;
+use layers::Dense;
+use prompt_encoder::PromptEncoder;
 use serde::{Deserialize, Serialize};
+use text_encoder::TextEncoder;
 use unet::{TimeEmbedding, UNet};
+
+/// The generator's prompt encoder, by design (`GeneratorConfig::attention`). Weights files
+/// name the encoder's tensors without the variant (`prompt.fc1.weight`).
+#[derive(Module, Debug)]
+pub enum PromptEncoding<B: Backend> {
+    /// One pooled vector of `emb_dim` (`prompt_encoder`).
+    Pooled(PromptEncoder<B>),
+    /// A summary token and every token slot, `token_dim` wide (`text_encoder`).
+    Tokens(TextEncoder<B>),
+}
 
 #[derive(Module, Debug)]
 pub struct Generator<B: Backend> {
-    pub prompt: PromptEncoder<B>,
+    pub prompt: PromptEncoding<B>,
+    /// Token-conditioned design: the encoded summary token -> the embedding that, with time's,
+    /// modulates the U-Net (the pooled design's vector is that embedding already).
+    pub summary: Option<Dense<B>>,
     pub time: TimeEmbedding<B>,
     pub unet: UNet<B>,
 }
@@ -54,40 +71,54 @@ impl Architecture for GeneratorConfig {
 impl<B: Backend> Generator<B> {
     /// The network, with LoRA adapters on every linear and convolution layer when `lora` is set.
     pub fn new(config: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
-        Generator {
-            prompt: PromptEncoder::new(config.token_dim, config.emb_dim, lora, device),
-            time: TimeEmbedding::new(config, lora, device),
-            unet: UNet::new(config, lora, device),
-        }
+        let (prompt, summary) = match config.attention {
+            None => (PromptEncoding::Pooled(PromptEncoder::new(config.token_dim, config.emb_dim, lora, device)), None),
+            Some(att) => (
+                PromptEncoding::Tokens(TextEncoder::new(config.token_dim, att.heads, att.text_layers, lora, device)),
+                Some(Dense::new(config.token_dim, config.emb_dim, lora, device)),
+            ),
+        };
+        Generator { prompt, summary, time: TimeEmbedding::new(config, lora, device), unet: UNet::new(config, lora, device) }
     }
 
-    /// The prompt's conditioning vector (B, emb_dim); all-padding tokens give the
-    /// unconditional one used by classifier-free guidance.
-    pub fn encode(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+    /// The prompt's conditioning (B, slots, width): in the token-conditioned design the encoded
+    /// summary and token slots (`text_encoder`), in the pooled design one slot, the pooled
+    /// vector. All-padding tokens give the unconditional one used by classifier-free guidance.
+    pub fn encode(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         self.encode_with(tokens, Adapters::Off)
     }
 
-    pub fn encode_with(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 2> {
-        self.prompt.forward(tokens, a)
+    pub fn encode_with(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 3> {
+        match &self.prompt {
+            PromptEncoding::Pooled(p) => p.forward(tokens, a).unsqueeze_dim(1),
+            PromptEncoding::Tokens(p) => p.forward(tokens, a),
+        }
     }
 
     /// Flow velocity at `x` (B, 3, H, W), times `t` (B) in [0, 1] (0 = noise, 1 = image).
-    pub fn velocity(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 2>) -> Tensor<B, 4> {
+    pub fn velocity(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 3>) -> Tensor<B, 4> {
         self.velocity_with(x, t, cond, Adapters::Off)
     }
 
-    pub fn velocity_with(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 2>, a: Adapters) -> Tensor<B, 4> {
-        self.unet.forward(x, cond + self.time.forward(t, a), a)
+    pub fn velocity_with(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
+        let [b, _, d] = cond.dims();
+        let first = cond.clone().slice([0..b, 0..1]).reshape([b, d]);
+        let prompt = match &self.summary {
+            Some(summary) => summary.forward(first, a),
+            None => first,
+        };
+        let emb = prompt + self.time.forward(t, a);
+        self.unet.forward(x, emb, cond, a)
     }
 
     /// The one-step generator: a single Euler step over the whole flow, z -> image in [-1, 1]
     /// (unclamped: clamping happens when pixels are made, so gradients stay informative).
-    pub fn one_step(&self, z: Tensor<B, 4>, cond: Tensor<B, 2>) -> Tensor<B, 4> {
+    pub fn one_step(&self, z: Tensor<B, 4>, cond: Tensor<B, 3>) -> Tensor<B, 4> {
         self.one_step_with(z, cond, Adapters::Off)
     }
 
     /// One step with the fine-tuning adapters (`Adapters::FineTune`) or without.
-    pub fn one_step_with(&self, z: Tensor<B, 4>, cond: Tensor<B, 2>, a: Adapters) -> Tensor<B, 4> {
+    pub fn one_step_with(&self, z: Tensor<B, 4>, cond: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
         let t = Self::time_zero(&z);
         z.clone() + self.velocity_with(z, t, cond, a)
     }

@@ -33,24 +33,64 @@ fn inputs(n: usize, res: usize) -> (Tensor<B, 4>, Tensor<B, 2, Int>) {
     (noise_tensor::<B>(&(0..n as u64).collect::<Vec<_>>(), res, &dev), tokens_tensor::<B>(&ids, &dev))
 }
 
+/// Both designs: token-conditioned and pooled.
+fn designs() -> [GeneratorConfig; 2] {
+    [GeneratorConfig::tiny(), GeneratorConfig::tiny_pooled()]
+}
+
 #[test]
 fn fresh_generator_is_identity_and_shapes_hold() {
-    let c = GeneratorConfig::tiny();
-    let g = c.init::<B>(&Default::default());
-    let (z, tokens) = inputs(2, c.resolution);
-    let x = g.one_step(z.clone(), g.encode(tokens));
-    assert_eq!(x.dims(), [2, 3, 16, 16]);
-    assert_eq!(max_abs_diff(x, z), 0.0, "zero-initialised output layer: zero velocity");
+    for c in designs() {
+        let g = c.init::<B>(&Default::default());
+        let (z, tokens) = inputs(2, c.resolution);
+        let x = g.one_step(z.clone(), g.encode(tokens));
+        assert_eq!(x.dims(), [2, 3, 16, 16]);
+        assert_eq!(max_abs_diff(x, z), 0.0, "zero-initialised output layer: zero velocity");
+    }
 }
 
 #[test]
 fn samples_do_not_depend_on_their_batch() {
+    for c in designs() {
+        let g = randomised::<B>(&c);
+        let (z, tokens) = inputs(4, c.resolution);
+        let all = g.one_step(z.clone(), g.encode(tokens.clone()));
+        let first = g.one_step(z.slice([0..1]), g.encode(tokens.slice([0..1])));
+        assert!(max_abs_diff(all.slice([0..1]), first) < 1e-5, "{c:?}");
+    }
+}
+
+/// The token-conditioned design reads word order: swapping which colour goes with which shape
+/// changes the image, as does swapping the two sides of a relation.
+#[test]
+fn token_design_reads_word_order() {
     let c = GeneratorConfig::tiny();
     let g = randomised::<B>(&c);
-    let (z, tokens) = inputs(4, c.resolution);
-    let all = g.one_step(z.clone(), g.encode(tokens.clone()));
-    let first = g.one_step(z.slice([0..1]), g.encode(tokens.slice([0..1])));
-    assert!(max_abs_diff(all.slice([0..1]), first) < 1e-5);
+    let dev = Default::default();
+    let z = noise_tensor::<B>(&[5, 5], c.resolution, &dev);
+    let differ = |a: &str, b: &str| {
+        let tokens = tokens_tensor::<B>(&encode_prompts(&[a, b]).unwrap(), &dev);
+        let x = g.one_step(z.clone(), g.encode(tokens));
+        max_abs_diff(x.clone().slice([0..1]), x.slice([1..2]))
+    };
+    // at random weights the tokens' positions are a small part of their features: order
+    // changes the image by far less than other words do, but never by nothing
+    assert!(differ("a red circle and a blue square", "a blue circle and a red square") > 1e-5);
+    assert!(differ("a red circle to the left of a blue square", "a blue square to the left of a red circle") > 1e-5);
+    assert_eq!(differ("a red circle", "a red circle"), 0.0);
+}
+
+#[test]
+fn pooled_design_files_name_no_attention_and_keep_their_tensor_names() {
+    let c = GeneratorConfig::tiny_pooled();
+    let bytes = randomised::<B>(&c).to_bytes(&c).unwrap();
+    let header = crate::weights::read_header(&bytes).unwrap();
+    assert!(!header.config.contains("attention"), "{}", header.config);
+    assert!(header.tensors.contains_key("prompt.fc1.weight") && header.tensors.contains_key("unet.down.0.conv1.weight"));
+    assert!(!header.tensors.keys().any(|k| k.contains("Pooled") || k.contains("attn") || k.starts_with("summary")));
+    let t = GeneratorConfig::tiny();
+    let header = crate::weights::read_header(&randomised::<B>(&t).to_bytes(&t).unwrap()).unwrap();
+    assert!(header.tensors.contains_key("prompt.layers.0.attn.q.weight") && header.tensors.contains_key("unet.mid.attn.cross_attn.k.weight"));
 }
 
 #[test]
@@ -74,7 +114,7 @@ fn weights_round_trip_and_bad_files_are_clear_errors() {
     assert!(matches!(err(b"hello, this is not a weights file at all"), WeightsError::Truncated(_) | WeightsError::Corrupt(_)));
 
     // a file whose config promises more channels than its tensors have
-    let wider = GeneratorConfig(crate::net_shape::NetShape { channels: vec![8, 24], ..c.0.clone() });
+    let wider = GeneratorConfig { shape: crate::net_shape::NetShape { channels: vec![8, 24], ..c.shape.clone() }, ..c.clone() };
     let other = crate::weights::save(&g, GeneratorConfig::KIND, &wider).unwrap();
     let e = err(&other);
     assert!(matches!(e, WeightsError::Mismatch(_)) && e.to_string().to_lowercase().contains("shape"), "{e}");

@@ -1,7 +1,11 @@
 //! A small U-Net with FiLM conditioning: each residual block scales and shifts its features
-//! by the (prompt + time) embedding. GroupNorm keeps every sample independent of its batch,
-//! so a generated image depends only on its own noise and prompt.
+//! by the (prompt + time) embedding. In the token-conditioned design the blocks of the coarser
+//! levels are followed by attention blocks that read the prompt's tokens and relate positions
+//! across the canvas, and the input carries the pixel coordinates beside the image. GroupNorm
+//! keeps every sample independent of its batch, so a generated image depends only on its own
+//! noise and prompt.
 
+use super::attention::{coordinates, AttentionBlock, COORDINATE_FEATURES};
 use super::config::GeneratorConfig;
 use super::layers::{Adapters, Conv, Dense, LoraConfig};
 use burn::nn::{GroupNorm, GroupNormConfig};
@@ -41,10 +45,13 @@ pub struct ResBlock<B: Backend> {
     norm2: GroupNorm<B>,
     conv2: Conv<B>,
     skip: Option<Conv<B>>,
+    /// At the levels with attention (token-conditioned design), after the residual block.
+    attn: Option<AttentionBlock<B>>,
 }
 
 impl<B: Backend> ResBlock<B> {
-    fn new(cin: usize, cout: usize, c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+    fn new(cin: usize, cout: usize, level: usize, c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+        let attn = c.attention_at(level).map(|a| AttentionBlock::new(cout, c.token_dim, a.heads, c.groups, lora, device));
         ResBlock {
             norm1: GroupNormConfig::new(c.groups, cin).init(device),
             conv1: Conv::new(cin, cout, 3, 1, lora, device),
@@ -52,10 +59,12 @@ impl<B: Backend> ResBlock<B> {
             norm2: GroupNormConfig::new(c.groups, cout).init(device),
             conv2: Conv::new(cout, cout, 3, 1, lora, device),
             skip: (cin != cout).then(|| Conv::new(cin, cout, 1, 1, lora, device)),
+            attn,
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, a: Adapters) -> Tensor<B, 4> {
+    /// `tokens`: the encoded prompt (B, slots, token_dim), which attention blocks read.
+    fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, tokens: &Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())), a);
         let [scale, shift]: [Tensor<B, 2>; 2] = self.film.forward(silu(emb), a).chunk(2, 1).try_into().expect("two chunks");
         let h = self.norm2.forward(h) * (scale.unsqueeze_dims::<4>(&[2, 3]) + 1.0) + shift.unsqueeze_dims::<4>(&[2, 3]);
@@ -64,12 +73,18 @@ impl<B: Backend> ResBlock<B> {
             Some(conv) => conv.forward(x, a),
             None => x,
         };
-        h + skip
+        let h = h + skip;
+        match &self.attn {
+            Some(attn) => attn.forward(h, tokens.clone(), a),
+            None => h,
+        }
     }
 }
 
 #[derive(Module, Debug)]
 pub struct UNet<B: Backend> {
+    /// Whether the input carries the pixel coordinates ([`coordinates`]) beside the image.
+    coordinates: bool,
     stem: Conv<B>,
     down: Vec<ResBlock<B>>,
     downsample: Vec<Conv<B>>,
@@ -90,33 +105,45 @@ impl<B: Backend> UNet<B> {
     pub fn new(c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
         let ch = &c.channels;
         let levels = ch.len();
+        let coordinates = c.attention.is_some();
+        let inputs = if coordinates { 3 + COORDINATE_FEATURES } else { 3 };
         UNet {
-            stem: Conv::new(3, ch[0], 3, 1, lora, device),
-            down: ch.iter().map(|&k| ResBlock::new(k, k, c, lora, device)).collect(),
+            coordinates,
+            stem: Conv::new(inputs, ch[0], 3, 1, lora, device),
+            down: ch.iter().enumerate().map(|(l, &k)| ResBlock::new(k, k, l, c, lora, device)).collect(),
             downsample: (0..levels - 1).map(|l| Conv::new(ch[l], ch[l + 1], 3, 2, lora, device)).collect(),
-            mid: ResBlock::new(ch[levels - 1], ch[levels - 1], c, lora, device),
+            mid: ResBlock::new(ch[levels - 1], ch[levels - 1], levels - 1, c, lora, device),
             upsample: (1..levels).map(|l| Conv::new(ch[l], ch[l - 1], 3, 1, lora, device)).collect(),
-            up: ch.iter().map(|&k| ResBlock::new(2 * k, k, c, lora, device)).collect(),
+            up: ch.iter().enumerate().map(|(l, &k)| ResBlock::new(2 * k, k, l, c, lora, device)).collect(),
             out_norm: GroupNormConfig::new(c.groups, ch[0]).init(device),
             // zero-initialised: a fresh model predicts zero velocity
             out: Conv::zeros(ch[0], 3, 3, lora, device),
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, a: Adapters) -> Tensor<B, 4> {
+    /// Velocity (or, for the hypernetwork, noise offset) at `x` (B, 3, H, W), for the embedding
+    /// `emb` (B, emb_dim) and the encoded prompt `tokens` (B, slots, token_dim).
+    pub fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, tokens: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
         let levels = self.down.len();
+        let x = if self.coordinates {
+            let [b, _, res, _] = x.dims();
+            let coords = coordinates::<B>(res, &x.device()).expand([b as i64, -1, -1, -1]);
+            Tensor::cat(vec![x, coords], 1)
+        } else {
+            x
+        };
         let mut h = self.stem.forward(x, a);
         let mut skips = Vec::with_capacity(levels);
         for l in 0..levels {
-            h = self.down[l].forward(h, emb.clone(), a);
+            h = self.down[l].forward(h, emb.clone(), &tokens, a);
             skips.push(h.clone());
             if l + 1 < levels {
                 h = self.downsample[l].forward(h, a);
             }
         }
-        h = self.mid.forward(h, emb.clone(), a);
+        h = self.mid.forward(h, emb.clone(), &tokens, a);
         for l in (0..levels).rev() {
-            h = self.up[l].forward(Tensor::cat(vec![h, skips[l].clone()], 1), emb.clone(), a);
+            h = self.up[l].forward(Tensor::cat(vec![h, skips[l].clone()], 1), emb.clone(), &tokens, a);
             if l > 0 {
                 h = self.upsample[l - 1].forward(upsample2(h), a);
             }

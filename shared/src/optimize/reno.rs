@@ -50,7 +50,7 @@ pub fn norm_regulariser<B: Backend>(z: Tensor<B, 4>) -> Tensor<B, 1> {
 /// momentum and best image).
 pub struct Reno<B: AutodiffBackend> {
     config: RenoConfig,
-    cond: Tensor<B, 2>,
+    cond: Tensor<B, 3>,
     z: Tensor<B::InnerBackend, 4>,
     velocity: Tensor<B::InnerBackend, 4>,
     evaluations: usize,
@@ -59,7 +59,7 @@ pub struct Reno<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Reno<B> {
-    pub fn new(cond: Tensor<B, 2>, z: Tensor<B, 4>, config: &RenoConfig) -> Self {
+    pub fn new(cond: Tensor<B, 3>, z: Tensor<B, 4>, config: &RenoConfig) -> Self {
         let z = z.inner();
         Reno { config: config.clone(), cond: cond.detach(), velocity: z.zeros_like(), z, evaluations: 0, best: None, curve: Vec::with_capacity(config.iterations + 1) }
     }
@@ -119,7 +119,7 @@ impl<B: AutodiffBackend> Reno<B> {
 /// `progress(iteration, mean reward)` is called after every evaluation, for live displays.
 pub fn reno<B: AutodiffBackend>(
     generator: &Generator<B>,
-    cond: Tensor<B, 2>,
+    cond: Tensor<B, 3>,
     z: Tensor<B, 4>,
     reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>,
     config: &RenoConfig,

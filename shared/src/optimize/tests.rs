@@ -49,7 +49,7 @@ fn best_of_n_returns_each_prompts_best_seed_and_its_image() {
     let result = best_of_n(&g, cond.clone(), &seeds, c.resolution, redness);
     for p in 0..2 {
         let cond_p = cond.clone().slice([p..p + 1]);
-        let all = vec1(redness(g.one_step(noise_tensor::<Flex>(&seeds[p], c.resolution, &dev), cond_p.clone().expand([9, -1]))));
+        let all = vec1(redness(g.one_step(noise_tensor::<Flex>(&seeds[p], c.resolution, &dev), cond_p.clone().expand([9, -1, -1]))));
         let max = all.iter().cloned().fold(f32::MIN, f32::max);
         let at = seeds[p].iter().position(|&s| s == result.seeds[p]).unwrap();
         assert!((result.rewards[p] - max).abs() < 1e-5 && (all[at] - max).abs() < 1e-5, "prompt {p}");

@@ -35,7 +35,7 @@ pub struct Problem {
 
 impl Problem {
     /// The generator, its resolution, the reward, the prompt's tokens and conditioning vector.
-    fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2, Int>, Tensor<B, 2>)> {
+    fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2, Int>, Tensor<B, 3>)> {
         let (g, config) = self.generator.load::<B>(device)?;
         let tokens = tokens_tensor::<B>(&encode_prompts(&[&self.image.prompt]).map_err(|e| anyhow!("{e}"))?, device);
         let reward = Reward::parse(&self.reward.reward, config.resolution, device)?;

@@ -4,7 +4,6 @@
 //! generator's own images judged by the exact evaluator, and scored on pairs of validation
 //! prompts by the share it orders correctly, per kind of negative.
 
-use super::teach::Preset;
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::train::data::prefetch;
 use crate::rewards::Reward;
@@ -30,6 +29,13 @@ use hypernoise::world::split::Split;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, Serialize)]
+pub enum Preset {
+    Standard,
+    /// Small enough for CPU tests.
+    Tiny,
+}
 
 #[derive(clap::Args, Clone, Serialize)]
 pub struct Args {

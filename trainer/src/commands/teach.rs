@@ -2,6 +2,7 @@
 
 use super::sample_grid;
 use crate::backend::{DeviceKind, OnBackend, TrainBackend};
+use crate::models::load_generator;
 use crate::train::data;
 use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
@@ -19,7 +20,11 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, Serialize)]
 pub enum Preset {
+    /// The token-conditioned design (attention to the prompt's tokens).
     Standard,
+    /// The pooled design (one prompt vector) of `weights/generator.safetensors`.
+    Pooled,
+    /// A token-conditioned network small enough for CPU tests.
     Tiny,
 }
 
@@ -27,6 +32,7 @@ impl Preset {
     pub fn config(self) -> GeneratorConfig {
         match self {
             Preset::Standard => GeneratorConfig::standard(),
+            Preset::Pooled => GeneratorConfig::pooled(),
             Preset::Tiny => GeneratorConfig::tiny(),
         }
     }
@@ -39,6 +45,9 @@ pub struct Args {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "standard")]
     pub preset: Preset,
+    /// Continue from this teacher (the preset's architecture) with a fresh optimizer and schedule.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     #[arg(long, default_value_t = 6000)]
     pub steps: usize,
     #[arg(long, default_value_t = 128)]
@@ -74,11 +83,19 @@ impl OnBackend for Args {
         let res = config.resolution;
         let spec = self.control.spec("teacher", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         B::seed(&device, self.seed); // reproducible initial weights
+        let start = match &self.init {
+            Some(path) => {
+                let (teacher, found) = load_generator::<B>(path, &device)?;
+                anyhow::ensure!(found == config, "--init {} has another architecture than the {:?} preset", path.display(), self.preset);
+                teacher
+            }
+            None => config.init::<B>(&device),
+        };
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, config.init::<B>(&device), optim, &device, export, Local(|model: &Generator<B>, step| {
+        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, Local(|model: &Generator<B>, step| {
             let b = batches.get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop))).next().expect("a batch per step");
             let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
             let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
