@@ -19,7 +19,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "HyperNoise: scene world, generators, noise hypernetworks and their evaluation")]
 struct Cli {
-    /// Where models run: `cpu`, or `cuda` (when built with --features cuda; the default then).
+    /// Where models run: `cpu`, or an NVIDIA GPU through `torch` (LibTorch) or `cuda` (burn-cuda)
+    /// when the trainer is built for it (scripts/gpu/build-trainer.sh; the default then).
     #[arg(long, global = true, value_enum)]
     device: Option<DeviceKind>,
     #[command(subcommand)]

@@ -1,5 +1,7 @@
 //! The JSONL manifest that lists images to score: one `{"prompt", "seed", "file"}` per line,
-//! `file` relative to the manifest's folder.
+//! `file` relative to the images' folder; optionally which model made the image (`source`) and a
+//! person's judgement of whether it shows what the prompt asks (`label`), against which
+//! `trainer eval-images` measures the evaluator.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,13 @@ pub struct Entry {
     pub prompt: String,
     pub seed: u64,
     pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<bool>,
+    /// Why the person labelled it so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The entries with their 1-based line numbers.
@@ -23,7 +32,7 @@ pub fn read(path: &Path) -> Result<Vec<(usize, Entry)>> {
             continue;
         }
         let entry: Entry = serde_json::from_str(line).with_context(|| {
-            format!("{}:{}: not a manifest line ({{\"prompt\": str, \"seed\": int, \"file\": str}})", path.display(), i + 1)
+            format!("{}:{}: not a manifest line ({{\"prompt\": str, \"seed\": int, \"file\": str}}, optionally \"source\": str, \"label\": bool, \"note\": str)", path.display(), i + 1)
         })?;
         out.push((i + 1, entry));
     }

@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Flex;
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
-use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
+use hypernoise::generator::{Generator, GeneratorConfig};
 use hypernoise::hypernet::{AdapterConfig, Adapted, FoldCheck, Merged};
 use hypernoise::world::Image;
 use std::path::{Path, PathBuf};
@@ -64,13 +64,13 @@ pub fn checked_fold<B: Backend>(generator: &[u8], adapter_bytes: &[u8], adapted:
     Ok(merged)
 }
 
-/// Generates one image per (prompt, seed), `batch` at a time, calling `done(n)` after each batch.
+/// Generates one image per (prompt, seed), `batch` at a time, with `draw(z, tokens)` (a
+/// generator's `generate`, a `Drawer`'s `draw`), calling `done(n)` after each batch.
 pub fn generate_images<B: Backend>(
-    model: &Generator<B>,
+    draw: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>,
     resolution: usize,
     prompts: &[String],
     seeds: &[u64],
-    sampler: Sampler,
     batch: usize,
     device: &B::Device,
     mut done: impl FnMut(usize),
@@ -79,7 +79,7 @@ pub fn generate_images<B: Backend>(
     let mut out = Vec::with_capacity(prompts.len());
     for (chunk, seed_chunk) in ids.chunks(batch.max(1)).zip(seeds.chunks(batch.max(1))) {
         let z = noise_tensor::<B>(seed_chunk, resolution, device);
-        let x = model.generate(z, tokens_tensor::<B>(chunk, device), sampler);
+        let x = draw(z, tokens_tensor::<B>(chunk, device));
         out.extend(tensor_to_images(x));
         done(chunk.len());
     }

@@ -68,6 +68,74 @@ fn eval_images_scores_wrong_images_as_wrong() {
 }
 
 #[test]
+fn labelled_manifests_measure_the_evaluator_against_people() {
+    let dir = temp_dir("labelled");
+    let img = dir.join("x.png");
+    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()]).status.success());
+    // the evaluator passes the first two and fails the third; the labels agree on the first and third
+    let lines = [
+        r#"{"prompt": "three red circles", "seed": 3, "file": "x.png", "source": "a", "label": true}"#,
+        r#"{"prompt": "a red circle", "seed": 3, "file": "x.png", "source": "b", "label": false}"#,
+        r#"{"prompt": "three blue circles", "seed": 3, "file": "x.png", "source": "b", "label": false}"#,
+        r#"{"prompt": "a circle", "seed": 3, "file": "x.png"}"#,
+    ];
+    std::fs::write(dir.join("manifest.jsonl"), lines.join("\n")).unwrap();
+    let json = dir.join("audit.json");
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("agreement with the labels of 3 images") && text.contains("disagrees: a red circle"), "{text}");
+    let audit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(audit["labelled"], 3);
+    assert!((audit["agreement"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{audit}");
+    assert_eq!(audit["per_source"]["b"]["images"], 2);
+    assert!((audit["per_source"]["b"]["agreement"].as_f64().unwrap() - 0.5).abs() < 1e-9, "{audit}");
+    assert_eq!(audit["per_category"]["counting"]["agreement"], 1.0);
+}
+
+/// The labelled generated images of results/evaluator-audit (README there): the evaluator must
+/// agree with the two labellers' shared verdicts as often as they agree with each other.
+#[test]
+fn the_evaluator_agrees_with_people_on_generated_images() {
+    let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
+    let json = temp_dir("audit").join("audit.json");
+    let manifest = audit.join("labels-consensus.jsonl");
+    let o = trainer(&["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert!(result["labelled"].as_u64().unwrap() >= 400 && result["agreement"].as_f64().unwrap() >= 0.97, "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// Clean one-step images that the evaluator once scored wrong: a triangle whose ragged edges
+/// made it read as a star, a square whose rounded corners made it read as a circle.
+#[test]
+fn clean_generated_shapes_are_read_as_drawn() {
+    let dir = temp_dir("shapes");
+    for (prompt, seed, adapters) in [("a triangle", "82581", None), ("a square", "21008", Some("hypernoise.safetensors"))] {
+        let out = dir.join(format!("{seed}.png"));
+        let mut args = vec!["--device", "cpu", "sample", "--prompt", prompt, "--seed", seed, "--out", out.to_str().unwrap()];
+        let weights = adapters.map(|a| Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights").join(a));
+        if let Some(w) = &weights {
+            args.extend(["--adapters", w.to_str().unwrap()]);
+        }
+        let o = trainer(&args);
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("evaluator: correct"), "{prompt}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    }
+}
+
+#[test]
+fn evaluate_saves_a_set_for_people_to_label() {
+    let dir = temp_dir("to-label");
+    let o = trainer(&["--device", "cpu", "evaluate", "--per-category", "2", "--save-dir", dir.to_str().unwrap(), "--source", "student", "--sheets"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = std::fs::read_to_string(dir.join("student-manifest.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = manifest.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 12, "two items of each of the six task types");
+    assert!(entries.iter().all(|e| e["source"] == "student" && e.get("label").is_none() && dir.join(e["file"].as_str().unwrap()).exists()));
+    assert!(dir.join("student-sheet-00.png").exists() && !dir.join("student-sheet-01.png").exists(), "16 images a sheet");
+}
+
+#[test]
 fn bad_input_gets_clear_errors() {
     let dir = temp_dir("bad");
     let o = trainer(&["eval-images", "--dir", "/no/such/folder"]);

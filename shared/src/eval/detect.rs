@@ -1,7 +1,17 @@
-//! Object detection by colour: each pixel is given the palette colour nearest in hue (grey,
-//! dark and unsaturated pixels are background), same-colour pixels are grouped into
-//! 8-connected components, and specks too small to be an object are dropped.
+//! Object detection by colour: saturated pixels are object pixels (grey, dark and unsaturated
+//! ones are background), neighbouring object pixels of similar hue are grouped into 8-connected
+//! components, each component takes the palette colour nearest its mean hue, and specks too
+//! small to be an object are dropped. Grouping by hue steps rather than by palette colour keeps
+//! an object whose hue drifts across it (generated images shade from blue to purple, or orange
+//! to yellow, within one shape) in one piece, while distinct objects seldom touch.
+//!
+//! Generators also draw washed-out objects, which people still see and count. So grouping runs
+//! twice, as hysteresis thresholding does: at the object saturation and at a paler one. A pale
+//! group holding no object group is a pale object; one holding a single object group more than
+//! twice that group's size is a pale object with a saturated core; otherwise the object groups
+//! stand, without the anti-aliased rim that the pale group adds to them.
 
+use super::separate::separate;
 use super::shape::{classify, Features};
 use crate::world::palette::{hue_of, saturation};
 use crate::world::{BBox, Colour, Image, Shape};
@@ -10,11 +20,15 @@ use serde::Serialize;
 /// A pixel is part of an object only if this saturated: anti-aliased edges with under ~40%
 /// object coverage fall to the background, so objects keep their shape.
 const MIN_SATURATION: f32 = 0.3;
+/// Washed-out objects: above the background's own noise (saturation up to ~0.12 in generated
+/// images).
+const PALE_SATURATION: f32 = 0.10;
 const MIN_VALUE: u8 = 60;
-/// Hues further than this from every palette colour are no palette colour at all.
-const MAX_HUE_DISTANCE: f32 = 30.0;
-/// Smallest object, in pixels of a 64x64 image (the smallest rendered star has ~55).
-const MIN_AREA_64: usize = 20;
+/// Largest hue difference, in degrees, between neighbouring pixels of one object.
+const HUE_STEP: f32 = 20.0;
+/// Smallest object, in pixels of a 64x64 image (the smallest rendered star has ~55; smudges
+/// of generated images stay under ~40).
+const MIN_AREA_64: usize = 40;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Detection {
@@ -23,19 +37,51 @@ pub struct Detection {
     pub colour: Colour,
     pub bbox: BBox,
     pub area: usize,
+    /// What the shape was read from.
+    pub features: Features,
 }
 
-pub fn pixel_colour(rgb: [u8; 3]) -> Option<Colour> {
-    if saturation(rgb) < MIN_SATURATION || rgb.iter().max().copied().unwrap_or(0) < MIN_VALUE {
+impl std::fmt::Display for Detection {
+    fn fmt(&self, out: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let shape = self.shape.map_or("no shape", |s| s.name());
+        let f = &self.features;
+        let (w, h) = f.bbox.size();
+        write!(
+            out,
+            "{} {shape} at ({:.0}, {:.0}), {}x{} px, area {}, upper width {:.2}, corner fill {:.2}, solidity {:.2}, extent {:.2}, bottom-heavy {:.2}",
+            self.colour.name(),
+            f.bbox.x0,
+            f.bbox.y0,
+            w,
+            h,
+            self.area,
+            f.top_width,
+            f.corner_fill,
+            f.solidity,
+            f.extent,
+            f.bottom_heavy
+        )
+    }
+}
+
+/// The hue of a pixel at least `min_saturation` saturated, `None` for background.
+fn object_hue(rgb: [u8; 3], min_saturation: f32) -> Option<f32> {
+    if saturation(rgb) < min_saturation || rgb.iter().max().copied().unwrap_or(0) < MIN_VALUE {
         return None;
     }
-    let hue = hue_of(rgb)?;
-    let dist = |c: Colour| {
-        let d = (hue - c.hue()).abs();
-        d.min(360.0 - d)
-    };
-    let best = Colour::ALL.into_iter().min_by(|a, b| dist(*a).total_cmp(&dist(*b)))?;
-    (dist(best) <= MAX_HUE_DISTANCE).then_some(best)
+    hue_of(rgb)
+}
+
+fn hue_distance(a: f32, b: f32) -> f32 {
+    let d = (a - b).abs();
+    d.min(360.0 - d)
+}
+
+/// The palette colour nearest to the circular mean of `hues`.
+fn nearest_colour(hues: impl Iterator<Item = f32>) -> Colour {
+    let (s, c) = hues.fold((0.0f32, 0.0f32), |(s, c), h| (s + h.to_radians().sin(), c + h.to_radians().cos()));
+    let mean = s.atan2(c).to_degrees().rem_euclid(360.0);
+    Colour::ALL.into_iter().min_by(|a, b| hue_distance(mean, a.hue()).total_cmp(&hue_distance(mean, b.hue()))).expect("a palette")
 }
 
 pub fn detect(img: &Image) -> Vec<Detection> {
@@ -43,22 +89,40 @@ pub fn detect(img: &Image) -> Vec<Detection> {
         .into_iter()
         .map(|(colour, pixels)| {
             let f = Features::of(&pixels);
-            Detection { shape: classify(&f), colour, bbox: f.bbox, area: pixels.len() }
+            Detection { shape: classify(&f), colour, bbox: f.bbox, area: pixels.len(), features: f }
         })
         .collect()
 }
 
-/// Same-colour 8-connected pixel groups large enough to be objects, with their colour.
+/// The objects' pixel groups, with their colours: see the module's documentation.
 pub fn components(img: &Image) -> Vec<(Colour, Vec<(usize, usize)>)> {
     let (w, h) = (img.width, img.height);
-    let labels: Vec<Option<Colour>> = (0..w * h).map(|i| pixel_colour(img.pixel(i % w, i / w))).collect();
     let min_area = (MIN_AREA_64 * w * h / 4096).max(4);
+    let objects = groups(img, MIN_SATURATION, HUE_STEP);
+    let mut out = Vec::new();
+    // a pale pixel's hue is mostly noise: pale groups are joined whatever their hues
+    for pale in groups(img, PALE_SATURATION, 180.0) {
+        let inside: Vec<&(Colour, Vec<(usize, usize)>)> = objects.iter().filter(|o| pale.1.contains(&o.1[0])).collect();
+        match inside.as_slice() {
+            [] => out.push(pale),
+            [core] if 2 * core.1.len() < pale.1.len() => out.push(pale),
+            _ => out.extend(inside.into_iter().cloned()),
+        }
+    }
+    out.retain(|(_, pixels)| pixels.len() >= min_area);
+    out
+}
+
+/// Groups of 8-connected pixels at least `min_saturation` saturated whose neighbours differ in
+/// hue by at most `hue_step` degrees, with the palette colour nearest their mean hue.
+fn groups(img: &Image, min_saturation: f32, hue_step: f32) -> Vec<(Colour, Vec<(usize, usize)>)> {
+    let (w, h) = (img.width, img.height);
+    let hues: Vec<Option<f32>> = (0..w * h).map(|i| object_hue(img.pixel(i % w, i / w), min_saturation)).collect();
     let mut seen = vec![false; w * h];
     let mut out = Vec::new();
     let mut stack = Vec::new();
     for start in 0..w * h {
-        let Some(colour) = labels[start] else { continue };
-        if seen[start] {
+        if seen[start] || hues[start].is_none() {
             continue;
         }
         seen[start] = true;
@@ -66,6 +130,7 @@ pub fn components(img: &Image) -> Vec<(Colour, Vec<(usize, usize)>)> {
         let mut pixels = Vec::new();
         while let Some(i) = stack.pop() {
             pixels.push((i % w, i / w));
+            let hue = hues[i].expect("only object pixels are pushed");
             let (x, y) = ((i % w) as isize, (i / w) as isize);
             for (dx, dy) in [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)] {
                 let (nx, ny) = (x + dx, y + dy);
@@ -73,14 +138,15 @@ pub fn components(img: &Image) -> Vec<(Colour, Vec<(usize, usize)>)> {
                     continue;
                 }
                 let j = ny as usize * w + nx as usize;
-                if !seen[j] && labels[j] == Some(colour) {
+                if !seen[j] && hues[j].is_some_and(|n| hue_distance(n, hue) <= hue_step) {
                     seen[j] = true;
                     stack.push(j);
                 }
             }
         }
-        if pixels.len() >= min_area {
-            out.push((colour, pixels));
+        for part in separate(&pixels) {
+            let colour = nearest_colour(part.iter().map(|&(x, y)| hues[y * w + x].expect("object pixels")));
+            out.push((colour, part));
         }
     }
     out

@@ -5,6 +5,7 @@
 pub mod detect;
 pub mod report;
 pub mod rules;
+pub mod separate;
 pub mod shape;
 
 pub use detect::{detect, Detection};

@@ -1,6 +1,14 @@
+//! `trainer eval-images`: scores any generator's PNGs listed in a manifest with the exact
+//! evaluator; where the manifest carries people's labels, also how often the evaluator agrees
+//! with them (the evaluator audit).
+
+use crate::grid::{compose, Cell};
+use crate::manifest::Entry;
 use crate::{manifest, png_io, progress};
 use anyhow::{anyhow, Context, Result};
-use hypernoise::eval::{evaluate, Report};
+use hypernoise::eval::{evaluate, Report, Verdict};
+use hypernoise::world::Image;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -8,15 +16,64 @@ pub struct Args {
     /// Folder of PNGs.
     #[arg(long)]
     dir: PathBuf,
-    /// JSONL of {"prompt", "seed", "file"} (file relative to --dir); default DIR/manifest.jsonl.
+    /// JSONL of {"prompt", "seed", "file"} (file relative to --dir), optionally with "source" and
+    /// a person's "label" (true: the image shows what the prompt asks); default DIR/manifest.jsonl.
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// Also write the scores as JSON here.
+    /// Also write the scores (and the agreement with labels) as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Print this many failures with the evaluator's reason.
+    /// Print this many failures (and disagreements with labels) with the evaluator's reason.
     #[arg(long, default_value_t = 5)]
     show_failures: usize,
+    /// Draw the labelled images the evaluator disagrees on here (PNG): framed by the evaluator's
+    /// verdict, captioned with the prompt and the label.
+    #[arg(long)]
+    disagreements: Option<PathBuf>,
+}
+
+/// The evaluator's verdicts against people's labels: agreement per task type and per source.
+#[derive(Default)]
+struct Agreement {
+    per_category: Report,
+    per_source: BTreeMap<String, (usize, usize)>,
+    disagreements: Vec<String>,
+    cells: Vec<Cell>,
+}
+
+impl Agreement {
+    fn add(&mut self, e: &Entry, label: bool, verdict: &Verdict, image: Image) {
+        let agrees = label == verdict.correct;
+        self.per_category.add(verdict.category, agrees);
+        let s = self.per_source.entry(e.source.clone().unwrap_or_default()).or_default();
+        s.0 += agrees as usize;
+        s.1 += 1;
+        if !agrees {
+            let said = if label { "labelled right" } else { "labelled wrong" };
+            let seen: Vec<String> = verdict.detections.iter().map(|d| d.to_string()).collect();
+            self.disagreements.push(format!("{} (seed {}, {}): {said}; evaluator: {} [saw: {}]", e.prompt, e.seed, e.file, verdict.reason, seen.join("; ")));
+            let people = if label { "yes" } else { "no" };
+            self.cells.push(Cell { image, caption: format!("{}; people: {people}", e.prompt), correct: Some(verdict.correct) });
+        }
+    }
+
+    /// Agreement over all labelled images (not a mean over task types).
+    fn overall(&self) -> f64 {
+        let (ok, n) = self.per_category.counts.values().fold((0, 0), |(a, b), &(c, t)| (a + c, b + t));
+        ok as f64 / n.max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let cats: BTreeMap<&str, serde_json::Value> = self.per_category.counts.iter().map(|(c, &(ok, n))| (c.name(), serde_json::json!({"agreement": ok as f64 / n as f64, "images": n}))).collect();
+        let sources: BTreeMap<&str, serde_json::Value> = self.per_source.iter().map(|(s, &(ok, n))| (s.as_str(), serde_json::json!({"agreement": ok as f64 / n as f64, "images": n}))).collect();
+        serde_json::json!({
+            "agreement": self.overall(),
+            "labelled": self.per_category.images(),
+            "per_category": cats,
+            "per_source": sources,
+            "disagreements": self.disagreements,
+        })
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -26,6 +83,7 @@ pub fn run(a: Args) -> Result<()> {
     let manifest_path = a.manifest.clone().unwrap_or_else(|| a.dir.join("manifest.jsonl"));
     let entries = manifest::read(&manifest_path)?;
     let mut report = Report::default();
+    let mut agreement = Agreement::default();
     let mut failures = Vec::new();
     let pb = progress::bar(entries.len(), "scoring");
     for (line, e) in &entries {
@@ -33,6 +91,9 @@ pub fn run(a: Args) -> Result<()> {
         let image = png_io::read(&a.dir.join(&e.file)).with_context(at)?;
         let verdict = evaluate(&e.prompt, &image).map_err(|err| anyhow!("{err}")).with_context(at)?;
         report.add(verdict.category, verdict.correct);
+        if let Some(label) = e.label {
+            agreement.add(e, label, &verdict, image);
+        }
         if !verdict.correct {
             failures.push(format!("{} (seed {}, {}): {}", e.prompt, e.seed, e.file, verdict.reason));
         }
@@ -44,8 +105,28 @@ pub fn run(a: Args) -> Result<()> {
     for f in failures.iter().take(a.show_failures) {
         println!("  wrong: {f}");
     }
+    let labelled = agreement.per_category.images();
+    if labelled > 0 {
+        println!("\nagreement with the labels of {labelled} images: {:.4}", agreement.overall());
+        println!("{}", agreement.per_category.markdown("agreement"));
+        for d in agreement.disagreements.iter().take(a.show_failures) {
+            println!("  disagrees: {d}");
+        }
+    }
+    if let Some(path) = &a.disagreements {
+        if agreement.cells.is_empty() {
+            println!("no disagreements with labels to draw; {} not written", path.display());
+        } else {
+            png_io::write(path, &compose(&agreement.cells, 6, 2))?;
+        }
+    }
     if let Some(path) = &a.json {
-        let body = serde_json::json!({ "images": report.images(), "scores": report.scores() });
+        let mut body = serde_json::json!({ "images": report.images(), "scores": report.scores() });
+        if labelled > 0 {
+            if let (Some(body), serde_json::Value::Object(audit)) = (body.as_object_mut(), agreement.json()) {
+                body.extend(audit);
+            }
+        }
         std::fs::write(path, serde_json::to_string_pretty(&body)?).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

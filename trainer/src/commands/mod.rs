@@ -54,7 +54,7 @@ pub fn sample_grid<B: burn::prelude::Backend>(
         texts.extend(pool.iter().take(4).flat_map(|p| [p.text(), p.text()]));
     }
     let seeds: Vec<u64> = (0..texts.len() as u64).map(|i| i % 2).collect();
-    let images = crate::models::generate_images(model, config.resolution, &texts, &seeds, sampler, 64, device, |_| {})?;
+    let images = crate::models::generate_images(|z, tokens| model.generate(z, tokens, sampler), config.resolution, &texts, &seeds, 64, device, |_| {})?;
     let cells = images
         .into_iter()
         .zip(&texts)

@@ -1,9 +1,10 @@
-//! Which generator and sampler a generating command uses.
+//! Which generator, adapters and sampler a generating command uses.
 
-use crate::models::{load_generator, shipped_generator};
+use crate::models::{load_adapters, load_generator, shipped_generator};
 use anyhow::Result;
-use burn::prelude::Backend;
+use burn::prelude::*;
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
+use hypernoise::hypernet::{Adapted, Role};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -12,6 +13,13 @@ pub struct ModelArgs {
     pub generator: GeneratorArg,
     #[command(flatten)]
     pub sampler: SamplerArgs,
+    /// Adapters trained on this generator (`trainer fit` / `finetune`): a noise hypernetwork
+    /// gives g(z + s f(z, c)), fine-tuning adapters g_ft(z, c).
+    #[arg(long)]
+    pub adapters: Option<PathBuf>,
+    /// s, the scale of the hypernetwork's noise offset f (1 = as trained).
+    #[arg(long, default_value_t = 1.0)]
+    pub strength: f32,
 }
 
 impl ModelArgs {
@@ -21,6 +29,43 @@ impl ModelArgs {
 
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
         self.generator.load(device)
+    }
+
+    /// What draws the images: the generator, with the adapters when given.
+    pub fn drawer<B: Backend>(&self, device: &B::Device) -> Result<Drawer<B>> {
+        let sampler = self.sampler.sampler();
+        Ok(match &self.adapters {
+            None => {
+                let (generator, config) = self.load(device)?;
+                Drawer { resolution: config.resolution, sampler, model: Drawn::Generator(generator) }
+            }
+            Some(path) => {
+                let (adapted, config) = load_adapters(&self.path(), path, device)?;
+                Drawer { resolution: config.generator.resolution, sampler, model: Drawn::Adapted { adapted, role: config.role, strength: self.strength } }
+            }
+        })
+    }
+}
+
+/// A generator, or a generator with trained adapters, and how it samples.
+pub struct Drawer<B: Backend> {
+    pub resolution: usize,
+    pub sampler: Sampler,
+    model: Drawn<B>,
+}
+
+enum Drawn<B: Backend> {
+    Generator(Generator<B>),
+    Adapted { adapted: Adapted<B>, role: Role, strength: f32 },
+}
+
+impl<B: Backend> Drawer<B> {
+    /// Images for noise `z` (B, 3, H, W) and prompt tokens.
+    pub fn draw(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+        match &self.model {
+            Drawn::Generator(g) => g.generate(z, tokens, self.sampler),
+            Drawn::Adapted { adapted, role, strength } => adapted.generate(*role, z, tokens, *strength, self.sampler),
+        }
     }
 }
 
