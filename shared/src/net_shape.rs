@@ -20,7 +20,10 @@ pub struct NetShape {
 
 impl NetShape {
     pub fn check(&self) -> Result<(), String> {
-        if self.channels.is_empty() || self.channels.iter().any(|c| *c == 0 || c % self.groups.max(1) != 0) || self.groups == 0 {
+        if self.channels.is_empty()
+            || self.channels.iter().any(|c| *c == 0 || c % self.groups.max(1) != 0)
+            || self.groups == 0
+        {
             return Err(format!("channels {:?} must be positive multiples of groups {}", self.channels, self.groups));
         }
         if self.emb_dim == 0 || self.token_dim == 0 {

@@ -4,10 +4,10 @@
 //! or f16 in the browser's copies ([`to_f16`]: half the download), widened to f32 on load.
 
 use burn::prelude::*;
+use burn::tensor::f16;
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use burn::tensor::f16;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -49,26 +49,34 @@ pub struct TensorInfo {
 }
 
 pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
-    let len_bytes: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| WeightsError::Truncated(format!("{} bytes", bytes.len())))?;
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| WeightsError::Truncated(format!("{} bytes", bytes.len())))?;
     let header_len = u64::from_le_bytes(len_bytes) as usize;
     let body = bytes.len() - 8;
     if header_len > body {
         return Err(WeightsError::Truncated(format!("header of {header_len} bytes, only {body} follow")));
     }
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + header_len]).map_err(|e| WeightsError::Corrupt(format!("header is not JSON ({e})")))?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + header_len])
+        .map_err(|e| WeightsError::Corrupt(format!("header is not JSON ({e})")))?;
     let data_len = body - header_len;
     let mut meta = BTreeMap::new();
     let mut tensors = BTreeMap::new();
     for (name, v) in header {
         if name == "__metadata__" {
-            meta = serde_json::from_value::<BTreeMap<String, String>>(v).map_err(|e| WeightsError::Corrupt(format!("metadata: {e}")))?;
+            meta = serde_json::from_value::<BTreeMap<String, String>>(v)
+                .map_err(|e| WeightsError::Corrupt(format!("metadata: {e}")))?;
             continue;
         }
-        let field = |k: &str| v.get(k).cloned().ok_or_else(|| WeightsError::Corrupt(format!("tensor {name} has no {k}")));
-        let dtype: String = serde_json::from_value(field("dtype")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-        let shape: Vec<usize> = serde_json::from_value(field("shape")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-        let offsets: [usize; 2] = serde_json::from_value(field("data_offsets")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+        let field =
+            |k: &str| v.get(k).cloned().ok_or_else(|| WeightsError::Corrupt(format!("tensor {name} has no {k}")));
+        let dtype: String =
+            serde_json::from_value(field("dtype")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+        let shape: Vec<usize> =
+            serde_json::from_value(field("shape")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+        let offsets: [usize; 2] =
+            serde_json::from_value(field("data_offsets")?).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
         if offsets[0] > offsets[1] {
             return Err(WeightsError::Corrupt(format!("tensor {name} has data offsets {offsets:?}")));
         }
@@ -77,13 +85,19 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
         }
         tensors.insert(name, TensorInfo { dtype, shape, offsets });
     }
-    let get = |k: &str| meta.get(k).cloned().ok_or_else(|| WeightsError::Corrupt(format!("no '{k}' in the metadata: not a HyperNoise weights file")));
+    let get = |k: &str| {
+        meta.get(k)
+            .cloned()
+            .ok_or_else(|| WeightsError::Corrupt(format!("no '{k}' in the metadata: not a HyperNoise weights file")))
+    };
     Ok(Header { kind: get(KIND_KEY)?, config: get(CONFIG_KEY)?, tensors, metadata: meta, data_start: 8 + header_len })
 }
 
 /// A copy of a weights file with its f32 tensors stored as f16 (the browser's download).
 pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
-    convert(bytes, "F32", "F16", |b| b.chunks_exact(4).flat_map(|c| f16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()).collect())
+    convert(bytes, "F32", "F16", |b| {
+        b.chunks_exact(4).flat_map(|c| f16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()).collect()
+    })
 }
 
 /// The file with f16 tensors widened to f32, which is what the models compute in.
@@ -91,7 +105,8 @@ fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
     if read_header(bytes)?.tensors.values().all(|t| t.dtype != "F16") {
         return Ok(Cow::Borrowed(bytes));
     }
-    let widen = |b: &[u8]| b.chunks_exact(2).flat_map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes()).collect();
+    let widen =
+        |b: &[u8]| b.chunks_exact(2).flat_map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes()).collect();
     convert(bytes, "F16", "F32", widen).map(Cow::Owned)
 }
 
@@ -102,14 +117,21 @@ fn convert(bytes: &[u8], from: &str, to: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> 
     let mut order: Vec<(&String, &TensorInfo)> = header.tensors.iter().collect();
     order.sort_by_key(|(_, t)| t.offsets[0]);
     let mut json = serde_json::Map::new();
-    json.insert("__metadata__".into(), serde_json::to_value(&header.metadata).map_err(|e| WeightsError::Save(e.to_string()))?);
+    json.insert(
+        "__metadata__".into(),
+        serde_json::to_value(&header.metadata).map_err(|e| WeightsError::Save(e.to_string()))?,
+    );
     let mut data = Vec::with_capacity(bytes.len());
     for (name, t) in order {
         let raw = &bytes[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
-        let (dtype, stored) = if t.dtype == from { (to, Cow::Owned(f(raw))) } else { (t.dtype.as_str(), Cow::Borrowed(raw)) };
+        let (dtype, stored) =
+            if t.dtype == from { (to, Cow::Owned(f(raw))) } else { (t.dtype.as_str(), Cow::Borrowed(raw)) };
         let start = data.len();
         data.extend_from_slice(&stored);
-        json.insert(name.clone(), serde_json::json!({ "dtype": dtype, "shape": t.shape, "data_offsets": [start, data.len()] }));
+        json.insert(
+            name.clone(),
+            serde_json::json!({ "dtype": dtype, "shape": t.shape, "data_offsets": [start, data.len()] }),
+        );
     }
     let mut head = serde_json::to_vec(&json).map_err(|e| WeightsError::Save(e.to_string()))?;
     // the format asks for 8-byte aligned data: pad the header with spaces
@@ -134,27 +156,46 @@ pub fn to_bytes<B: Backend, A: Architecture>(model: &A::Model<B>, config: &A) ->
 }
 
 /// Rebuilds a model from a weights file's bytes, checking every tensor.
-pub fn from_bytes<B: Backend, A: Architecture>(bytes: &[u8], device: &B::Device) -> Result<(A::Model<B>, A), WeightsError> {
+pub fn from_bytes<B: Backend, A: Architecture>(
+    bytes: &[u8],
+    device: &B::Device,
+) -> Result<(A::Model<B>, A), WeightsError> {
     let config: A = config_of(bytes, A::KIND)?;
     config.check().map_err(WeightsError::Corrupt)?;
     Ok((load_into(config.init(device), bytes)?, config))
 }
 
 /// Serialises a module's parameters with its kind and config.
-pub fn save<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
+pub fn save<B: Backend, M: Module<B>>(
+    module: &M,
+    kind: &str,
+    config: &impl Serialize,
+) -> Result<Vec<u8>, WeightsError> {
     save_store(module, kind, config, |s| s)
 }
 
 /// As [`save`], only the parameters whose path matches `pattern` (a regex).
-pub fn save_part<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize, pattern: &str) -> Result<Vec<u8>, WeightsError> {
+pub fn save_part<B: Backend, M: Module<B>>(
+    module: &M,
+    kind: &str,
+    config: &impl Serialize,
+    pattern: &str,
+) -> Result<Vec<u8>, WeightsError> {
     save_store(module, kind, config, |s| s.with_regex(pattern))
 }
 
 // Tensor names leave out enum variants (the generator's prompt encoder designs): a design's
 // tensors are named by the fields that hold them, as in a file of that design alone.
-fn save_store<B: Backend, M: Module<B>>(module: &M, kind: &str, config: &impl Serialize, select: impl FnOnce(SafetensorsStore) -> SafetensorsStore) -> Result<Vec<u8>, WeightsError> {
+fn save_store<B: Backend, M: Module<B>>(
+    module: &M,
+    kind: &str,
+    config: &impl Serialize,
+    select: impl FnOnce(SafetensorsStore) -> SafetensorsStore,
+) -> Result<Vec<u8>, WeightsError> {
     let json = serde_json::to_string(config).map_err(|e| WeightsError::Save(e.to_string()))?;
-    let mut store = select(SafetensorsStore::from_bytes(None).skip_enum_variants(true).metadata(KIND_KEY, kind).metadata(CONFIG_KEY, json));
+    let mut store = select(
+        SafetensorsStore::from_bytes(None).skip_enum_variants(true).metadata(KIND_KEY, kind).metadata(CONFIG_KEY, json),
+    );
     module.save_into(&mut store).map_err(|e| WeightsError::Save(e.to_string()))?;
     store.get_bytes().map_err(|e| WeightsError::Save(e.to_string()))
 }
@@ -176,9 +217,16 @@ pub fn load_into<B: Backend, M: Module<B>>(module: M, bytes: &[u8]) -> Result<M,
 
 /// As [`load_into`] for a file holding part of `module`: the parameters whose path `expected`
 /// accepts must all be there, and nothing else may be.
-pub fn load_part<B: Backend, M: Module<B>>(mut module: M, bytes: &[u8], expected: impl Fn(&str) -> bool) -> Result<M, WeightsError> {
+pub fn load_part<B: Backend, M: Module<B>>(
+    mut module: M,
+    bytes: &[u8],
+    expected: impl Fn(&str) -> bool,
+) -> Result<M, WeightsError> {
     let bytes = widened(bytes)?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes.into_owned())).skip_enum_variants(true).validate(true).allow_partial(true);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.into_owned()))
+        .skip_enum_variants(true)
+        .validate(true)
+        .allow_partial(true);
     let result = module.load_from(&mut store).map_err(|e| WeightsError::Mismatch(e.to_string()))?;
     let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
     problems.extend(result.missing.iter().filter(|(p, _)| expected(p)).map(|(p, _)| format!("missing tensor '{p}'")));

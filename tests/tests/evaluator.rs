@@ -80,7 +80,9 @@ fn fails_a_swapped_colour() {
 
 #[test]
 fn fails_a_flipped_relation() {
-    let (rate, n) = pass_rate(Category::Position, 1, |s| Some(PromptSpec { relation: s.relation.map(|r| r.converse()), ..s.clone() }));
+    let (rate, n) = pass_rate(Category::Position, 1, |s| {
+        Some(PromptSpec { relation: s.relation.map(|r| r.converse()), ..s.clone() })
+    });
     assert!(n >= 400 && rate <= 0.01, "{rate} of {n} passed");
 }
 

@@ -3,9 +3,9 @@
 //! kernels, cuDNN and cuBLAS, linked at run time from a PyTorch install). Commands are written
 //! once, generic over the backend.
 
+use crate::train::collective::Collective;
 #[cfg(not(all(feature = "cuda", feature = "tch")))]
 use anyhow::bail;
-use crate::train::collective::Collective;
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::AutodiffBackend;
@@ -52,13 +52,17 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
                 eprintln!("warning: this CUDA trainer was not built by scripts/gpu/build-trainer.sh: cubek-matmul 0.2.0's kernels compute the adapters wrongly (README, \"Adapters on CUDA\"); `trainer --device cuda check-device` shows by how much");
             }
             // burn-cuda panics when no GPU or driver is found; say so instead of a backtrace
-            let run = std::panic::AssertUnwindSafe(|| command.run::<Autodiff<burn::backend::Cuda<f32, i32>>>(Default::default(), kind));
+            let run = std::panic::AssertUnwindSafe(|| {
+                command.run::<Autodiff<burn::backend::Cuda<f32, i32>>>(Default::default(), kind)
+            });
             std::panic::catch_unwind(run).unwrap_or_else(|_| {
                 Err(anyhow::anyhow!("the CUDA backend failed (message above); is an NVIDIA GPU with its driver present? Use --device cpu to run on the CPU"))
             })
         }
         #[cfg(not(feature = "cuda"))]
-        DeviceKind::Cuda => bail!("this trainer was built without burn's CUDA backend: build it with scripts/gpu/build-trainer.sh cuda"),
+        DeviceKind::Cuda => {
+            bail!("this trainer was built without burn's CUDA backend: build it with scripts/gpu/build-trainer.sh cuda")
+        }
         #[cfg(feature = "tch")]
         DeviceKind::Torch => {
             let device = burn_tch::LibTorchDevice::Cuda(0);
@@ -72,16 +76,19 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
             })
         }
         #[cfg(not(feature = "tch"))]
-        DeviceKind::Torch => bail!("this trainer was built without LibTorch: build it with scripts/gpu/build-trainer.sh"),
+        DeviceKind::Torch => {
+            bail!("this trainer was built without LibTorch: build it with scripts/gpu/build-trainer.sh")
+        }
     }
 }
 
 /// Names the device in logs and benchmark records.
 pub fn describe(kind: DeviceKind) -> String {
     match kind {
-        DeviceKind::Cpu => format!("cpu (burn-flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        DeviceKind::Cpu => {
+            format!("cpu (burn-flex, {} threads)", std::thread::available_parallelism().map_or(1, |n| n.get()))
+        }
         DeviceKind::Cuda => "cuda (burn-cuda)".into(),
         DeviceKind::Torch => "cuda (burn-tch, LibTorch)".into(),
     }
 }
-

@@ -17,7 +17,11 @@ use backend::{dispatch, DeviceKind};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "HyperNoise: scene world, generators, noise hypernetworks and their evaluation")]
+#[command(
+    name = "trainer",
+    version,
+    about = "HyperNoise: scene world, generators, noise hypernetworks and their evaluation"
+)]
 struct Cli {
     /// Where models run: `cpu`, or an NVIDIA GPU through `torch` (LibTorch) or `cuda` (burn-cuda)
     /// when the trainer is built for it (scripts/gpu/build-trainer.sh; the default then).
@@ -82,8 +86,12 @@ fn main() {
         Command::Teach(a) => dispatch(device, a),
         Command::Distill(a) => dispatch(device, a),
         Command::Reward(a) => dispatch(device, a),
-        Command::Fit(args) => dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::NoiseHypernetwork }),
-        Command::Finetune(args) => dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::FineTune }),
+        Command::Fit(args) => {
+            dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::NoiseHypernetwork })
+        }
+        Command::Finetune(args) => {
+            dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::FineTune })
+        }
         Command::CompareRuns(a) => commands::fit::compare_runs(a),
         Command::Sample(a) => dispatch(device, a),
         Command::Reno(a) => dispatch(device, a),

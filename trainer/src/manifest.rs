@@ -43,7 +43,9 @@ pub fn read(path: &Path) -> Result<Vec<(usize, Entry)>> {
 }
 
 pub fn write(path: &Path, entries: &[Entry]) -> Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?);
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
     for e in entries {
         writeln!(f, "{}", serde_json::to_string(e)?)?;
     }

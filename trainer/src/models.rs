@@ -5,7 +5,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig};
-use hypernoise::hypernet::{AdapterConfig, Adapted, FoldCheck, Merged};
+use hypernoise::hypernet::{Adapted, AdapterConfig, FoldCheck, Merged};
 use hypernoise::world::Image;
 use std::path::{Path, PathBuf};
 
@@ -44,20 +44,34 @@ pub fn load_generator<B: Backend>(path: &Path, device: &B::Device) -> Result<(Ge
 }
 
 /// Adapters loaded on the generator they were trained on (`trainer eval`, `trainer sample`).
-pub fn load_adapters<B: Backend>(generator: &Path, adapters: &Path, device: &B::Device) -> Result<(Adapted<B>, AdapterConfig)> {
-    Adapted::load(&read(generator)?, &read(adapters)?, device).map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
+pub fn load_adapters<B: Backend>(
+    generator: &Path,
+    adapters: &Path,
+    device: &B::Device,
+) -> Result<(Adapted<B>, AdapterConfig)> {
+    Adapted::load(&read(generator)?, &read(adapters)?, device)
+        .map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
 }
 
 /// The adapters folded for inference ([`Merged::from_bytes`]), once their images for (z, tokens)
 /// pass a [`FoldCheck`] against the same adapters unfolded on the CPU: a wrong fold would
 /// otherwise make every later image and number silently wrong. `adapter_bytes` are `adapted`'s
 /// adapters as a file; its passes on this device are measured for the record.
-pub fn checked_fold<B: Backend>(generator: &[u8], adapter_bytes: &[u8], adapted: &Adapted<B>, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Result<Merged<B>> {
+pub fn checked_fold<B: Backend>(
+    generator: &[u8],
+    adapter_bytes: &[u8],
+    adapted: &Adapted<B>,
+    z: Tensor<B, 4>,
+    tokens: Tensor<B, 2, Int>,
+) -> Result<Merged<B>> {
     let (merged, config) = Merged::from_bytes(generator, adapter_bytes, &z.device())?;
     let cpu = Default::default();
     let (exact, _) = Adapted::<Flex>::load(generator, adapter_bytes, &cpu)?;
     let check = merged.check(adapted, &exact, &cpu, z, tokens);
-    eprintln!("fold check ({:?} adapters): folded images {} off their exact (CPU) images; this device's unfolded ones {} off", config.role, check.folded, check.unfolded);
+    eprintln!(
+        "fold check ({:?} adapters): folded images {} off their exact (CPU) images; this device's unfolded ones {} off",
+        config.role, check.folded, check.unfolded
+    );
     if !check.passed() {
         bail!("the folded {:?} adapters' images are {} off their exact images (tolerance {}): the fold is wrong on this device", config.role, check.folded, FoldCheck::TOLERANCE);
     }

@@ -29,7 +29,10 @@ impl<B: Backend> Reward<B> {
         let mut terms = Vec::new();
         for part in spec.split('+').map(str::trim) {
             let (weight, source) = match part.split_once('*') {
-                Some((w, s)) => (w.trim().parse::<f32>().map_err(|_| anyhow!("reward term '{part}': '{w}' is not a weight"))?, s.trim()),
+                Some((w, s)) => (
+                    w.trim().parse::<f32>().map_err(|_| anyhow!("reward term '{part}': '{w}' is not a weight"))?,
+                    s.trim(),
+                ),
                 None => (1.0, part),
             };
             if source.is_empty() {
@@ -38,8 +41,10 @@ impl<B: Backend> Reward<B> {
             let term = if source == "redness" {
                 Term::Redness
             } else {
-                let bytes = std::fs::read(source).with_context(|| format!("reward '{source}' is neither 'redness' nor a readable weights file"))?;
-                let (model, config) = RewardModel::<B>::from_bytes(&bytes, device).map_err(|e| anyhow!("cannot load reward {source}: {e}"))?;
+                let bytes = std::fs::read(source)
+                    .with_context(|| format!("reward '{source}' is neither 'redness' nor a readable weights file"))?;
+                let (model, config) = RewardModel::<B>::from_bytes(&bytes, device)
+                    .map_err(|e| anyhow!("cannot load reward {source}: {e}"))?;
                 if config.resolution != resolution {
                     bail!("reward {source} reads {} px images; these are {resolution} px", config.resolution);
                 }

@@ -53,7 +53,9 @@ fn ground_truth_of_the_evaluation_set_scores_one() {
 fn eval_images_scores_wrong_images_as_wrong() {
     let dir = temp_dir("wrong");
     let img = dir.join("x.png");
-    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()]).status.success());
+    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()])
+        .status
+        .success());
     let lines = [
         r#"{"prompt": "three red circles", "seed": 3, "file": "x.png"}"#,
         r#"{"prompt": "four red circles", "seed": 3, "file": "x.png"}"#,
@@ -71,7 +73,9 @@ fn eval_images_scores_wrong_images_as_wrong() {
 fn labelled_manifests_measure_the_evaluator_against_people() {
     let dir = temp_dir("labelled");
     let img = dir.join("x.png");
-    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()]).status.success());
+    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()])
+        .status
+        .success());
     // the evaluator passes the first two and fails the third; the labels agree on the first and third
     let lines = [
         r#"{"prompt": "three red circles", "seed": 3, "file": "x.png", "source": "a", "label": true}"#,
@@ -84,7 +88,10 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
     let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap(), "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("agreement with the labels of 3 images") && text.contains("disagrees: a red circle"), "{text}");
+    assert!(
+        text.contains("agreement with the labels of 3 images") && text.contains("disagrees: a red circle"),
+        "{text}"
+    );
     let audit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(audit["labelled"], 3);
     assert!((audit["agreement"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{audit}");
@@ -100,10 +107,22 @@ fn the_evaluator_agrees_with_people_on_generated_images() {
     let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
     let json = temp_dir("audit").join("audit.json");
     let manifest = audit.join("labels-consensus.jsonl");
-    let o = trainer(&["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let o = trainer(&[
+        "eval-images",
+        "--dir",
+        audit.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-    assert!(result["labelled"].as_u64().unwrap() >= 400 && result["agreement"].as_f64().unwrap() >= 0.97, "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        result["labelled"].as_u64().unwrap() >= 400 && result["agreement"].as_f64().unwrap() >= 0.97,
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 /// Clean one-step images that the evaluator once scored wrong: a triangle whose ragged edges
@@ -111,28 +130,52 @@ fn the_evaluator_agrees_with_people_on_generated_images() {
 #[test]
 fn clean_generated_shapes_are_read_as_drawn() {
     let dir = temp_dir("shapes");
-    for (prompt, seed, adapters) in [("a triangle", "82581", None), ("a square", "21008", Some("hypernoise.safetensors"))] {
+    for (prompt, seed, adapters) in
+        [("a triangle", "82581", None), ("a square", "21008", Some("hypernoise.safetensors"))]
+    {
         let out = dir.join(format!("{seed}.png"));
-        let mut args = vec!["--device", "cpu", "sample", "--prompt", prompt, "--seed", seed, "--out", out.to_str().unwrap()];
+        let mut args =
+            vec!["--device", "cpu", "sample", "--prompt", prompt, "--seed", seed, "--out", out.to_str().unwrap()];
         let weights = adapters.map(|a| Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights").join(a));
         if let Some(w) = &weights {
             args.extend(["--adapters", w.to_str().unwrap()]);
         }
         let o = trainer(&args);
-        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("evaluator: correct"), "{prompt}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        assert!(
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("evaluator: correct"),
+            "{prompt}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        );
     }
 }
 
 #[test]
 fn evaluate_saves_a_set_for_people_to_label() {
     let dir = temp_dir("to-label");
-    let o = trainer(&["--device", "cpu", "evaluate", "--per-category", "2", "--save-dir", dir.to_str().unwrap(), "--source", "student", "--sheets"]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "evaluate",
+        "--per-category",
+        "2",
+        "--save-dir",
+        dir.to_str().unwrap(),
+        "--source",
+        "student",
+        "--sheets",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = std::fs::read_to_string(dir.join("student-manifest.jsonl")).unwrap();
     let entries: Vec<serde_json::Value> = manifest.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(entries.len(), 12, "two items of each of the six task types");
-    assert!(entries.iter().all(|e| e["source"] == "student" && e.get("label").is_none() && dir.join(e["file"].as_str().unwrap()).exists()));
-    assert!(dir.join("student-sheet-00.png").exists() && !dir.join("student-sheet-01.png").exists(), "16 images a sheet");
+    assert!(entries.iter().all(|e| e["source"] == "student"
+        && e.get("label").is_none()
+        && dir.join(e["file"].as_str().unwrap()).exists()));
+    assert!(
+        dir.join("student-sheet-00.png").exists() && !dir.join("student-sheet-01.png").exists(),
+        "16 images a sheet"
+    );
 }
 
 #[test]
@@ -179,7 +222,19 @@ fn browser_copies_are_half_size_and_sample_like_the_originals() {
     }
     let sample = |generator: &Path, adapters: &Path, out: &str| {
         let out = dir.join(out);
-        let o = trainer(&["sample", "--prompt", "two red squares", "--seed", "4", "--weights", generator.to_str().unwrap(), "--adapters", adapters.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let o = trainer(&[
+            "sample",
+            "--prompt",
+            "two red squares",
+            "--seed",
+            "4",
+            "--weights",
+            generator.to_str().unwrap(),
+            "--adapters",
+            adapters.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         (o, out)
     };
     let (o, out) = sample(&dir.join("generator.safetensors"), &dir.join("hypernoise.safetensors"), "hyper.png");
@@ -201,9 +256,22 @@ fn half_copies_score_like_the_original_reward() {
     assert!(std::fs::metadata(&half).unwrap().len() < std::fs::metadata(&shipped).unwrap().len() * 55 / 100);
     let mean_reward = |reward: &str| -> f64 {
         let out = dir.join(format!("table-{}", reward.len()));
-        let o = trainer(&["--device", "cpu", "eval", "--methods", "base", "--every", "300", "--reward", reward, "--out", out.to_str().unwrap()]);
+        let o = trainer(&[
+            "--device",
+            "cpu",
+            "eval",
+            "--methods",
+            "base",
+            "--every",
+            "300",
+            "--reward",
+            reward,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
         t["rows"]["base"]["reward"].as_f64().unwrap()
     };
     let (full, halved) = (mean_reward(shipped.to_str().unwrap()), mean_reward(half.to_str().unwrap()));
@@ -211,7 +279,13 @@ fn half_copies_score_like_the_original_reward() {
     // an ensemble of the two is their mean
     let both = mean_reward(&format!("0.5*{}+0.5*{}", shipped.display(), half.display()));
     assert!((both - (full + halved) / 2.0).abs() < 1e-3, "{both}");
-    let o = trainer(&["half", "--weights", Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").to_str().unwrap(), "--out", half.to_str().unwrap()]);
+    let o = trainer(&[
+        "half",
+        "--weights",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").to_str().unwrap(),
+        "--out",
+        half.to_str().unwrap(),
+    ]);
     assert!(!o.status.success() && stderr(&o).contains("Cargo.toml"), "{}", stderr(&o));
 }
 

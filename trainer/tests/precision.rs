@@ -20,7 +20,13 @@ impl ModuleMapper<Flex> for Tf32 {
     fn map_float<const D: usize>(&mut self, p: Param<Tensor<Flex, D>>) -> Param<Tensor<Flex, D>> {
         p.map(|t| {
             let shape = t.shape();
-            let rounded: Vec<f32> = t.to_data().to_vec::<f32>().unwrap().iter().map(|x| f32::from_bits(x.to_bits().wrapping_add(1 << 12) & !((1 << 13) - 1))).collect();
+            let rounded: Vec<f32> = t
+                .to_data()
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|x| f32::from_bits(x.to_bits().wrapping_add(1 << 12) & !((1 << 13) - 1)))
+                .collect();
             Tensor::from_data(TensorData::new(rounded, shape), &t.device())
         })
     }
@@ -34,23 +40,39 @@ fn shipped_adapters_move_little_under_tf32_weights_folded_or_not() {
     // eval's fold-check items on an `--every 10` run
     let picks: Vec<_> = items(Split::Eval).into_iter().step_by(10).take(16).collect();
     let ids = encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).unwrap();
-    let (z, tokens) = (noise_tensor::<Flex>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), 64, &dev), tokens_tensor::<Flex>(&ids, &dev));
+    let (z, tokens) = (
+        noise_tensor::<Flex>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), 64, &dev),
+        tokens_tensor::<Flex>(&ids, &dev),
+    );
     for file in ["hypernoise.safetensors", "finetune.safetensors"] {
         let (a, config) = Adapted::<Flex>::load(&generator, &std::fs::read(weights.join(file)).unwrap(), &dev).unwrap();
         let exact = a.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
         let off = |x: Tensor<Flex, 4>| (x - exact.clone()).abs().max().into_scalar();
-        let unfolded = Adapted { model: a.model.clone().map(&mut Tf32) }.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
+        let unfolded = Adapted { model: a.model.clone().map(&mut Tf32) }.generate(
+            config.role,
+            z.clone(),
+            tokens.clone(),
+            1.0,
+            Sampler::OneStep,
+        );
         let folded = merge_adapters(a.model.clone(), config.lora, config.role.adapters(), OUTPUT_LAYER).map(&mut Tf32);
         let folded = match config.role {
             Role::NoiseHypernetwork => {
                 let base = a.model.clone().map(&mut Tf32);
-                base.generate(z.clone() + folded.noise_offset_with(z.clone(), tokens.clone(), Adapters::Off), tokens.clone(), Sampler::OneStep)
+                base.generate(
+                    z.clone() + folded.noise_offset_with(z.clone(), tokens.clone(), Adapters::Off),
+                    tokens.clone(),
+                    Sampler::OneStep,
+                )
             }
             Role::FineTune => folded.one_step(z.clone(), folded.encode(tokens.clone())),
         };
         let (unfolded, folded) = (off(unfolded), off(folded));
         // measured: 0.029 and 0.023 (hypernetwork), 0.009 and 0.005 (fine-tune)
-        assert!(unfolded < 0.1 && folded < 0.1, "{file}: TF32 weights move unfolded images {unfolded}, folded {folded}");
+        assert!(
+            unfolded < 0.1 && folded < 0.1,
+            "{file}: TF32 weights move unfolded images {unfolded}, folded {folded}"
+        );
         assert!(unfolded > 0.0 && folded > 0.0, "{file}: the rounding changed nothing");
     }
 }

@@ -14,7 +14,13 @@ fn read_f32(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
         .into_iter()
         .map(|(k, v)| {
             assert_eq!(v.dtype(), safetensors::Dtype::F32, "{k}");
-            (k, (v.shape().to_vec(), v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+            (
+                k,
+                (
+                    v.shape().to_vec(),
+                    v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+                ),
+            )
         })
         .collect()
 }
@@ -22,7 +28,10 @@ fn read_f32(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
 #[test]
 fn reference_holds_every_output_of_the_shipped_hypernetwork() {
     let dir = std::env::temp_dir().join(format!("hypernoise-reference-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_trainer")).args(["export-reference", "--out", dir.to_str().unwrap(), "--batch", "2", "--seed", "5"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["export-reference", "--out", dir.to_str().unwrap(), "--batch", "2", "--seed", "5"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = read_f32(&dir.join("reference.safetensors"));
     let image = vec![2, 3, 64, 64];

@@ -24,11 +24,36 @@ fn fresh(name: &str) -> PathBuf {
 /// A safetensors file's tensors by name (its metadata is an unordered map, so bytes may differ).
 fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
-    safetensors::SafeTensors::deserialize(&bytes).unwrap().tensors().into_iter().map(|(k, v)| (k, v.data().to_vec())).collect()
+    safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.data().to_vec()))
+        .collect()
 }
 
 fn teach_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
-    vec!["--device", "cpu", "teach", "--preset", "tiny", "--batch", "4", "--steps", steps, "--warmup", "2", "--out", out, "--log-every", "1", "--checkpoint-every", "2", "--sample-steps", "2"]
+    vec![
+        "--device",
+        "cpu",
+        "teach",
+        "--preset",
+        "tiny",
+        "--batch",
+        "4",
+        "--steps",
+        steps,
+        "--warmup",
+        "2",
+        "--out",
+        out,
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--sample-steps",
+        "2",
+    ]
 }
 
 fn tiny_teacher(dir: &Path) -> PathBuf {
@@ -55,7 +80,10 @@ fn teach_writes_weights_curves_and_samples_and_resumes_exactly() {
     assert!(!paused.join("teacher.safetensors").exists());
     let text = ok(&trainer(&teach_args(out, "4")));
     assert!(text.contains("resuming from step 1"), "{text}");
-    assert!(tensors(&paused.join("teacher.safetensors")) == tensors(&weights), "resume must reproduce the uninterrupted run");
+    assert!(
+        tensors(&paused.join("teacher.safetensors")) == tensors(&weights),
+        "resume must reproduce the uninterrupted run"
+    );
 
     // other settings on resume are refused, naming the folder
     let mut args = teach_args(out, "4");
@@ -80,14 +108,19 @@ fn teach_init_continues_a_teacher_of_the_same_design_only() {
     let mut args = teach_args(pooled.to_str().unwrap(), "0");
     args.extend(["--init", shipped.to_str().unwrap()]);
     let o = trainer(&args);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another architecture"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another architecture"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn a_killed_run_resumes_from_its_last_checkpoint() {
     let dir = fresh("killed");
     let out = dir.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer")).args(teach_args(out, "400")).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_trainer")).args(teach_args(out, "400")).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while !dir.join("checkpoint/state.json").exists() {
         assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
@@ -98,7 +131,12 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
     let mut args = teach_args(out, "400");
     args.extend(["--max-minutes", "0"]);
     let text = ok(&trainer(&args));
-    let resumed: usize = text.split("resuming from step ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse().ok()).expect(&text);
+    let resumed: usize = text
+        .split("resuming from step ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect(&text);
     assert!(resumed >= 2 && resumed % 2 == 0, "{text}");
 }
 
@@ -120,8 +158,25 @@ fn distil_then_sample_and_evaluate() {
     let teacher = tiny_teacher(&dir.join("teacher"));
     let student_dir = dir.join("student");
     ok(&trainer(&[
-        "--device", "cpu", "distill", "--teacher", teacher.to_str().unwrap(), "--out", student_dir.to_str().unwrap(),
-        "--pairs", "16", "--ode-steps", "2", "--steps", "3", "--batch", "4", "--warmup", "1", "--pair-batch", "8",
+        "--device",
+        "cpu",
+        "distill",
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--out",
+        student_dir.to_str().unwrap(),
+        "--pairs",
+        "16",
+        "--ode-steps",
+        "2",
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--warmup",
+        "1",
+        "--pair-batch",
+        "8",
     ]));
     let student = student_dir.join("generator.safetensors");
     assert!(student.exists() && student_dir.join("samples.png").exists());
@@ -129,8 +184,27 @@ fn distil_then_sample_and_evaluate() {
     // --init continues that student, not the teacher (0 steps: the starting weights come out)
     let again = |init: &Path, out: &str| {
         trainer(&[
-            "--device", "cpu", "distill", "--teacher", teacher.to_str().unwrap(), "--init", init.to_str().unwrap(), "--seed", "2",
-            "--out", dir.join(out).to_str().unwrap(), "--pairs", "8", "--ode-steps", "2", "--steps", "0", "--batch", "4", "--pair-batch", "8",
+            "--device",
+            "cpu",
+            "distill",
+            "--teacher",
+            teacher.to_str().unwrap(),
+            "--init",
+            init.to_str().unwrap(),
+            "--seed",
+            "2",
+            "--out",
+            dir.join(out).to_str().unwrap(),
+            "--pairs",
+            "8",
+            "--ode-steps",
+            "2",
+            "--steps",
+            "0",
+            "--batch",
+            "4",
+            "--pair-batch",
+            "8",
         ])
     };
     ok(&again(&student, "again"));
@@ -140,21 +214,67 @@ fn distil_then_sample_and_evaluate() {
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("missing.safetensors"));
 
     let png = dir.join("x.png");
-    let text = ok(&trainer(&["--device", "cpu", "sample", "--weights", student.to_str().unwrap(), "--prompt", "three green triangles", "--seed", "3", "--out", png.to_str().unwrap()]));
+    let text = ok(&trainer(&[
+        "--device",
+        "cpu",
+        "sample",
+        "--weights",
+        student.to_str().unwrap(),
+        "--prompt",
+        "three green triangles",
+        "--seed",
+        "3",
+        "--out",
+        png.to_str().unwrap(),
+    ]));
     assert!(text.contains("evaluator:") && png.exists(), "{text}");
 
     for (cmd, extra) in [("reno", ["--iterations", "3"]), ("best-of-n", ["--n", "5"])] {
         let png = dir.join(format!("{cmd}.png"));
-        let mut args = vec!["--device", "cpu", cmd, "--weights", student.to_str().unwrap(), "--prompt", "a red star", "--seed", "2", "--out", png.to_str().unwrap()];
+        let mut args = vec![
+            "--device",
+            "cpu",
+            cmd,
+            "--weights",
+            student.to_str().unwrap(),
+            "--prompt",
+            "a red star",
+            "--seed",
+            "2",
+            "--out",
+            png.to_str().unwrap(),
+        ];
         args.extend(extra);
         let text = ok(&trainer(&args));
         assert!(png.exists() && text.contains("reward"), "{text}");
     }
-    let reno_log = ok(&trainer(&["--device", "cpu", "reno", "--weights", student.to_str().unwrap(), "--prompt", "a red star", "--iterations", "2", "--out", dir.join("r.png").to_str().unwrap()]));
+    let reno_log = ok(&trainer(&[
+        "--device",
+        "cpu",
+        "reno",
+        "--weights",
+        student.to_str().unwrap(),
+        "--prompt",
+        "a red star",
+        "--iterations",
+        "2",
+        "--out",
+        dir.join("r.png").to_str().unwrap(),
+    ]));
     assert_eq!(reno_log.matches("reno iteration").count(), 3, "{reno_log}");
 
     let json = dir.join("eval.json");
-    ok(&trainer(&["--device", "cpu", "evaluate", "--weights", student.to_str().unwrap(), "--every", "100", "--json", json.to_str().unwrap()]));
+    ok(&trainer(&[
+        "--device",
+        "cpu",
+        "evaluate",
+        "--weights",
+        student.to_str().unwrap(),
+        "--every",
+        "100",
+        "--json",
+        json.to_str().unwrap(),
+    ]));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(v["nfe"], 1);
     assert!(v["scores"]["mean"].as_f64().unwrap() >= 0.0 && v["images"].as_u64().unwrap() >= 20);
@@ -166,10 +286,30 @@ fn bad_weights_are_clear_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.safetensors");
     std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}").unwrap();
-    let o = trainer(&["--device", "cpu", "sample", "--weights", bad.to_str().unwrap(), "--prompt", "a circle", "--out", dir.join("x.png").to_str().unwrap()]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "sample",
+        "--weights",
+        bad.to_str().unwrap(),
+        "--prompt",
+        "a circle",
+        "--out",
+        dir.join("x.png").to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("bad.safetensors") && err.contains("header is not JSON"), "{err}");
-    let o = trainer(&["--device", "cpu", "sample", "--weights", dir.join("none").to_str().unwrap(), "--prompt", "a circle", "--out", "x.png"]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "sample",
+        "--weights",
+        dir.join("none").to_str().unwrap(),
+        "--prompt",
+        "a circle",
+        "--out",
+        "x.png",
+    ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read weights"));
     let o = trainer(&["--device", "cpu", "sample", "--prompt", "a circle of dogs", "--out", "x.png"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown word 'dogs'"));
@@ -179,9 +319,26 @@ fn bad_weights_are_clear_errors() {
 fn reward_trains_on_preference_pairs() {
     let dir = fresh("reward");
     let out = dir.to_str().unwrap();
-    let text = ok(&trainer(&["--device", "cpu", "reward", "--preset", "tiny", "--steps", "4", "--batch", "8", "--warmup", "1", "--out", out, "--val-pairs", "64"]));
+    let text = ok(&trainer(&[
+        "--device",
+        "cpu",
+        "reward",
+        "--preset",
+        "tiny",
+        "--steps",
+        "4",
+        "--batch",
+        "8",
+        "--warmup",
+        "1",
+        "--out",
+        out,
+        "--val-pairs",
+        "64",
+    ]));
     assert!(text.contains("validation pairs ordered correctly"), "{text}");
-    let acc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("accuracy.json")).unwrap()).unwrap();
+    let acc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("accuracy.json")).unwrap()).unwrap();
     let all = acc["all"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&all) && acc.as_object().unwrap().len() >= 4, "{acc}");
     assert!(dir.join("reward.safetensors").exists() && dir.join("loss.png").exists());
@@ -192,7 +349,23 @@ fn reward_trains_on_preference_pairs() {
     let trained = dir.join("reward.safetensors");
     let cont = fresh("reward-init");
     let init_args = |init: &Path| {
-        let args = ["--device", "cpu", "reward", "--preset", "tiny", "--steps", "1", "--batch", "4", "--warmup", "1", "--lr", "0", "--val-pairs", "16"];
+        let args = [
+            "--device",
+            "cpu",
+            "reward",
+            "--preset",
+            "tiny",
+            "--steps",
+            "1",
+            "--batch",
+            "4",
+            "--warmup",
+            "1",
+            "--lr",
+            "0",
+            "--val-pairs",
+            "16",
+        ];
         trainer(&[&args[..], &["--out", cont.to_str().unwrap(), "--init", init.to_str().unwrap()]].concat())
     };
     ok(&init_args(&trained));
@@ -202,9 +375,24 @@ fn reward_trains_on_preference_pairs() {
     let err = String::from_utf8_lossy(&init_args(&standard).stderr).to_string();
     assert!(err.contains("is not a Tiny-preset reward") && err.contains("reward.safetensors"), "{err}");
     // a reward that reads another image size than the generator makes is refused by name
-    let o = trainer(&["--device", "cpu", "reno", "--prompt", "a red star", "--reward", trained.to_str().unwrap(), "--out", dir.join("x.png").to_str().unwrap()]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "reno",
+        "--prompt",
+        "a red star",
+        "--reward",
+        trained.to_str().unwrap(),
+        "--out",
+        dir.join("x.png").to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && err.contains("reads 16 px images; these are 64 px") && err.contains("reward.safetensors"), "{err}");
+    assert!(
+        !o.status.success()
+            && err.contains("reads 16 px images; these are 64 px")
+            && err.contains("reward.safetensors"),
+        "{err}"
+    );
 
     // pairs of the generator's own images judged by the exact evaluator (one-step images and
     // ReNO's): validation scores them as a kind of their own; a generator whose images are
@@ -213,31 +401,105 @@ fn reward_trains_on_preference_pairs() {
     let shipped_generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors");
     let shipped_reward = shipped_generator.with_file_name("reward.safetensors");
     let judged = |generator: &Path, out: &Path, more: &[&str]| {
-        let args = ["--device", "cpu", "reward", "--steps", "2", "--batch", "8", "--warmup", "1", "--val-pairs", "32", "--generated-prompts", "8", "--generated-seeds", "2"];
-        trainer(&[&args[..], &["--out", out.to_str().unwrap(), "--generated", generator.to_str().unwrap(), "--generated-share", "0.5"], more].concat())
+        let args = [
+            "--device",
+            "cpu",
+            "reward",
+            "--steps",
+            "2",
+            "--batch",
+            "8",
+            "--warmup",
+            "1",
+            "--val-pairs",
+            "32",
+            "--generated-prompts",
+            "8",
+            "--generated-seeds",
+            "2",
+        ];
+        trainer(
+            &[
+                &args[..],
+                &[
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--generated",
+                    generator.to_str().unwrap(),
+                    "--generated-share",
+                    "0.5",
+                ],
+                more,
+            ]
+            .concat(),
+        )
     };
     let with_g = fresh("reward-judged");
-    let o = judged(&shipped_generator, &with_g, &["--generated-reno", shipped_reward.to_str().unwrap(), "--reno-iterations", "2"]);
+    let o = judged(
+        &shipped_generator,
+        &with_g,
+        &["--generated-reno", shipped_reward.to_str().unwrap(), "--reno-iterations", "2"],
+    );
     let log = String::from_utf8_lossy(&o.stderr).to_string();
     ok(&o);
-    assert!(log.contains("judged pairs: train pool") && log.contains("judged pairs: val pool") && log.contains("ReNO"), "{log}");
-    let acc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(with_g.join("accuracy.json")).unwrap()).unwrap();
+    assert!(
+        log.contains("judged pairs: train pool") && log.contains("judged pairs: val pool") && log.contains("ReNO"),
+        "{log}"
+    );
+    let acc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with_g.join("accuracy.json")).unwrap()).unwrap();
     let share = acc["judged"].as_f64().unwrap_or_else(|| panic!("no judged pairs scored: {acc}"));
     assert!((0.0..=1.0).contains(&share) && acc["count"].as_f64().is_some(), "{acc}");
-    let err = String::from_utf8_lossy(&judged(&shipped_generator, &fresh("reward-judged-64"), &["--preset", "tiny"]).stderr).to_string();
+    let err =
+        String::from_utf8_lossy(&judged(&shipped_generator, &fresh("reward-judged-64"), &["--preset", "tiny"]).stderr)
+            .to_string();
     assert!(err.contains("makes 64 px images, the reward reads 16 px"), "{err}");
     let g = tiny_teacher(&dir.join("g"));
-    let err = String::from_utf8_lossy(&judged(&g, &fresh("reward-judged-tiny"), &["--preset", "tiny"]).stderr).to_string();
-    assert!(err.contains("no train prompt has both an image the exact evaluator accepts and one it rejects") && err.contains("accepted: one-step 0 of 16"), "{err}");
+    let err =
+        String::from_utf8_lossy(&judged(&g, &fresh("reward-judged-tiny"), &["--preset", "tiny"]).stderr).to_string();
+    assert!(
+        err.contains("no train prompt has both an image the exact evaluator accepts and one it rejects")
+            && err.contains("accepted: one-step 0 of 16"),
+        "{err}"
+    );
 
     // adversarial training on two kinds of negative only
     let adv = fresh("reward-adv");
     ok(&trainer(&[
-        "--device", "cpu", "reward", "--preset", "tiny", "--steps", "2", "--batch", "4", "--warmup", "1", "--out", adv.to_str().unwrap(), "--val-pairs", "16",
-        "--negatives", "count,missing", "--adversarial-eps", "0.05", "--adversarial-steps", "2",
+        "--device",
+        "cpu",
+        "reward",
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--warmup",
+        "1",
+        "--out",
+        adv.to_str().unwrap(),
+        "--val-pairs",
+        "16",
+        "--negatives",
+        "count,missing",
+        "--adversarial-eps",
+        "0.05",
+        "--adversarial-steps",
+        "2",
     ]));
     assert!(adv.join("reward.safetensors").exists());
-    let o = trainer(&["--device", "cpu", "reward", "--preset", "tiny", "--out", adv.to_str().unwrap(), "--negatives", "count,size"]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "reward",
+        "--preset",
+        "tiny",
+        "--out",
+        adv.to_str().unwrap(),
+        "--negatives",
+        "count,size",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("unknown kind of negative 'size'") && err.contains("missing"), "{err}");
 }
@@ -250,8 +512,31 @@ fn fit_finetune_resume_and_the_table() {
     let fit_dir = dir.join("hyper");
     let fit = |steps: &str| {
         trainer(&[
-            "--device", "cpu", "fit", "--generator", g, "--reward", "redness+0.5*redness", "--rank", "4", "--alpha", "4", "--out", fit_dir.to_str().unwrap(), "--steps", steps,
-            "--batch", "4", "--warmup", "1", "--lr", "0.05", "--checkpoint-every", "3", "--val-every-item", "50",
+            "--device",
+            "cpu",
+            "fit",
+            "--generator",
+            g,
+            "--reward",
+            "redness+0.5*redness",
+            "--rank",
+            "4",
+            "--alpha",
+            "4",
+            "--out",
+            fit_dir.to_str().unwrap(),
+            "--steps",
+            steps,
+            "--batch",
+            "4",
+            "--warmup",
+            "1",
+            "--lr",
+            "0.05",
+            "--checkpoint-every",
+            "3",
+            "--val-every-item",
+            "50",
         ])
     };
     ok(&fit("6"));
@@ -263,34 +548,95 @@ fn fit_finetune_resume_and_the_table() {
     // constant learning rate after warmup: a finished run continues with more steps
     let text = ok(&fit("8"));
     assert!(text.contains("resuming from step 6"), "{text}");
-    let metrics: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(fit_dir.join("metrics.json")).unwrap()).unwrap();
+    let metrics: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fit_dir.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics.iter().map(|m| m["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 3, 6, 8]);
     assert!(metrics[0]["reward"].is_null(), "step 0 is the base generator, before any training step");
-    assert!(metrics[1..].iter().all(|m| m["val_score"].as_f64().is_some() && m["regulariser"].as_f64().unwrap() >= 0.0));
+    assert!(metrics[1..]
+        .iter()
+        .all(|m| m["val_score"].as_f64().is_some() && m["regulariser"].as_f64().unwrap() >= 0.0));
 
     // HyperNoise on k-step generation: g = 2 guided Euler steps of the (flow) generator
     let k_dir = dir.join("k2");
     ok(&trainer(&[
-        "--device", "cpu", "fit", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--gen-steps", "2", "--out", k_dir.to_str().unwrap(),
-        "--steps", "2", "--batch", "2", "--warmup", "1", "--checkpoint-every", "2", "--val-every-item", "100",
+        "--device",
+        "cpu",
+        "fit",
+        "--generator",
+        g,
+        "--reward",
+        "redness",
+        "--rank",
+        "4",
+        "--alpha",
+        "4",
+        "--gen-steps",
+        "2",
+        "--out",
+        k_dir.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--warmup",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--val-every-item",
+        "100",
     ]));
     assert!(k_dir.join("hypernoise.safetensors").exists());
 
     let ft_dir = dir.join("ft");
     let finetune_run = |steps: &str, optimizer: &str| {
         trainer(&[
-            "--device", "cpu", "finetune", "--generator", g, "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", ft_dir.to_str().unwrap(), "--steps", steps,
-            "--batch", "4", "--warmup", "1", "--checkpoint-every", "3", "--val-every-item", "50", "--optimizer", optimizer,
+            "--device",
+            "cpu",
+            "finetune",
+            "--generator",
+            g,
+            "--reward",
+            "redness",
+            "--rank",
+            "4",
+            "--alpha",
+            "4",
+            "--out",
+            ft_dir.to_str().unwrap(),
+            "--steps",
+            steps,
+            "--batch",
+            "4",
+            "--warmup",
+            "1",
+            "--checkpoint-every",
+            "3",
+            "--val-every-item",
+            "50",
+            "--optimizer",
+            optimizer,
         ])
     };
     ok(&finetune_run("3", "adam"));
     // a checkpoint resumes with its own optimizer's state only
     let o = finetune_run("4", "sgd");
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("other settings"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(ok(&finetune_run("4", "adam")).contains("resuming from step 3"));
     let finetune = ft_dir.join("finetune.safetensors");
     let png = dir.join("both.png");
-    ok(&trainer(&["compare-runs", "--runs", &format!("{},{}", fit_dir.display(), ft_dir.display()), "--names", "hypernoise,finetune", "--out", png.to_str().unwrap()]));
+    ok(&trainer(&[
+        "compare-runs",
+        "--runs",
+        &format!("{},{}", fit_dir.display(), ft_dir.display()),
+        "--names",
+        "hypernoise,finetune",
+        "--out",
+        png.to_str().unwrap(),
+    ]));
     assert!(png.exists());
     let o = trainer(&["compare-runs", "--runs", dir.to_str().unwrap(), "--out", png.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("no metrics.json"));
@@ -298,15 +644,36 @@ fn fit_finetune_resume_and_the_table() {
     let results = dir.join("results");
     // the base listed second: distances are still measured against the base's images
     let text = ok(&trainer(&[
-        "--device", "cpu", "eval", "--generator", g, "--hypernoise", adapters.to_str().unwrap(), "--finetune", finetune.to_str().unwrap(), "--reward", "redness",
-        "--methods", "hypernoise,base,best_of_3,reno,finetune", "--every", "150", "--reno-iterations", "2", "--out", results.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "eval",
+        "--generator",
+        g,
+        "--hypernoise",
+        adapters.to_str().unwrap(),
+        "--finetune",
+        finetune.to_str().unwrap(),
+        "--reward",
+        "redness",
+        "--methods",
+        "hypernoise,base,best_of_3,reno,finetune",
+        "--every",
+        "150",
+        "--reno-iterations",
+        "2",
+        "--out",
+        results.to_str().unwrap(),
     ]));
     assert!(text.contains("| hypernoise |"), "{text}");
     // samples.png: a row per method (5), the same 8 of the 15 items in every row
     let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(results.join("samples.png")).unwrap()));
-    let (w, h) = { let info = dec.read_info().unwrap(); (info.info().width, info.info().height) };
+    let (w, h) = {
+        let info = dec.read_info().unwrap();
+        (info.info().width, info.info().height)
+    };
     assert!(w % 8 == 0 && h % 5 == 0 && w / 8 >= 2 * 16 && h / 5 > w / 8, "{w} x {h}");
-    let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap();
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap();
     for (row, nfe) in [("base", 1), ("hypernoise", 2), ("best_of_3", 3), ("reno", 3), ("finetune", 1)] {
         let r = &table["rows"][row];
         assert_eq!(r["nfe"], nfe, "{row}");
@@ -317,25 +684,81 @@ fn fit_finetune_resume_and_the_table() {
     assert_eq!(table["rows"]["base"]["distance_to_base"], 0.0);
     // adapter rows name the weights they were made with
     for (row, file) in [("hypernoise", &adapters), ("finetune", &finetune)] {
-        assert_eq!(table["rows"][row]["adapters"], hypernoise::hypernet::fingerprint(&std::fs::read(file).unwrap()), "{row}");
+        assert_eq!(
+            table["rows"][row]["adapters"],
+            hypernoise::hypernet::fingerprint(&std::fs::read(file).unwrap()),
+            "{row}"
+        );
     }
     assert!(table["rows"]["base"]["adapters"].is_null());
     // best-of-N includes the base noise, so its reward is never below the base's
-    assert!(table["rows"]["best_of_3"]["reward"].as_f64().unwrap() >= table["rows"]["base"]["reward"].as_f64().unwrap() - 1e-6);
+    assert!(
+        table["rows"]["best_of_3"]["reward"].as_f64().unwrap()
+            >= table["rows"]["base"]["reward"].as_f64().unwrap() - 1e-6
+    );
 
     // on the validation prompts the table reproduces fit's own scores (step 0: the base generator)
     let val = dir.join("val");
-    ok(&trainer(&["--device", "cpu", "eval", "--generator", g, "--split", "val", "--methods", "base", "--every", "50", "--reward", "redness", "--out", val.to_str().unwrap()]));
-    let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(val.join("eval.json")).unwrap()).unwrap();
+    ok(&trainer(&[
+        "--device",
+        "cpu",
+        "eval",
+        "--generator",
+        g,
+        "--split",
+        "val",
+        "--methods",
+        "base",
+        "--every",
+        "50",
+        "--reward",
+        "redness",
+        "--out",
+        val.to_str().unwrap(),
+    ]));
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(val.join("eval.json")).unwrap()).unwrap();
     assert_eq!(table["split"], "val");
     assert_eq!(table["rows"]["base"]["mean"].as_f64(), metrics[0]["val_score"].as_f64());
 
     // adapters only load on the generator they were trained on, and roles are checked
     let other = tiny_teacher_seeded(&dir.join("other"), "1");
-    let o = trainer(&["--device", "cpu", "eval", "--generator", other.to_str().unwrap(), "--hypernoise", adapters.to_str().unwrap(), "--reward", "redness", "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "eval",
+        "--generator",
+        other.to_str().unwrap(),
+        "--hypernoise",
+        adapters.to_str().unwrap(),
+        "--reward",
+        "redness",
+        "--methods",
+        "hypernoise",
+        "--every",
+        "150",
+        "--out",
+        results.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("trained on generator"), "{err}");
-    let o = trainer(&["--device", "cpu", "eval", "--generator", g, "--hypernoise", finetune.to_str().unwrap(), "--reward", "redness", "--methods", "hypernoise", "--every", "150", "--out", results.to_str().unwrap()]);
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "eval",
+        "--generator",
+        g,
+        "--hypernoise",
+        finetune.to_str().unwrap(),
+        "--reward",
+        "redness",
+        "--methods",
+        "hypernoise",
+        "--every",
+        "150",
+        "--out",
+        results.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("FineTune adapters"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -346,20 +769,52 @@ fn fit_split_over_two_devices_matches_one_device() {
     let fit = |name: &str, devices: &str, steps: &str| {
         let out = dir.join(name);
         let o = trainer(&[
-            "--device", "cpu", "fit", "--generator", g.to_str().unwrap(), "--reward", "redness", "--rank", "4", "--alpha", "4", "--out", out.to_str().unwrap(),
-            "--steps", steps, "--batch", "6", "--warmup", "1", "--lr", "0.05", "--checkpoint-every", "3", "--val-every-item", "200", "--devices", devices,
-            "--clip", "1e9", // no clipping, which would hide a wrongly scaled gradient
+            "--device",
+            "cpu",
+            "fit",
+            "--generator",
+            g.to_str().unwrap(),
+            "--reward",
+            "redness",
+            "--rank",
+            "4",
+            "--alpha",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+            "--steps",
+            steps,
+            "--batch",
+            "6",
+            "--warmup",
+            "1",
+            "--lr",
+            "0.05",
+            "--checkpoint-every",
+            "3",
+            "--val-every-item",
+            "200",
+            "--devices",
+            devices,
+            "--clip",
+            "1e9", // no clipping, which would hide a wrongly scaled gradient
         ]);
         (o, out.join("checkpoint/weights.safetensors"))
     };
     // the `up` factors start at zero, so they are what the steps changed
     let floats = |path: &Path| -> Vec<f32> {
         let t = tensors(path);
-        t.iter().filter(|(k, _)| k.ends_with("lora.up")).flat_map(|(_, b)| b.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>()).collect()
+        t.iter()
+            .filter(|(k, _)| k.ends_with("lora.up"))
+            .flat_map(|(_, b)| b.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>())
+            .collect()
     };
     let relative = |a: &[f32], b: &[f32]| {
         assert_eq!(a.len(), b.len());
-        let (diff, norm) = a.iter().zip(b).fold((0.0f64, 0.0f64), |(d, n), (x, y)| (d + ((x - y) as f64).powi(2), n + (*x as f64).powi(2)));
+        let (diff, norm) = a
+            .iter()
+            .zip(b)
+            .fold((0.0f64, 0.0f64), |(d, n), (x, y)| (d + ((x - y) as f64).powi(2), n + (*x as f64).powi(2)));
         assert!(norm > 0.0);
         (diff / norm).sqrt()
     };

@@ -61,9 +61,16 @@ async fn webgpu_adapter() -> Result<Adapter, String> {
         _ => return Err("WebGPU offers no adapter on this device".into()),
     };
     let info = field(&adapter, "info");
-    let words: Vec<String> = ["vendor", "architecture", "description"].iter().filter_map(|k| field(&info, k).as_string()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|k| field(&info, k).as_string())
+        .filter(|w| !w.is_empty())
+        .collect();
     let label = if words.is_empty() { "unnamed adapter".to_string() } else { words.join(" ") };
-    let software = field(&info, "isFallbackAdapter").as_bool().or_else(|| field(&adapter, "isFallbackAdapter").as_bool()).unwrap_or(false);
+    let software = field(&info, "isFallbackAdapter")
+        .as_bool()
+        .or_else(|| field(&adapter, "isFallbackAdapter").as_bool())
+        .unwrap_or(false);
     Ok(Adapter { label, software })
 }
 

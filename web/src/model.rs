@@ -97,7 +97,8 @@ fn picture(image: &hypernoise::world::Image) -> Picture {
 fn signed_picture(values: &[f32], res: usize, scale: f32) -> Picture {
     let byte = |v: f32| ((v / scale).clamp(-1.0, 1.0) * 127.5 + 127.5).round() as u8;
     let plane = res * res;
-    let rgba = (0..plane).flat_map(|p| [byte(values[p]), byte(values[plane + p]), byte(values[2 * plane + p]), 255]).collect();
+    let rgba =
+        (0..plane).flat_map(|p| [byte(values[p]), byte(values[plane + p]), byte(values[2 * plane + p]), 255]).collect();
     Picture { width: res, height: res, rgba }
 }
 
@@ -135,7 +136,8 @@ impl HyperNoise {
     /// the CPU with a notice), "webgpu" or "cpu". Resolves to a `HyperNoise`.
     pub fn load(options: JsValue) -> js_sys::Promise {
         future_to_promise(async move {
-            let o: LoadOptions = serde_wasm_bindgen::from_value(options).map_err(|e| js_error(format!("load options: {e}")))?;
+            let o: LoadOptions =
+                serde_wasm_bindgen::from_value(options).map_err(|e| js_error(format!("load options: {e}")))?;
             let choice = Choice::parse(o.backend.as_deref()).map_err(js_error)?;
             let generator = crate::sources::bytes(&o.generator, "generator").await.map_err(js_error)?;
             let hypernetwork = crate::sources::bytes(&o.hypernetwork, "hypernetwork").await.map_err(js_error)?;
@@ -168,7 +170,8 @@ impl HyperNoise {
     pub fn generate(&self, request: JsValue) -> js_sys::Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {
-            let r: GenerateRequest = serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("generate: {e}")))?;
+            let r: GenerateRequest =
+                serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("generate: {e}")))?;
             let seed = seed_from_js(r.seed)?;
             let strength = r.strength.unwrap_or(1.0);
             if !strength.is_finite() || strength.abs() > 10.0 {
@@ -183,7 +186,8 @@ impl HyperNoise {
     /// noise for `{prompt, seed}`; call `step()` on the session for each iteration.
     #[wasm_bindgen(js_name = startReno)]
     pub fn start_reno(&self, request: JsValue) -> Result<RenoSession, JsError> {
-        let r: RenoRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("startReno: {e}")))?;
+        let r: RenoRequest =
+            serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("startReno: {e}")))?;
         let seed = seed_from_js(r.seed)?;
         let config = RenoConfig { iterations: r.iterations.unwrap_or(50), ..RenoConfig::default() };
         if !(1..=500).contains(&config.iterations) {
@@ -212,7 +216,9 @@ impl RenoSession {
         let started = *self.started.get_or_insert_with(crate::clock::now_ms);
         let (steps, prompt, iterations) = (self.steps.clone(), self.prompt.clone(), self.iterations);
         future_to_promise(async move {
-            let mut steps = steps.try_borrow_mut().map_err(|_| js_error("a step of this ReNO run is already running: await it first"))?;
+            let mut steps = steps
+                .try_borrow_mut()
+                .map_err(|_| js_error("a step of this ReNO run is already running: await it first"))?;
             let p: RenoProgress = steps.step().await.map_err(js_error)?;
             let update = RenoUpdate {
                 verdict: verdict(&prompt, &p.best).map_err(js_error)?,

@@ -10,10 +10,10 @@ use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::noise::seeded;
 use hypernoise::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig};
-use hypernoise::weights::Architecture;
 use hypernoise::hypernet::{Merged, Role};
 use hypernoise::optimize::reno::{Reno, RenoConfig};
 use hypernoise::reward::RewardModel;
+use hypernoise::weights::Architecture;
 use hypernoise::world::Image;
 use std::future::Future;
 use std::pin::Pin;
@@ -71,14 +71,20 @@ pub struct Pipeline<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Pipeline<B> {
     pub fn load(generator: &[u8], hypernetwork: &[u8], reward: &[u8], device: &B::Device) -> Result<Self, String> {
         // the generator file's own problems first, before whether the adapters fit it
-        hypernoise::weights::config_of::<GeneratorConfig>(generator, <GeneratorConfig as Architecture>::KIND).map_err(|e| format!("generator: {e}"))?;
-        let (merged, config) = Merged::<B::InnerBackend>::from_bytes(generator, hypernetwork, device).map_err(|e| format!("hypernetwork: {e}"))?;
+        hypernoise::weights::config_of::<GeneratorConfig>(generator, <GeneratorConfig as Architecture>::KIND)
+            .map_err(|e| format!("generator: {e}"))?;
+        let (merged, config) = Merged::<B::InnerBackend>::from_bytes(generator, hypernetwork, device)
+            .map_err(|e| format!("hypernetwork: {e}"))?;
         if config.role != Role::NoiseHypernetwork {
             return Err("hypernetwork: these adapters are a fine-tuned generator, not a noise hypernetwork".into());
         }
-        let (reward_ad, reward_config) = RewardModel::<B>::from_bytes(reward, device).map_err(|e| format!("reward: {e}"))?;
+        let (reward_ad, reward_config) =
+            RewardModel::<B>::from_bytes(reward, device).map_err(|e| format!("reward: {e}"))?;
         if reward_config.resolution != config.generator.resolution {
-            return Err(format!("reward: scores {0}x{0} images, the generator makes {1}x{1}", reward_config.resolution, config.generator.resolution));
+            return Err(format!(
+                "reward: scores {0}x{0} images, the generator makes {1}x{1}",
+                reward_config.resolution, config.generator.resolution
+            ));
         }
         let (generator_ad, _) = Generator::<B>::from_bytes(generator, device).map_err(|e| format!("generator: {e}"))?;
         let (generator_ad, reward_ad) = (generator_ad.no_grad(), reward_ad.no_grad());
@@ -118,7 +124,10 @@ impl<B: AutodiffBackend> Engine for Pipeline<B> {
             let tokens = self.tokens::<B::InnerBackend>(prompt, &self.device)?;
             // the noise is made on the CPU, so only the modulated noise needs reading back
             let z = seeded(seed, self.resolution);
-            let z_tensor = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(z.clone(), [1, 3, self.resolution, self.resolution]), &self.device);
+            let z_tensor = Tensor::<B::InnerBackend, 4>::from_data(
+                TensorData::new(z.clone(), [1, 3, self.resolution, self.resolution]),
+                &self.device,
+            );
             let g = self.merged.base();
             let started = now_ms();
             let fed = match strength {
@@ -169,7 +178,13 @@ impl<B: AutodiffBackend> RenoSteps for RenoRun<B> {
             let reward = self.reno.record(x, &scores);
             let (best, rewards) = self.reno.best().expect("recorded above");
             let (best, best_reward) = (read_image(best.clone()).await?, rewards[0]);
-            Ok(RenoProgress { iteration: self.reno.evaluations() - 1, reward, best, best_reward, done: self.reno.finished() })
+            Ok(RenoProgress {
+                iteration: self.reno.evaluations() - 1,
+                reward,
+                best,
+                best_reward,
+                done: self.reno.finished(),
+            })
         })
     }
 }

@@ -20,8 +20,11 @@ pub async fn bytes(source: &JsValue, what: &str) -> Result<Vec<u8>, String> {
 
 async fn fetch(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window to fetch from")?;
-    let js_err = |e: JsValue| e.as_string().or_else(|| js_sys::Error::from(e).message().as_string()).unwrap_or_else(|| "network error".into());
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(js_err)?.unchecked_into();
+    let js_err = |e: JsValue| {
+        e.as_string().or_else(|| js_sys::Error::from(e).message().as_string()).unwrap_or_else(|| "network error".into())
+    };
+    let response: web_sys::Response =
+        JsFuture::from(window.fetch_with_str(url)).await.map_err(js_err)?.unchecked_into();
     if !response.ok() {
         return Err(format!("HTTP {}", response.status()));
     }

@@ -81,7 +81,10 @@ fn hue_distance(a: f32, b: f32) -> f32 {
 fn nearest_colour(hues: impl Iterator<Item = f32>) -> Colour {
     let (s, c) = hues.fold((0.0f32, 0.0f32), |(s, c), h| (s + h.to_radians().sin(), c + h.to_radians().cos()));
     let mean = s.atan2(c).to_degrees().rem_euclid(360.0);
-    Colour::ALL.into_iter().min_by(|a, b| hue_distance(mean, a.hue()).total_cmp(&hue_distance(mean, b.hue()))).expect("a palette")
+    Colour::ALL
+        .into_iter()
+        .min_by(|a, b| hue_distance(mean, a.hue()).total_cmp(&hue_distance(mean, b.hue())))
+        .expect("a palette")
 }
 
 pub fn detect(img: &Image) -> Vec<Detection> {

@@ -33,7 +33,8 @@ impl Report {
 
     /// `{"mean": .., "single_object": .., ...}` for results files.
     pub fn scores(&self) -> BTreeMap<String, f64> {
-        let mut m: BTreeMap<String, f64> = Category::ALL.iter().filter_map(|&c| Some((c.name().to_string(), self.accuracy(c)?))).collect();
+        let mut m: BTreeMap<String, f64> =
+            Category::ALL.iter().filter_map(|&c| Some((c.name().to_string(), self.accuracy(c)?))).collect();
         m.insert("mean".into(), self.mean());
         m
     }

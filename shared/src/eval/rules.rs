@@ -42,7 +42,8 @@ pub fn judge(spec: &PromptSpec, detections: &[Detection]) -> Verdict {
     let mut prominent = Vec::new();
     for o in &spec.objects {
         let of_shape: Vec<&Detection> = detections.iter().filter(|d| d.shape == Some(o.shape)).collect();
-        let mut matching: Vec<&Detection> = of_shape.iter().copied().filter(|d| o.colour.is_none_or(|c| d.colour == c)).collect();
+        let mut matching: Vec<&Detection> =
+            of_shape.iter().copied().filter(|d| o.colour.is_none_or(|c| d.colour == c)).collect();
         if matching.len() < o.count as usize {
             return verdict(Some(format!(
                 "expected {}, found {} {} of colours: {}",
@@ -53,7 +54,12 @@ pub fn judge(spec: &PromptSpec, detections: &[Detection]) -> Verdict {
             )));
         }
         if category == Category::Counting && of_shape.len() > o.count as usize {
-            return verdict(Some(format!("expected exactly {}, found {} {}", o.count, of_shape.len(), o.shape.plural())));
+            return verdict(Some(format!(
+                "expected exactly {}, found {} {}",
+                o.count,
+                of_shape.len(),
+                o.shape.plural()
+            )));
         }
         matching.sort_by_key(|d| std::cmp::Reverse(d.area));
         prominent.push(matching[0]);

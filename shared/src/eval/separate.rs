@@ -24,7 +24,10 @@ pub fn separate(pixels: &[(usize, usize)]) -> Vec<Vec<(usize, usize)>> {
     }
     let neighbours = |i: usize| {
         let (x, y) = ((i % w) as isize, (i / w) as isize);
-        (-1..=1).flat_map(move |dy| (-1..=1).map(move |dx| (x + dx, y + dy))).filter(|&(nx, ny)| nx >= 0 && ny >= 0 && nx < w as isize && ny < h as isize).map(move |(nx, ny)| ny as usize * w + nx as usize)
+        (-1..=1)
+            .flat_map(move |dy| (-1..=1).map(move |dx| (x + dx, y + dy)))
+            .filter(|&(nx, ny)| nx >= 0 && ny >= 0 && nx < w as isize && ny < h as isize)
+            .map(move |(nx, ny)| ny as usize * w + nx as usize)
     };
     let mut core = inside.clone();
     for _ in 0..EROSIONS {
@@ -85,7 +88,10 @@ mod tests {
     use super::*;
 
     fn disc(cx: f32, cy: f32, r: f32) -> Vec<(usize, usize)> {
-        (0..64).flat_map(|y| (0..64).map(move |x| (x, y))).filter(|&(x, y)| (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) <= r * r).collect()
+        (0..64)
+            .flat_map(|y| (0..64).map(move |x| (x, y)))
+            .filter(|&(x, y)| (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) <= r * r)
+            .collect()
     }
 
     #[test]
@@ -94,7 +100,11 @@ mod tests {
         two.extend(disc(34.0, 20.0, 7.0).into_iter().filter(|p| !two.contains(p)));
         let parts = separate(&two);
         assert_eq!(parts.len(), 2, "two discs meeting at a point");
-        assert!(parts.iter().all(|p| (130..=170).contains(&p.len())), "{:?}", parts.iter().map(Vec::len).collect::<Vec<_>>());
+        assert!(
+            parts.iter().all(|p| (130..=170).contains(&p.len())),
+            "{:?}",
+            parts.iter().map(Vec::len).collect::<Vec<_>>()
+        );
         assert_eq!(separate(&disc(30.0, 30.0, 8.0)).len(), 1);
     }
 }

@@ -132,7 +132,14 @@ pub struct AttentionBlock<B: Backend> {
 }
 
 impl<B: Backend> AttentionBlock<B> {
-    pub fn new(channels: usize, token_dim: usize, heads: usize, groups: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+    pub fn new(
+        channels: usize,
+        token_dim: usize,
+        heads: usize,
+        groups: usize,
+        lora: Option<LoraConfig>,
+        device: &B::Device,
+    ) -> Self {
         AttentionBlock {
             norm: GroupNormConfig::new(groups, channels).init(device),
             proj_in: Conv::new(channels + COORDINATE_FEATURES, channels, 1, 1, lora, device),

@@ -38,7 +38,13 @@ impl GeneratorConfig {
     /// New models: 64x64, four levels (64, 32, 16, 8 px), attention at 16 and 8 px.
     pub fn standard() -> Self {
         GeneratorConfig {
-            shape: NetShape { resolution: 64, channels: vec![32, 64, 128, 128], emb_dim: 256, token_dim: 128, groups: 8 },
+            shape: NetShape {
+                resolution: 64,
+                channels: vec![32, 64, 128, 128],
+                emb_dim: 256,
+                token_dim: 128,
+                groups: 8,
+            },
             attention: Some(AttentionConfig { heads: 4, text_layers: 2, from_level: 2 }),
         }
     }
@@ -75,13 +81,18 @@ impl GeneratorConfig {
         self.shape.check()?;
         let levels = self.levels();
         if self.resolution % (1 << (levels - 1)) != 0 {
-            return Err(format!("resolution {} must be divisible by 2^(levels-1) for {levels} levels", self.resolution));
+            return Err(format!(
+                "resolution {} must be divisible by 2^(levels-1) for {levels} levels",
+                self.resolution
+            ));
         }
         let Some(a) = self.attention else { return Ok(()) };
         if a.heads == 0 || self.token_dim % a.heads != 0 {
             return Err(format!("token_dim {} must be a positive multiple of heads {}", self.token_dim, a.heads));
         }
-        if let Some(c) = (0..levels).filter(|&l| self.attention_at(l).is_some()).map(|l| self.channels[l]).find(|c| c % a.heads != 0) {
+        if let Some(c) =
+            (0..levels).filter(|&l| self.attention_at(l).is_some()).map(|l| self.channels[l]).find(|c| c % a.heads != 0)
+        {
             return Err(format!("the channels of attention levels ({c}) must be multiples of heads {}", a.heads));
         }
         if a.from_level >= levels {

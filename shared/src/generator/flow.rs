@@ -12,7 +12,13 @@ pub fn interpolate<B: Backend>(z: Tensor<B, 4>, x: Tensor<B, 4>, t: Tensor<B, 1>
 }
 
 /// Mean squared error of the predicted velocity against x - z.
-pub fn velocity_loss<B: Backend>(model: &Generator<B>, z: Tensor<B, 4>, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 3>) -> Tensor<B, 1> {
+pub fn velocity_loss<B: Backend>(
+    model: &Generator<B>,
+    z: Tensor<B, 4>,
+    x: Tensor<B, 4>,
+    t: Tensor<B, 1>,
+    cond: Tensor<B, 3>,
+) -> Tensor<B, 1> {
     let target = x.clone() - z.clone();
     let v = model.velocity(interpolate(z, x, t.clone()), t, cond);
     (v - target).powi_scalar(2).mean()
@@ -21,7 +27,13 @@ pub fn velocity_loss<B: Backend>(model: &Generator<B>, z: Tensor<B, 4>, x: Tenso
 /// Integrates the guided velocity from noise `z` (t = 0) to an image (t = 1) in `steps`
 /// Euler steps. `guidance` 1 is the plain conditional model; above 1 pushes away from the
 /// unconditional prediction (the all-padding prompt).
-pub fn sample<B: Backend>(model: &Generator<B>, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, steps: usize, guidance: f32) -> Tensor<B, 4> {
+pub fn sample<B: Backend>(
+    model: &Generator<B>,
+    z: Tensor<B, 4>,
+    tokens: Tensor<B, 2, Int>,
+    steps: usize,
+    guidance: f32,
+) -> Tensor<B, 4> {
     let [b, ..] = z.dims();
     let device = z.device();
     let cond = model.encode(tokens.clone());

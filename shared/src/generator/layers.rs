@@ -52,7 +52,11 @@ impl<B: Backend, const D: usize> Lora<B, D> {
     /// PEFT's initialisation: Kaiming-uniform (a = sqrt(5)) down projection, zero up projection.
     fn new(down: [usize; D], up: [usize; D], fan_in: usize, config: LoraConfig, device: &B::Device) -> Self {
         let init = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false };
-        Lora { down: init.init_with(down, Some(fan_in), None, device), up: Initializer::Zeros.init(up, device), scale: config.scale() }
+        Lora {
+            down: init.init_with(down, Some(fan_in), None, device),
+            up: Initializer::Zeros.init(up, device),
+            scale: config.scale(),
+        }
     }
 }
 
@@ -79,7 +83,9 @@ impl<B: Backend> Dense<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>, adapters: Adapters) -> Tensor<B, D> {
         match (adapters, &self.lora) {
             (Adapters::Off, _) | (_, None) => self.base(x),
-            (_, Some(l)) => self.base(x.clone()) + x.matmul(l.down.val().unsqueeze()).matmul(l.up.val().unsqueeze()) * l.scale,
+            (_, Some(l)) => {
+                self.base(x.clone()) + x.matmul(l.down.val().unsqueeze()).matmul(l.up.val().unsqueeze()) * l.scale
+            }
         }
     }
 }
@@ -96,7 +102,14 @@ pub struct Conv<B: Backend> {
 
 impl<B: Backend> Conv<B> {
     /// A k x k convolution with "same" padding (before striding).
-    pub fn new(cin: usize, cout: usize, kernel: usize, stride: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        lora: Option<LoraConfig>,
+        device: &B::Device,
+    ) -> Self {
         Self::with_init(cin, cout, kernel, stride, lora, None, device)
     }
 
@@ -105,16 +118,32 @@ impl<B: Backend> Conv<B> {
         Self::with_init(cin, cout, kernel, 1, lora, Some(Initializer::Zeros), device)
     }
 
-    fn with_init(cin: usize, cout: usize, kernel: usize, stride: usize, lora: Option<LoraConfig>, init: Option<Initializer>, device: &B::Device) -> Self {
+    fn with_init(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        lora: Option<LoraConfig>,
+        init: Option<Initializer>,
+        device: &B::Device,
+    ) -> Self {
         let pad = kernel / 2;
-        let mut config = Conv2dConfig::new([cin, cout], [kernel, kernel]).with_stride([stride, stride]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad));
+        let mut config = Conv2dConfig::new([cin, cout], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad));
         if let Some(init) = init {
             config = config.with_initializer(init);
         }
         let base = config.init(device);
         let fan_in = cin * kernel * kernel;
         let lora = lora.map(|l| Lora::new([l.rank, cin, kernel, kernel], [cout, l.rank, 1, 1], fan_in, l, device));
-        Conv { weight: base.weight, bias: base.bias.expect("burn's Conv2d has a bias by default"), stride, padding: pad, lora }
+        Conv {
+            weight: base.weight,
+            bias: base.bias.expect("burn's Conv2d has a bias by default"),
+            stride,
+            padding: pad,
+            lora,
+        }
     }
 
     fn options(&self) -> ConvOptions<2> {
@@ -148,7 +177,9 @@ impl<B: Backend> Conv<B> {
     pub fn forward_output(&self, x: Tensor<B, 4>, adapters: Adapters) -> Tensor<B, 4> {
         match (adapters, &self.lora) {
             (Adapters::Hypernetwork, Some(l)) => conv2d(x, self.delta(l), None, self.options()),
-            (Adapters::Hypernetwork, None) => panic!("the noise hypernetwork needs adapters (build it with a LoraConfig)"),
+            (Adapters::Hypernetwork, None) => {
+                panic!("the noise hypernetwork needs adapters (build it with a LoraConfig)")
+            }
             _ => self.forward(x, adapters),
         }
     }
@@ -250,7 +281,11 @@ pub fn merge_adapters<B: Backend, M: Module<B>>(module: M, config: LoraConfig, r
                 match field.as_str() {
                     "weight" => {
                         let d = delta.clone().reshape(dims) * self.scale;
-                        if alone { d } else { w + d }
+                        if alone {
+                            d
+                        } else {
+                            w + d
+                        }
                     }
                     "bias" if alone => w.zeros_like(),
                     _ => w,
@@ -295,7 +330,10 @@ mod tests {
             let branch = conv2d(h, l.up.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) * 2.0;
             let close = |a: Tensor<Flex, 4>, b: Tensor<Flex, 4>| (a - b).abs().max().into_scalar() < 1e-4;
             assert!(branch.clone().abs().max().into_scalar() > 0.1, "the branch is not trivially zero");
-            assert!(close(conv.forward(x.clone(), Adapters::FineTune), conv.base(x.clone()) + branch.clone()), "stride {stride}");
+            assert!(
+                close(conv.forward(x.clone(), Adapters::FineTune), conv.base(x.clone()) + branch.clone()),
+                "stride {stride}"
+            );
             assert!(close(conv.forward_output(x.clone(), Adapters::Hypernetwork), branch), "stride {stride}");
             assert!(close(conv.forward(x.clone(), Adapters::Off), conv.base(x)), "stride {stride}");
         }

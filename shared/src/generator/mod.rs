@@ -78,7 +78,12 @@ impl<B: Backend> Generator<B> {
                 Some(Dense::new(config.token_dim, config.emb_dim, lora, device)),
             ),
         };
-        Generator { prompt, summary, time: TimeEmbedding::new(config, lora, device), unet: UNet::new(config, lora, device) }
+        Generator {
+            prompt,
+            summary,
+            time: TimeEmbedding::new(config, lora, device),
+            unet: UNet::new(config, lora, device),
+        }
     }
 
     /// The prompt's conditioning (B, slots, width): in the token-conditioned design the encoded

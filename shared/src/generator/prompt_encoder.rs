@@ -23,7 +23,11 @@ impl<B: Backend> PromptEncoder<B> {
     pub fn new(token_dim: usize, out_dim: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
         PromptEncoder {
             tokens: EmbeddingConfig::new(vocabulary().len(), token_dim).init(device),
-            positions: Param::from_tensor(Tensor::random([MAX_TOKENS, token_dim], Distribution::Normal(0.0, 0.02), device)),
+            positions: Param::from_tensor(Tensor::random(
+                [MAX_TOKENS, token_dim],
+                Distribution::Normal(0.0, 0.02),
+                device,
+            )),
             fc1: Dense::new(MAX_TOKENS * token_dim, out_dim, lora, device),
             fc2: Dense::new(out_dim, out_dim, lora, device),
         }

@@ -16,7 +16,10 @@ pub(crate) fn randomised<B: Backend>(config: &GeneratorConfig) -> Generator<B> {
     let g = config.init::<B>(&dev);
     struct Jitter;
     impl<B: Backend> burn::module::ModuleMapper<B> for Jitter {
-        fn map_float<const D: usize>(&mut self, p: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+        fn map_float<const D: usize>(
+            &mut self,
+            p: burn::module::Param<Tensor<B, D>>,
+        ) -> burn::module::Param<Tensor<B, D>> {
             p.map(|t| {
                 let noise = t.random_like(burn::tensor::Distribution::Normal(0.0, 0.05));
                 t + noise
@@ -28,7 +31,12 @@ pub(crate) fn randomised<B: Backend>(config: &GeneratorConfig) -> Generator<B> {
 
 fn inputs(n: usize, res: usize) -> (Tensor<B, 4>, Tensor<B, 2, Int>) {
     let dev = Default::default();
-    let prompts = ["a red circle", "three green triangles", "a blue star to the left of a yellow square", "a circle and a square"];
+    let prompts = [
+        "a red circle",
+        "three green triangles",
+        "a blue star to the left of a yellow square",
+        "a circle and a square",
+    ];
     let ids = encode_prompts(&prompts[..n]).unwrap();
     (noise_tensor::<B>(&(0..n as u64).collect::<Vec<_>>(), res, &dev), tokens_tensor::<B>(&ids, &dev))
 }
@@ -86,11 +94,16 @@ fn pooled_design_files_name_no_attention_and_keep_their_tensor_names() {
     let bytes = randomised::<B>(&c).to_bytes(&c).unwrap();
     let header = crate::weights::read_header(&bytes).unwrap();
     assert!(!header.config.contains("attention"), "{}", header.config);
-    assert!(header.tensors.contains_key("prompt.fc1.weight") && header.tensors.contains_key("unet.down.0.conv1.weight"));
+    assert!(
+        header.tensors.contains_key("prompt.fc1.weight") && header.tensors.contains_key("unet.down.0.conv1.weight")
+    );
     assert!(!header.tensors.keys().any(|k| k.contains("Pooled") || k.contains("attn") || k.starts_with("summary")));
     let t = GeneratorConfig::tiny();
     let header = crate::weights::read_header(&randomised::<B>(&t).to_bytes(&t).unwrap()).unwrap();
-    assert!(header.tensors.contains_key("prompt.layers.0.attn.q.weight") && header.tensors.contains_key("unet.mid.attn.cross_attn.k.weight"));
+    assert!(
+        header.tensors.contains_key("prompt.layers.0.attn.q.weight")
+            && header.tensors.contains_key("unet.mid.attn.cross_attn.k.weight")
+    );
 }
 
 #[test]
@@ -111,10 +124,14 @@ fn weights_round_trip_and_bad_files_are_clear_errors() {
     let mut corrupt = bytes.clone();
     corrupt[12] = b'#';
     assert!(matches!(err(&corrupt), WeightsError::Corrupt(_)));
-    assert!(matches!(err(b"hello, this is not a weights file at all"), WeightsError::Truncated(_) | WeightsError::Corrupt(_)));
+    assert!(matches!(
+        err(b"hello, this is not a weights file at all"),
+        WeightsError::Truncated(_) | WeightsError::Corrupt(_)
+    ));
 
     // a file whose config promises more channels than its tensors have
-    let wider = GeneratorConfig { shape: crate::net_shape::NetShape { channels: vec![8, 24], ..c.shape.clone() }, ..c.clone() };
+    let wider =
+        GeneratorConfig { shape: crate::net_shape::NetShape { channels: vec![8, 24], ..c.shape.clone() }, ..c.clone() };
     let other = crate::weights::save(&g, GeneratorConfig::KIND, &wider).unwrap();
     let e = err(&other);
     assert!(matches!(e, WeightsError::Mismatch(_)) && e.to_string().to_lowercase().contains("shape"), "{e}");
@@ -148,5 +165,8 @@ fn f16_copies_are_half_the_size_and_load_to_nearly_the_same_model() {
     let b = loaded.one_step(z, loaded.encode(tokens));
     let diff = max_abs_diff(a.clone(), b);
     assert!(diff > 0.0 && diff < 1e-2, "f16 rounding changes outputs slightly: {diff}");
-    assert!(matches!(Generator::<B>::from_bytes(&half[..half.len() - 10], &Default::default()), Err(WeightsError::Truncated(_))));
+    assert!(matches!(
+        Generator::<B>::from_bytes(&half[..half.len() - 10], &Default::default()),
+        Err(WeightsError::Truncated(_))
+    ));
 }

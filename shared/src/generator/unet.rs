@@ -23,7 +23,11 @@ pub struct TimeEmbedding<B: Backend> {
 impl<B: Backend> TimeEmbedding<B> {
     pub fn new(c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
         let freqs = 16;
-        TimeEmbedding { fc1: Dense::new(2 * freqs, c.emb_dim, lora, device), fc2: Dense::new(c.emb_dim, c.emb_dim, lora, device), freqs }
+        TimeEmbedding {
+            fc1: Dense::new(2 * freqs, c.emb_dim, lora, device),
+            fc2: Dense::new(c.emb_dim, c.emb_dim, lora, device),
+            freqs,
+        }
     }
 
     pub fn forward(&self, t: Tensor<B, 1>, a: Adapters) -> Tensor<B, 2> {
@@ -50,8 +54,16 @@ pub struct ResBlock<B: Backend> {
 }
 
 impl<B: Backend> ResBlock<B> {
-    fn new(cin: usize, cout: usize, level: usize, c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
-        let attn = c.attention_at(level).map(|a| AttentionBlock::new(cout, c.token_dim, a.heads, c.groups, lora, device));
+    fn new(
+        cin: usize,
+        cout: usize,
+        level: usize,
+        c: &GeneratorConfig,
+        lora: Option<LoraConfig>,
+        device: &B::Device,
+    ) -> Self {
+        let attn =
+            c.attention_at(level).map(|a| AttentionBlock::new(cout, c.token_dim, a.heads, c.groups, lora, device));
         ResBlock {
             norm1: GroupNormConfig::new(c.groups, cin).init(device),
             conv1: Conv::new(cin, cout, 3, 1, lora, device),
@@ -66,7 +78,8 @@ impl<B: Backend> ResBlock<B> {
     /// `tokens`: the encoded prompt (B, slots, token_dim), which attention blocks read.
     fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, tokens: &Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())), a);
-        let [scale, shift]: [Tensor<B, 2>; 2] = self.film.forward(silu(emb), a).chunk(2, 1).try_into().expect("two chunks");
+        let [scale, shift]: [Tensor<B, 2>; 2] =
+            self.film.forward(silu(emb), a).chunk(2, 1).try_into().expect("two chunks");
         let h = self.norm2.forward(h) * (scale.unsqueeze_dims::<4>(&[2, 3]) + 1.0) + shift.unsqueeze_dims::<4>(&[2, 3]);
         let h = self.conv2.forward(silu(h), a);
         let skip = match &self.skip {

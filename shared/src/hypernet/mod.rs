@@ -59,19 +59,31 @@ pub struct Adapted<B: Backend> {
 
 impl<B: Backend> Adapted<B> {
     /// Fresh adapters (f = 0, g_ft = g) on the generator stored in `generator_bytes`.
-    pub fn fresh(generator_bytes: &[u8], role: Role, lora: LoraConfig, device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
+    pub fn fresh(
+        generator_bytes: &[u8],
+        role: Role,
+        lora: LoraConfig,
+        device: &B::Device,
+    ) -> Result<(Self, AdapterConfig), WeightsError> {
         if lora.rank == 0 {
             return Err(WeightsError::Corrupt("LoRA rank must be at least 1".into()));
         }
-        let generator: GeneratorConfig = weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
+        let generator: GeneratorConfig =
+            weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
         generator.check().map_err(WeightsError::Corrupt)?;
-        let model = weights::load_part(Generator::new(&generator, Some(lora), device), generator_bytes, |p| !crate::generator::layers::is_adapter_path(p))?;
+        let model = weights::load_part(Generator::new(&generator, Some(lora), device), generator_bytes, |p| {
+            !crate::generator::layers::is_adapter_path(p)
+        })?;
         let config = AdapterConfig { role, lora, generator, generator_fingerprint: fingerprint(generator_bytes) };
         Ok((Adapted { model }, config))
     }
 
     /// Trained adapters (`adapter_bytes`) on their generator (`generator_bytes`).
-    pub fn load(generator_bytes: &[u8], adapter_bytes: &[u8], device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
+    pub fn load(
+        generator_bytes: &[u8],
+        adapter_bytes: &[u8],
+        device: &B::Device,
+    ) -> Result<(Self, AdapterConfig), WeightsError> {
         let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
         // the generator file's own problems (not a generator, truncated) come first
         let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.lora, device)?;
@@ -99,13 +111,22 @@ impl<B: Backend> Adapted<B> {
     /// Images for noise `z` and prompts: g(z + s f(z, c), c) for a hypernetwork, with g the
     /// one-step generator or k Euler steps of a flow model (`sampler`); g_ft(z, c) for
     /// fine-tuned adapters (one-step only; `strength` and `sampler` do not apply).
-    pub fn generate(&self, role: Role, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32, sampler: Sampler) -> Tensor<B, 4> {
+    pub fn generate(
+        &self,
+        role: Role,
+        z: Tensor<B, 4>,
+        tokens: Tensor<B, 2, Int>,
+        strength: f32,
+        sampler: Sampler,
+    ) -> Tensor<B, 4> {
         match role {
             Role::NoiseHypernetwork => {
                 let z = self.modulate(z, tokens.clone(), strength);
                 self.model.generate(z, tokens, sampler)
             }
-            Role::FineTune => self.model.one_step_with(z, self.model.encode_with(tokens, Adapters::FineTune), Adapters::FineTune),
+            Role::FineTune => {
+                self.model.one_step_with(z, self.model.encode_with(tokens, Adapters::FineTune), Adapters::FineTune)
+            }
         }
     }
 }
@@ -128,11 +149,21 @@ impl<B: Backend> Merged<B> {
     /// the CPU whatever the device, so every backend runs the same weights: done on CUDA (burn
     /// 0.21, before the CUDA build patched cubek-matmul's k guard; README) it came out wrong,
     /// and different on every run.
-    pub fn from_bytes(generator_bytes: &[u8], adapter_bytes: &[u8], device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
+    pub fn from_bytes(
+        generator_bytes: &[u8],
+        adapter_bytes: &[u8],
+        device: &B::Device,
+    ) -> Result<(Self, AdapterConfig), WeightsError> {
         let (a, config) = Adapted::<burn_flex::Flex>::load(generator_bytes, adapter_bytes, &Default::default())?;
-        let folded = crate::generator::layers::merge_adapters(a.model, config.lora, config.role.adapters(), crate::generator::OUTPUT_LAYER);
+        let folded = crate::generator::layers::merge_adapters(
+            a.model,
+            config.lora,
+            config.role.adapters(),
+            crate::generator::OUTPUT_LAYER,
+        );
         let folded_bytes = weights::save(&folded, KIND, &config)?;
-        let adapted = weights::load_part(Generator::new(&config.generator, Some(config.lora), device), &folded_bytes, |_| true)?;
+        let adapted =
+            weights::load_part(Generator::new(&config.generator, Some(config.lora), device), &folded_bytes, |_| true)?;
         let (base, _) = Generator::from_bytes(generator_bytes, device)?;
         Ok((Merged { base, adapted, role: config.role }, config))
     }
@@ -140,9 +171,22 @@ impl<B: Backend> Merged<B> {
     /// This fold's images for (z, tokens), and the device's `unfolded` adapters' images, each
     /// against `exact`'s: the same adapters unfolded on another backend (`device`), the CPU's
     /// plain f32. See [`FoldCheck`].
-    pub fn check<E: Backend>(&self, unfolded: &Adapted<B>, exact: &Adapted<E>, device: &E::Device, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> FoldCheck {
+    pub fn check<E: Backend>(
+        &self,
+        unfolded: &Adapted<B>,
+        exact: &Adapted<E>,
+        device: &E::Device,
+        z: Tensor<B, 4>,
+        tokens: Tensor<B, 2, Int>,
+    ) -> FoldCheck {
         let there = |x: Tensor<B, 4>| Tensor::<E, 4>::from_data(x.into_data(), device);
-        let reference = exact.generate(self.role, there(z.clone()), Tensor::from_data(tokens.to_data(), device), 1.0, Sampler::OneStep);
+        let reference = exact.generate(
+            self.role,
+            there(z.clone()),
+            Tensor::from_data(tokens.to_data(), device),
+            1.0,
+            Sampler::OneStep,
+        );
         let off = |x: Tensor<B, 4>| (there(x) - reference.clone()).abs().max().into_scalar().elem::<f32>();
         FoldCheck {
             unfolded: off(unfolded.generate(self.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep)),
@@ -161,7 +205,13 @@ impl<B: Backend> Merged<B> {
     }
 
     /// As [`Adapted::generate`].
-    pub fn generate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32, sampler: Sampler) -> Tensor<B, 4> {
+    pub fn generate(
+        &self,
+        z: Tensor<B, 4>,
+        tokens: Tensor<B, 2, Int>,
+        strength: f32,
+        sampler: Sampler,
+    ) -> Tensor<B, 4> {
         match self.role {
             Role::NoiseHypernetwork => self.base.generate(self.modulate(z, tokens.clone(), strength), tokens, sampler),
             Role::FineTune => self.adapted.one_step(z, self.adapted.encode(tokens)),

@@ -31,7 +31,11 @@ fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
 fn perturb_adapters<B: Backend>(m: Adapted<B>) -> Adapted<B> {
     struct Shift;
     impl<B: Backend> AdapterAwareMap<B> for Shift {
-        fn map<const D: usize>(&mut self, adapter: bool, p: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+        fn map<const D: usize>(
+            &mut self,
+            adapter: bool,
+            p: burn::module::Param<Tensor<B, D>>,
+        ) -> burn::module::Param<Tensor<B, D>> {
             p.map(|t| if adapter { t.clone() + t.random_like(burn::tensor::Distribution::Normal(0.0, 0.1)) } else { t })
         }
     }
@@ -49,7 +53,11 @@ fn fresh_adapters_change_nothing() {
         let (a, config) = Adapted::<B>::fresh(&file, role, LORA, &dev).unwrap();
         assert_eq!(config.generator_fingerprint, fingerprint(&file));
         assert_eq!(max_diff(a.model.noise_offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
-        assert_eq!(max_diff(a.generate(role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep), base.clone()), 0.0, "{role:?} starts as the generator");
+        assert_eq!(
+            max_diff(a.generate(role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep), base.clone()),
+            0.0,
+            "{role:?} starts as the generator"
+        );
     }
 }
 
@@ -61,7 +69,11 @@ fn adapter_files_hold_only_adapters_and_check_their_generator() {
     let a = perturb_adapters(a);
     let bytes = a.to_bytes(&config).unwrap();
     let header = weights::read_header(&bytes).unwrap();
-    assert!(!header.tensors.is_empty() && header.tensors.keys().all(|k| is_adapter_path(k)), "{:?}", header.tensors.keys());
+    assert!(
+        !header.tensors.is_empty() && header.tensors.keys().all(|k| is_adapter_path(k)),
+        "{:?}",
+        header.tensors.keys()
+    );
     assert!(bytes.len() < file.len(), "adapters file {} bytes, generator {}", bytes.len(), file.len());
 
     let (loaded, c2) = Adapted::<B>::load(&file, &bytes, &dev).unwrap();
@@ -77,18 +89,24 @@ fn adapter_files_hold_only_adapters_and_check_their_generator() {
     let e = Adapted::<B>::load(&other, &bytes, &dev).err().unwrap();
     assert!(e.to_string().contains("trained on generator"), "{e}");
     assert!(matches!(Generator::<B>::from_bytes(&bytes, &dev).err().unwrap(), WeightsError::WrongKind { .. }));
-    assert!(matches!(Adapted::<B>::load(&file, &bytes[..bytes.len() - 10], &dev).err().unwrap(), WeightsError::Truncated(_)));
+    assert!(matches!(
+        Adapted::<B>::load(&file, &bytes[..bytes.len() - 10], &dev).err().unwrap(),
+        WeightsError::Truncated(_)
+    ));
 }
 
 #[test]
 fn only_adapters_train_and_the_objective_raises_the_reward() {
     let file = generator_file();
     let dev = Default::default();
-    let (a, _) = Adapted::<AB>::fresh(&file, Role::NoiseHypernetwork, LoraConfig { rank: 8, alpha: 8.0 }, &dev).unwrap();
+    let (a, _) =
+        Adapted::<AB>::fresh(&file, Role::NoiseHypernetwork, LoraConfig { rank: 8, alpha: 8.0 }, &dev).unwrap();
     let mut a = train_adapters_only(a);
     let mut optim = SgdConfig::new().init();
     let (z, tokens) = inputs::<AB>(3);
-    let terms = |a: &Adapted<AB>| objective_terms(a, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, _| redness(x));
+    let terms = |a: &Adapted<AB>| {
+        objective_terms(a, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, _| redness(x))
+    };
     let reward_before = terms(&a).1.mean().into_scalar();
     for _ in 0..20 {
         let (reg, reward) = terms(&a);

@@ -14,7 +14,13 @@ pub struct BestOfN<B: Backend> {
 
 /// For each prompt (`cond`: (P, SLOTS, token_dim)), the best of the images from its seeds (`seeds[p]`, N
 /// each), made one round (one seed per prompt) at a time, so memory stays that of one batch.
-pub fn best_of_n<B: Backend>(generator: &Generator<B>, cond: Tensor<B, 3>, seeds: &[Vec<u64>], resolution: usize, reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>) -> BestOfN<B> {
+pub fn best_of_n<B: Backend>(
+    generator: &Generator<B>,
+    cond: Tensor<B, 3>,
+    seeds: &[Vec<u64>],
+    resolution: usize,
+    reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>,
+) -> BestOfN<B> {
     let device = cond.device();
     let rounds = seeds.iter().map(Vec::len).min().unwrap_or(0);
     assert!(rounds > 0 && seeds.len() == cond.dims()[0], "one non-empty seed list per prompt");

@@ -61,7 +61,15 @@ pub struct Reno<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Reno<B> {
     pub fn new(cond: Tensor<B, 3>, z: Tensor<B, 4>, config: &RenoConfig) -> Self {
         let z = z.inner();
-        Reno { config: config.clone(), cond: cond.detach(), velocity: z.zeros_like(), z, evaluations: 0, best: None, curve: Vec::with_capacity(config.iterations + 1) }
+        Reno {
+            config: config.clone(),
+            cond: cond.detach(),
+            velocity: z.zeros_like(),
+            z,
+            evaluations: 0,
+            best: None,
+            curve: Vec::with_capacity(config.iterations + 1),
+        }
     }
 
     /// Evaluations done so far (iteration 0 is the initial noise).
@@ -76,7 +84,11 @@ impl<B: AutodiffBackend> Reno<B> {
 
     /// Images and rewards (B) for the current noise; then, unless this was the last
     /// evaluation, one Nesterov step on the noise. Pass the rewards, read back, to [`Reno::record`].
-    pub fn evaluate(&mut self, generator: &Generator<B>, reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>) -> (Tensor<B::InnerBackend, 4>, Tensor<B::InnerBackend, 1>) {
+    pub fn evaluate(
+        &mut self,
+        generator: &Generator<B>,
+        reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>,
+    ) -> (Tensor<B::InnerBackend, 4>, Tensor<B::InnerBackend, 1>) {
         let [b, ..] = self.z.dims();
         let zt = Tensor::<B, 4>::from_inner(self.z.clone()).require_grad();
         let x = generator.one_step(zt.clone(), self.cond.clone());

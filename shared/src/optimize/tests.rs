@@ -25,7 +25,10 @@ fn reno_raises_the_reward_per_image_and_keeps_the_best() {
     let both = reno(&g, g.encode(tokens.clone()), z.clone(), redness, &config, |i, r| seen.push((i, r)));
     assert_eq!(seen.len(), 11);
     assert!(both.curve[10] > both.curve[0] + 0.05, "{:?}", both.curve);
-    assert!(both.rewards.iter().zip(&vec1(redness(both.images.clone()))).all(|(a, b)| (a - b).abs() < 1e-4), "kept images match their rewards");
+    assert!(
+        both.rewards.iter().zip(&vec1(redness(both.images.clone()))).all(|(a, b)| (a - b).abs() < 1e-4),
+        "kept images match their rewards"
+    );
     // the first image's result does not depend on the second one in the batch
     let one = reno(&g, g.encode(tokens.slice([0..1])), z.slice([0..1]), redness, &config, |_, _| {});
     assert!((one.rewards[0] - both.rewards[0]).abs() < 1e-3, "{} vs {}", one.rewards[0], both.rewards[0]);
@@ -49,7 +52,9 @@ fn best_of_n_returns_each_prompts_best_seed_and_its_image() {
     let result = best_of_n(&g, cond.clone(), &seeds, c.resolution, redness);
     for p in 0..2 {
         let cond_p = cond.clone().slice([p..p + 1]);
-        let all = vec1(redness(g.one_step(noise_tensor::<Flex>(&seeds[p], c.resolution, &dev), cond_p.clone().expand([9, -1, -1]))));
+        let all = vec1(redness(
+            g.one_step(noise_tensor::<Flex>(&seeds[p], c.resolution, &dev), cond_p.clone().expand([9, -1, -1])),
+        ));
         let max = all.iter().cloned().fold(f32::MIN, f32::max);
         let at = seeds[p].iter().position(|&s| s == result.seeds[p]).unwrap();
         assert!((result.rewards[p] - max).abs() < 1e-5 && (all[at] - max).abs() < 1e-5, "prompt {p}");

@@ -19,7 +19,13 @@ shaped_config!(
 
 impl RewardConfig {
     pub fn standard() -> Self {
-        RewardConfig(NetShape { resolution: 64, channels: vec![32, 64, 128, 128], emb_dim: 256, token_dim: 32, groups: 8 })
+        RewardConfig(NetShape {
+            resolution: 64,
+            channels: vec![32, 64, 128, 128],
+            emb_dim: 256,
+            token_dim: 32,
+            groups: 8,
+        })
     }
 
     pub fn tiny() -> Self {
@@ -38,7 +44,11 @@ impl Architecture for RewardConfig {
     fn check(&self) -> Result<(), String> {
         self.0.check()?;
         if self.grid() == 0 || self.resolution != self.grid() << self.channels.len() {
-            return Err(format!("resolution {} must halve {} times to a whole grid", self.resolution, self.channels.len()));
+            return Err(format!(
+                "resolution {} must halve {} times to a whole grid",
+                self.resolution,
+                self.channels.len()
+            ));
         }
         Ok(())
     }
@@ -47,7 +57,12 @@ impl Architecture for RewardConfig {
         let ins = std::iter::once(3).chain(self.channels.iter().copied());
         let convs = ins
             .zip(&self.channels)
-            .map(|(i, &o)| Conv2dConfig::new([i, o], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device))
+            .map(|(i, &o)| {
+                Conv2dConfig::new([i, o], [3, 3])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device)
+            })
             .collect();
         let last = *self.channels.last().expect("checked");
         RewardModel {
@@ -120,6 +135,9 @@ mod tests {
         let (loaded, c2) = RewardModel::<B>::from_bytes(&bytes, &dev).unwrap();
         assert_eq!(c, c2);
         let _ = loaded;
-        assert!(crate::generator::Generator::<B>::from_bytes(&bytes, &dev).is_err(), "a reward file is not a generator");
+        assert!(
+            crate::generator::Generator::<B>::from_bytes(&bytes, &dev).is_err(),
+            "a reward file is not a generator"
+        );
     }
 }

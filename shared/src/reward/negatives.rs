@@ -17,7 +17,14 @@ pub enum Perturbation {
 }
 
 impl Perturbation {
-    pub const ALL: [Perturbation; 6] = [Perturbation::Count, Perturbation::Colour, Perturbation::Relation, Perturbation::Binding, Perturbation::Shape, Perturbation::Missing];
+    pub const ALL: [Perturbation; 6] = [
+        Perturbation::Count,
+        Perturbation::Colour,
+        Perturbation::Relation,
+        Perturbation::Binding,
+        Perturbation::Shape,
+        Perturbation::Missing,
+    ];
 
     /// The name the command line and the accuracy report use.
     pub fn name(self) -> &'static str {
@@ -109,6 +116,10 @@ mod tests {
         assert_eq!(perturb(&single, Perturbation::Missing, &mut rng), None, "nothing to leave out");
         let two = PromptSpec::parse("a red star to the left of a blue circle").unwrap();
         let kept = perturb(&two, Perturbation::Missing, &mut rng).unwrap();
-        assert!(kept.objects.len() == 1 && kept.relation.is_none() && two.objects.contains(&kept.objects[0]), "{}", kept.text());
+        assert!(
+            kept.objects.len() == 1 && kept.relation.is_none() && two.objects.contains(&kept.objects[0]),
+            "{}",
+            kept.text()
+        );
     }
 }

@@ -93,7 +93,10 @@ mod tests {
         let err = encode("a red dog").unwrap_err();
         assert_eq!(err, PromptError::UnknownWord { word: "dog".into() });
         let msg = err.to_string();
-        assert!(msg.contains("'dog'") && msg.contains("circle") && msg.contains("purple") && !msg.contains("<pad>"), "{msg}");
+        assert!(
+            msg.contains("'dog'") && msg.contains("circle") && msg.contains("purple") && !msg.contains("<pad>"),
+            "{msg}"
+        );
         assert_eq!(encode("   ").unwrap_err(), PromptError::Empty);
         assert!(matches!(encode(&"a ".repeat(13)), Err(PromptError::TooLong(13))));
     }

@@ -51,10 +51,15 @@ pub fn relation_offset(a: &BBox, b: &BBox) -> Option<(f32, f32)> {
 /// Every relation in which `a` stands to `b` by GenEval's rule (a diagonal layout has two).
 pub fn relations(a: &BBox, b: &BBox) -> Vec<Relation> {
     let Some((dx, dy)) = relation_offset(a, b) else { return vec![] };
-    [(dx < -0.5, Relation::LeftOf), (dx > 0.5, Relation::RightOf), (dy < -0.5, Relation::Above), (dy > 0.5, Relation::Below)]
-        .into_iter()
-        .filter_map(|(holds, r)| holds.then_some(r))
-        .collect()
+    [
+        (dx < -0.5, Relation::LeftOf),
+        (dx > 0.5, Relation::RightOf),
+        (dy < -0.5, Relation::Above),
+        (dy > 0.5, Relation::Below),
+    ]
+    .into_iter()
+    .filter_map(|(holds, r)| holds.then_some(r))
+    .collect()
 }
 
 /// How strongly `a` stands in `rel` to `b`: the GenEval offset along the relation's direction

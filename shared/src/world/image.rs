@@ -15,7 +15,13 @@ impl Image {
 
     pub fn from_rgb(width: usize, height: usize, rgb: Vec<u8>) -> Result<Self, String> {
         if rgb.len() != width * height * 3 {
-            return Err(format!("{}x{} RGB image needs {} bytes, got {}", width, height, width * height * 3, rgb.len()));
+            return Err(format!(
+                "{}x{} RGB image needs {} bytes, got {}",
+                width,
+                height,
+                width * height * 3,
+                rgb.len()
+            ));
         }
         Ok(Image { width, height, rgb })
     }
@@ -23,7 +29,13 @@ impl Image {
     /// Drops the alpha channel of RGBA bytes (as a browser canvas or a PNG decoder gives them).
     pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Result<Self, String> {
         if rgba.len() != width * height * 4 {
-            return Err(format!("{}x{} RGBA image needs {} bytes, got {}", width, height, width * height * 4, rgba.len()));
+            return Err(format!(
+                "{}x{} RGBA image needs {} bytes, got {}",
+                width,
+                height,
+                width * height * 4,
+                rgba.len()
+            ));
         }
         Ok(Image { width, height, rgb: rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect() })
     }

@@ -130,7 +130,11 @@ impl PromptSpec {
             Some(r) => matches!(r, Relation::RightOf | Relation::Below),
             None => self.objects.len() == 2 && self.objects[0] > self.objects[1],
         };
-        if swap { self.mirrored().text() } else { self.text() }
+        if swap {
+            self.mirrored().text()
+        } else {
+            self.text()
+        }
     }
 
     pub fn parse(prompt: &str) -> Result<PromptSpec, PromptError> {
@@ -157,7 +161,9 @@ impl PromptSpec {
     fn check_two_objects(&self) -> Result<(), PromptError> {
         let [a, b] = [self.objects[0], self.objects[1]];
         if a.count > 1 || b.count > 1 {
-            return Err(grammar("counts above one are for a prompt with one object group, e.g. \"three red stars\"".into()));
+            return Err(grammar(
+                "counts above one are for a prompt with one object group, e.g. \"three red stars\"".into(),
+            ));
         }
         if a.shape == b.shape && (a.colour.is_none() || b.colour.is_none() || a.colour == b.colour) {
             return Err(grammar(format!(
@@ -278,7 +284,8 @@ mod tests {
             assert_eq!(a.composition_key(), b.composition_key());
             assert_eq!(a.mirrored(), b);
         }
-        let (a, b) = (PromptSpec::parse("a star above a square").unwrap(), PromptSpec::parse("a star below a square").unwrap());
+        let (a, b) =
+            (PromptSpec::parse("a star above a square").unwrap(), PromptSpec::parse("a star below a square").unwrap());
         assert_ne!(a.composition_key(), b.composition_key());
     }
 

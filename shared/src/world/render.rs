@@ -26,7 +26,9 @@ pub fn render(scene: &Scene) -> Image {
                 if covered > 0 {
                     let bg = img.pixel(x, y);
                     let total = (SUB * SUB) as u32;
-                    let mix = |k: usize| ((bg[k] as u32 * (total - covered) + colour[k] as u32 * covered + total / 2) / total) as u8;
+                    let mix = |k: usize| {
+                        ((bg[k] as u32 * (total - covered) + colour[k] as u32 * covered + total / 2) / total) as u8
+                    };
                     img.set_pixel(x, y, [mix(0), mix(1), mix(2)]);
                 }
             }

@@ -61,7 +61,11 @@ pub fn compositions(category: Category) -> Vec<PromptSpec> {
         Category::Colors => Shape::ALL.iter().flat_map(|&s| Colour::ALL.map(|c| single(one(s, Some(c))))).collect(),
         Category::Counting => Shape::ALL
             .iter()
-            .flat_map(|&shape| (2..=4).flat_map(move |count| colour_options().map(move |colour| single(ObjectSpec { shape, colour, count }))))
+            .flat_map(|&shape| {
+                (2..=4).flat_map(move |count| {
+                    colour_options().map(move |colour| single(ObjectSpec { shape, colour, count }))
+                })
+            })
             .collect(),
         Category::TwoObject | Category::ColorAttr => {
             let mut v = Vec::new();

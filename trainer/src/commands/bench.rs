@@ -43,7 +43,12 @@ impl OnBackend for Args {
             }
             times.sort_by(f64::total_cmp);
             let median = times[times.len() / 2];
-            println!("batch {b:4}: median {:.2} ms per batch, {:.1} images/s ({:?}, {device_name})", median * 1e3, b as f64 / median, sampler);
+            println!(
+                "batch {b:4}: median {:.2} ms per batch, {:.1} images/s ({:?}, {device_name})",
+                median * 1e3,
+                b as f64 / median,
+                sampler
+            );
             rows.push(serde_json::json!({"batch": b, "median_ms_per_batch": median * 1e3, "images_per_second": b as f64 / median}));
         }
         if let Some(json) = &self.json {

@@ -49,7 +49,12 @@ fn every_tenth_item(n: usize) -> Vec<Item> {
 }
 
 /// The adapters' gradient of `fit`'s loss (lambda 1) on `picks`, flattened in module order.
-fn adapter_gradient<B: AutodiffBackend>(generator: &[u8], adapters: &[u8], picks: &[Item], device: &B::Device) -> Result<Vec<f32>> {
+fn adapter_gradient<B: AutodiffBackend>(
+    generator: &[u8],
+    adapters: &[u8],
+    picks: &[Item],
+    device: &B::Device,
+) -> Result<Vec<f32>> {
     struct Collect<'a>(&'a GradientsParams, Vec<f32>);
     impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -61,9 +66,12 @@ fn adapter_gradient<B: AutodiffBackend>(generator: &[u8], adapters: &[u8], picks
     let (adapted, config) = Adapted::<B>::load(generator, adapters, device).map_err(|e| anyhow!("{e}"))?;
     let model = train_adapters_only(adapted);
     let reward = Reward::<B>::parse(&shipped_reward().display().to_string(), config.generator.resolution, device)?;
-    let ids = encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+    let ids =
+        encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
     let z = noise_tensor::<B>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), config.generator.resolution, device);
-    let (reg, r) = objective_terms(&model, config.role, Sampler::OneStep, z, tokens_tensor(&ids, device), |x, t| reward.score(x, t));
+    let (reg, r) = objective_terms(&model, config.role, Sampler::OneStep, z, tokens_tensor(&ids, device), |x, t| {
+        reward.score(x, t)
+    });
     let grads = GradientsParams::from_grads(batch_loss(reg, r, 1.0).backward(), &model);
     let mut collect = Collect(&grads, Vec::new());
     model.visit(&mut collect);
@@ -87,21 +95,35 @@ impl OnBackend for Args {
 
     fn run<AB: TrainBackend>(self, device: AB::Device, kind: DeviceKind) -> Result<()> {
         let generator = read(&self.generator.unwrap_or_else(shipped_generator))?;
-        let files = if self.adapters.is_empty() { vec![shipped("hypernoise.safetensors"), shipped("finetune.safetensors")] } else { self.adapters };
+        let files = if self.adapters.is_empty() {
+            vec![shipped("hypernoise.safetensors"), shipped("finetune.safetensors")]
+        } else {
+            self.adapters
+        };
         let cpu = Default::default();
         let picks = every_tenth_item(self.items);
         let gradient_picks = every_tenth_item(self.gradient_items);
         let mut failures = Vec::new();
-        let ids = encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
-        println!("{} against the CPU (burn-flex), {} evaluation items: largest difference | largest CPU value", describe(kind), picks.len());
+        let ids =
+            encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+        println!(
+            "{} against the CPU (burn-flex), {} evaluation items: largest difference | largest CPU value",
+            describe(kind),
+            picks.len()
+        );
         for file in files {
             let bytes = read(&file)?;
             let load = |e| anyhow!("cannot load {}: {e}", file.display());
             let (here, config) = Adapted::<AB::InnerBackend>::load(&generator, &bytes, &device).map_err(load)?;
             let (exact, _) = Adapted::<Flex>::load(&generator, &bytes, &cpu).map_err(load)?;
             let (folded, _) = Merged::<AB::InnerBackend>::from_bytes(&generator, &bytes, &device).map_err(load)?;
-            let z = noise_tensor::<Flex>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), config.generator.resolution, &cpu);
-            let (tokens, tokens_here) = (tokens_tensor::<Flex>(&ids, &cpu), tokens_tensor::<AB::InnerBackend>(&ids, &device));
+            let z = noise_tensor::<Flex>(
+                &picks.iter().map(|i| i.seed).collect::<Vec<_>>(),
+                config.generator.resolution,
+                &cpu,
+            );
+            let (tokens, tokens_here) =
+                (tokens_tensor::<Flex>(&ids, &cpu), tokens_tensor::<AB::InnerBackend>(&ids, &device));
             let zero = Tensor::<Flex, 1>::zeros([picks.len()], &cpu);
             let row = |part: &str, cpu_value: Tensor<Flex, 4>, device_value: Tensor<AB::InnerBackend, 4>| {
                 let diff = (onto::<_, Flex, 4>(device_value, &cpu) - cpu_value.clone()).abs().max().into_scalar();
@@ -112,22 +134,48 @@ impl OnBackend for Args {
             for a in [Adapters::Off, adapters] {
                 let cond = exact.model.encode_with(tokens.clone(), a);
                 let cond_here = here.model.encode_with(tokens_here.clone(), a);
-                row(&format!("prompt encoding, adapters {a:?}"), cond.clone().unsqueeze::<4>(), cond_here.unsqueeze::<4>());
+                row(
+                    &format!("prompt encoding, adapters {a:?}"),
+                    cond.clone().unsqueeze::<4>(),
+                    cond_here.unsqueeze::<4>(),
+                );
                 let v = exact.model.velocity_with(z.clone(), zero.clone(), cond.clone(), a);
-                let v_here = here.model.velocity_with(onto(z.clone(), &device), onto(zero.clone(), &device), onto(cond, &device), a);
+                let v_here = here.model.velocity_with(
+                    onto(z.clone(), &device),
+                    onto(zero.clone(), &device),
+                    onto(cond, &device),
+                    a,
+                );
                 row(&format!("U-Net at t = 0 on the CPU's encoding, adapters {a:?}"), v, v_here);
             }
             let images = exact.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
-            let unfolded = row("images, adapters unfolded", images.clone(), here.generate(config.role, onto(z.clone(), &device), tokens_here.clone(), 1.0, Sampler::OneStep));
-            let folded = row("images, adapters folded on the CPU", images, folded.generate(onto(z, &device), tokens_here, 1.0, Sampler::OneStep));
+            let unfolded = row(
+                "images, adapters unfolded",
+                images.clone(),
+                here.generate(config.role, onto(z.clone(), &device), tokens_here.clone(), 1.0, Sampler::OneStep),
+            );
+            let folded = row(
+                "images, adapters folded on the CPU",
+                images,
+                folded.generate(onto(z, &device), tokens_here, 1.0, Sampler::OneStep),
+            );
             let gradient = relative_error(
                 &adapter_gradient::<AB>(&generator, &bytes, &gradient_picks, &device)?,
                 &adapter_gradient::<Autodiff<Flex>>(&generator, &bytes, &gradient_picks, &cpu)?,
             );
-            println!("{:?} | adapters' gradient of the training loss, {} items (relative error) | {gradient:.6} | 1", config.role, gradient_picks.len());
-            for (what, value, tolerance) in [("unfolded images", unfolded, FoldCheck::TOLERANCE as f64), ("folded images", folded, FoldCheck::TOLERANCE as f64), ("gradient", gradient, GRADIENT_TOLERANCE)] {
+            println!(
+                "{:?} | adapters' gradient of the training loss, {} items (relative error) | {gradient:.6} | 1",
+                config.role,
+                gradient_picks.len()
+            );
+            for (what, value, tolerance) in [
+                ("unfolded images", unfolded, FoldCheck::TOLERANCE as f64),
+                ("folded images", folded, FoldCheck::TOLERANCE as f64),
+                ("gradient", gradient, GRADIENT_TOLERANCE),
+            ] {
                 if value > tolerance {
-                    failures.push(format!("{}: {what} {value:.4} off the CPU's (tolerance {tolerance})", file.display()));
+                    failures
+                        .push(format!("{}: {what} {value:.4} off the CPU's (tolerance {tolerance})", file.display()));
                 }
             }
         }

@@ -10,8 +10,8 @@ use super::sample_grid;
 use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::models::load_generator;
 use crate::train::data::{sample_prompt, training_categories};
-use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::train::step::Local;
 use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -60,7 +60,12 @@ pub struct Args {
 }
 
 /// The teacher's endpoints for `n` seeded noises and training prompts: (z, x, tokens).
-fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: &B::Device) -> Result<(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>)> {
+fn make_pairs<B: Backend>(
+    teacher: &Generator<B>,
+    res: usize,
+    a: &Args,
+    device: &B::Device,
+) -> Result<(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>)> {
     let mut rng = Rng::derive(a.seed, "pairs");
     let categories = training_categories();
     let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
@@ -71,7 +76,9 @@ fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: 
     for (id_chunk, seed_chunk) in ids.chunks(a.pair_batch).zip(seeds.chunks(a.pair_batch)) {
         let z = noise_tensor::<B>(seed_chunk, res, device);
         let tokens = tokens_tensor::<B>(id_chunk, device);
-        let x = teacher.generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance }).clamp(-1.0, 1.0);
+        let x = teacher
+            .generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance })
+            .clamp(-1.0, 1.0);
         zs.push(z);
         xs.push(x);
         ts.push(tokens);
@@ -92,7 +99,11 @@ impl OnBackend for Args {
         let start = match &self.init {
             Some(path) => {
                 let (student, student_config) = load_generator::<B>(path, &device)?;
-                anyhow::ensure!(student_config == config, "--init {} has another architecture than the teacher", path.display());
+                anyhow::ensure!(
+                    student_config == config,
+                    "--init {} has another architecture than the teacher",
+                    path.display()
+                );
                 eprintln!("starting from the student {}", path.display());
                 student
             }
@@ -100,19 +111,32 @@ impl OnBackend for Args {
         };
         eprintln!("making {} teacher pairs ({} Euler steps, guidance {})", self.pairs, self.ode_steps, self.guidance);
         let (z_all, x_all, tokens_all) = make_pairs(&teacher.valid(), res, &self, &device)?;
-        let spec = self.control.spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
+        let spec = self
+            .control
+            .spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (student, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, Local(|model: &Generator<B>, step| {
-            let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
-            let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
-            let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
-            let pick4 = |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
-            let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
-            let x = model.one_step(pick4(&z_all), model.encode(tokens));
-            (x - pick4(&x_all)).powi_scalar(2).mean()
-        }), |_, _| Ok(()))?;
+        let (student, outcome) = run_loop(
+            &self.out,
+            &spec,
+            serde_json::to_value(&self)?,
+            start,
+            optim,
+            &device,
+            export,
+            Local(|model: &Generator<B>, step| {
+                let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
+                let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
+                let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
+                let pick4 =
+                    |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
+                let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
+                let x = model.one_step(pick4(&z_all), model.encode(tokens));
+                (x - pick4(&x_all)).powi_scalar(2).mean()
+            }),
+            |_, _| Ok(()),
+        )?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("generator.safetensors");
             std::fs::write(&weights, export(&student)?)?;

@@ -51,9 +51,20 @@ impl Agreement {
         if !agrees {
             let said = if label { "labelled right" } else { "labelled wrong" };
             let seen: Vec<String> = verdict.detections.iter().map(|d| d.to_string()).collect();
-            self.disagreements.push(format!("{} (seed {}, {}): {said}; evaluator: {} [saw: {}]", e.prompt, e.seed, e.file, verdict.reason, seen.join("; ")));
+            self.disagreements.push(format!(
+                "{} (seed {}, {}): {said}; evaluator: {} [saw: {}]",
+                e.prompt,
+                e.seed,
+                e.file,
+                verdict.reason,
+                seen.join("; ")
+            ));
             let people = if label { "yes" } else { "no" };
-            self.cells.push(Cell { image, caption: format!("{}; people: {people}", e.prompt), correct: Some(verdict.correct) });
+            self.cells.push(Cell {
+                image,
+                caption: format!("{}; people: {people}", e.prompt),
+                correct: Some(verdict.correct),
+            });
         }
     }
 
@@ -64,8 +75,17 @@ impl Agreement {
     }
 
     fn json(&self) -> serde_json::Value {
-        let cats: BTreeMap<&str, serde_json::Value> = self.per_category.counts.iter().map(|(c, &(ok, n))| (c.name(), serde_json::json!({"agreement": ok as f64 / n as f64, "images": n}))).collect();
-        let sources: BTreeMap<&str, serde_json::Value> = self.per_source.iter().map(|(s, &(ok, n))| (s.as_str(), serde_json::json!({"agreement": ok as f64 / n as f64, "images": n}))).collect();
+        let cats: BTreeMap<&str, serde_json::Value> = self
+            .per_category
+            .counts
+            .iter()
+            .map(|(c, &(ok, n))| (c.name(), serde_json::json!({"agreement": ok as f64 / n as f64, "images": n})))
+            .collect();
+        let sources: BTreeMap<&str, serde_json::Value> = self
+            .per_source
+            .iter()
+            .map(|(s, &(ok, n))| (s.as_str(), serde_json::json!({"agreement": ok as f64 / n as f64, "images": n})))
+            .collect();
         serde_json::json!({
             "agreement": self.overall(),
             "labelled": self.per_category.images(),
@@ -127,7 +147,8 @@ pub fn run(a: Args) -> Result<()> {
                 body.extend(audit);
             }
         }
-        std::fs::write(path, serde_json::to_string_pretty(&body)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&body)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

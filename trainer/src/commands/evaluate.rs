@@ -72,12 +72,26 @@ impl Args {
         for (i, (item, image)) in items.iter().zip(images).enumerate() {
             let file = format!("{prefix}{i:05}.png");
             png_io::write(&dir.join(&file), image)?;
-            entries.push(Entry { prompt: item.prompt.clone(), seed: item.seed, file, source: self.source.clone(), label: None, note: None });
+            entries.push(Entry {
+                prompt: item.prompt.clone(),
+                seed: item.seed,
+                file,
+                source: self.source.clone(),
+                label: None,
+                note: None,
+            });
         }
         manifest::write(&dir.join(format!("{prefix}manifest.jsonl")), &entries)?;
         if self.sheets {
             for (s, chunk) in items.iter().zip(images).enumerate().collect::<Vec<_>>().chunks(16).enumerate() {
-                let cells: Vec<Cell> = chunk.iter().map(|(i, (item, image))| Cell { image: (*image).clone(), caption: format!("#{i} {}", item.prompt), correct: None }).collect();
+                let cells: Vec<Cell> = chunk
+                    .iter()
+                    .map(|(i, (item, image))| Cell {
+                        image: (*image).clone(),
+                        caption: format!("#{i} {}", item.prompt),
+                        correct: None,
+                    })
+                    .collect();
                 png_io::write(&dir.join(format!("{prefix}sheet-{s:02}.png")), &compose(&cells, 4, 4))?;
             }
         }
@@ -109,9 +123,21 @@ impl OnBackend for Args {
             report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
         }
         let per_image = seconds / items.len() as f64;
-        let adapters = self.model.adapters.as_ref().map_or(String::new(), |a| format!(" + {} at strength {}", a.display(), self.model.strength));
+        let adapters = self
+            .model
+            .adapters
+            .as_ref()
+            .map_or(String::new(), |a| format!(" + {} at strength {}", a.display(), self.model.strength));
         println!("{}", report.markdown(&format!("{}{adapters} ({:?})", path.display(), sampler)));
-        println!("{} images, mean {:.4}; {:.2} ms per image at batch {} on {}; {} NFE", items.len(), report.mean(), per_image * 1e3, self.batch, describe(kind), sampler.nfe());
+        println!(
+            "{} images, mean {:.4}; {:.2} ms per image at batch {} on {}; {} NFE",
+            items.len(),
+            report.mean(),
+            per_image * 1e3,
+            self.batch,
+            describe(kind),
+            sampler.nfe()
+        );
         if let Some(dir) = &self.save_dir {
             self.save(dir, &items, &images)?;
         }

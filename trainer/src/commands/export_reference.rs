@@ -54,7 +54,10 @@ pub fn run(a: Args) -> Result<()> {
     let base = g.generate(z.clone(), tokens.clone(), Sampler::OneStep);
     let offset = g.noise_offset(z.clone(), tokens.clone());
     let hyper = g.generate(z.clone() + offset.clone(), tokens.clone(), Sampler::OneStep);
-    let (reg, r) = objective_terms(&adapted, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, t| reward.score(x, t));
+    let (reg, r) =
+        objective_terms(&adapted, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, t| {
+            reward.score(x, t)
+        });
     let loss = batch_loss(reg.clone(), r.clone(), REG_WEIGHT);
     let loss_value = loss.clone().into_scalar().elem::<f32>();
 
@@ -69,7 +72,10 @@ pub fn run(a: Args) -> Result<()> {
         ("loss", loss.into_data()),
     ]
     .map(|(name, data)| (name, data.convert::<f32>()));
-    let views = tensors.iter().map(|(name, d)| Ok((*name, TensorView::new(Dtype::F32, d.shape.to_vec(), d.as_bytes())?))).collect::<Result<Vec<_>>>()?;
+    let views = tensors
+        .iter()
+        .map(|(name, d)| Ok((*name, TensorView::new(Dtype::F32, d.shape.to_vec(), d.as_bytes())?)))
+        .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([
         ("prompts".to_string(), serde_json::to_string(&prompts)?),
         ("seeds".to_string(), serde_json::to_string(&seeds)?),

@@ -35,9 +35,14 @@ pub fn run(a: Args) -> Result<()> {
     config.generator_fingerprint = fingerprint(&generator_f16);
     let reward_path = pick(&a.reward, "reward.safetensors");
     let reward = read(&reward_path)?;
-    hypernoise::weights::config_of::<hypernoise::reward::RewardConfig>(&reward, "reward").map_err(|e| anyhow!("{}: {e}", reward_path.display()))?;
+    hypernoise::weights::config_of::<hypernoise::reward::RewardConfig>(&reward, "reward")
+        .map_err(|e| anyhow!("{}: {e}", reward_path.display()))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    for (name, bytes) in [("generator", generator_f16), ("hypernoise", to_f16(&adapted.to_bytes(&config)?)?), ("reward", to_f16(&reward)?)] {
+    for (name, bytes) in [
+        ("generator", generator_f16),
+        ("hypernoise", to_f16(&adapted.to_bytes(&config)?)?),
+        ("reward", to_f16(&reward)?),
+    ] {
         let path = a.out.join(format!("{name}.safetensors"));
         crate::models::write_atomic(&path, &bytes)?;
         println!("wrote {} ({:.2} MB)", path.display(), bytes.len() as f64 / 1e6);

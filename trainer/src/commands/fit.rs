@@ -9,11 +9,11 @@ use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::grid::{compose, Cell};
 use crate::models::{checked_fold, shipped_generator, write_atomic};
 use crate::plot::{chart, stack, Series};
+use crate::png_io;
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
 use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
-use crate::png_io;
 use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Flex;
 use burn::module::AutodiffModule;
@@ -28,8 +28,8 @@ use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Merged, Role};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 #[derive(clap::Args, Clone, Serialize)]
 pub struct Args {
@@ -155,13 +155,23 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
 }
 
 /// The noise and prompt tokens of validation items.
-fn item_inputs<B: Backend>(items: &[Item], res: usize, device: &B::Device) -> Result<(Tensor<B, 4>, Tensor<B, 2, Int>)> {
-    let ids = encode_prompts(&items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+fn item_inputs<B: Backend>(
+    items: &[Item],
+    res: usize,
+    device: &B::Device,
+) -> Result<(Tensor<B, 4>, Tensor<B, 2, Int>)> {
+    let ids =
+        encode_prompts(&items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
     Ok((noise_tensor::<B>(&items.iter().map(|i| i.seed).collect::<Vec<_>>(), res, device), tokens_tensor(&ids, device)))
 }
 
 /// Images for validation items, 256 at a time, from `generate(z, tokens)`.
-fn item_images<B: Backend>(items: &[Item], res: usize, device: &B::Device, generate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>) -> Result<Vec<hypernoise::world::Image>> {
+fn item_images<B: Backend>(
+    items: &[Item],
+    res: usize,
+    device: &B::Device,
+    generate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>,
+) -> Result<Vec<hypernoise::world::Image>> {
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(256) {
         let (z, tokens) = item_inputs::<B>(chunk, res, device)?;
@@ -172,13 +182,27 @@ fn item_images<B: Backend>(items: &[Item], res: usize, device: &B::Device, gener
 
 /// The adapters folded for validation images, checked on the first validation items: what
 /// `eval` and the browser run, and on CUDA closer to exact than the unfolded passes (README).
-fn fold<B: Backend>(generator: &[u8], adapter_bytes: &[u8], adapted: &Adapted<B>, items: &[Item], res: usize, device: &B::Device) -> Result<Merged<B>> {
+fn fold<B: Backend>(
+    generator: &[u8],
+    adapter_bytes: &[u8],
+    adapted: &Adapted<B>,
+    items: &[Item],
+    res: usize,
+    device: &B::Device,
+) -> Result<Merged<B>> {
     let (z, tokens) = item_inputs::<B>(&items[..items.len().min(16)], res, device)?;
     checked_fold(generator, adapter_bytes, adapted, z, tokens)
 }
 
 /// Base next to adapted images for a few validation prompts.
-fn compare_grid<B: Backend>(merged: &Merged<B>, role: Role, sampler: Sampler, res: usize, path: &Path, device: &B::Device) -> Result<()> {
+fn compare_grid<B: Backend>(
+    merged: &Merged<B>,
+    role: Role,
+    sampler: Sampler,
+    res: usize,
+    path: &Path,
+    device: &B::Device,
+) -> Result<()> {
     let picks: Vec<Item> = items(Split::Val).into_iter().step_by(37).take(16).collect();
     let base = item_images(&picks, res, device, |z, t| merged.base().generate(z, t, sampler))?;
     let tuned = item_images(&picks, res, device, |z, t| merged.generate(z, t, 1.0, sampler))?;
@@ -194,11 +218,24 @@ fn compare_grid<B: Backend>(merged: &Merged<B>, role: Role, sampler: Sampler, re
 }
 
 pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()> {
-    let series = |name: &str, f: fn(&Metrics) -> Option<f64>| Series { name: name.into(), points: metrics.iter().map(|m| (m.step as f64, f(m).unwrap_or(f64::NAN))).collect() };
+    let series = |name: &str, f: fn(&Metrics) -> Option<f64>| Series {
+        name: name.into(),
+        points: metrics.iter().map(|m| (m.step as f64, f(m).unwrap_or(f64::NAN))).collect(),
+    };
     let charts = [
-        chart(&format!("{title}: reward"), "steps", &[series("train reward", |m| m.reward), series("val reward", |m| Some(m.val_reward))], false),
+        chart(
+            &format!("{title}: reward"),
+            "steps",
+            &[series("train reward", |m| m.reward), series("val reward", |m| Some(m.val_reward))],
+            false,
+        ),
         chart(&format!("{title}: 1/2 ||f||^2 per image"), "steps", &[series("regulariser", |m| m.regulariser)], false),
-        chart(&format!("{title}: exact evaluator on validation prompts"), "steps", &[series("val score", |m| Some(m.val_score))], false),
+        chart(
+            &format!("{title}: exact evaluator on validation prompts"),
+            "steps",
+            &[series("val score", |m| Some(m.val_score))],
+            false,
+        ),
     ];
     png_io::write(&run_dir.join("curves.png"), &stack(&charts))
 }
@@ -209,7 +246,11 @@ impl OnBackend for Job {
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let a = &self.args;
         let role = self.role;
-        let sampler = if a.gen_steps <= 1 { Sampler::OneStep } else { Sampler::Flow { steps: a.gen_steps, guidance: a.guidance } };
+        let sampler = if a.gen_steps <= 1 {
+            Sampler::OneStep
+        } else {
+            Sampler::Flow { steps: a.gen_steps, guidance: a.guidance }
+        };
         if a.rank == 0 {
             bail!("--rank must be at least 1");
         }
@@ -217,7 +258,8 @@ impl OnBackend for Job {
             bail!("finetune adapts the one-step generator; --gen-steps above 1 applies to fit only");
         }
         let generator_path = a.generator.clone().unwrap_or_else(shipped_generator);
-        let generator_bytes = std::fs::read(&generator_path).with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
+        let generator_bytes = std::fs::read(&generator_path)
+            .with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
         let reward_spec = a.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         if a.devices == 0 || a.devices > a.batch {
             bail!("--devices must be between 1 and --batch ({})", a.batch);
@@ -230,15 +272,27 @@ impl OnBackend for Job {
         // else ran first: --devices 2 started from other adapters than --devices 1.)
         let cpu = Default::default();
         Flex::seed(&cpu, a.seed);
-        let (init, init_config) = Adapted::<Flex>::fresh(&generator_bytes, role, lora, &cpu).map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
-        let (adapted, config) = Adapted::<B>::load(&generator_bytes, &init.to_bytes(&init_config)?, &device).map_err(|e| anyhow!("{e}"))?;
+        let (init, init_config) = Adapted::<Flex>::fresh(&generator_bytes, role, lora, &cpu)
+            .map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
+        let (adapted, config) =
+            Adapted::<B>::load(&generator_bytes, &init.to_bytes(&init_config)?, &device).map_err(|e| anyhow!("{e}"))?;
         let res = config.generator.resolution;
         let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
         let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, res, &device)?;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
-        eprintln!("{}: {} on {} x{} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})", self.name(), generator_path.display(), describe(kind), a.devices, a.rank, a.alpha, sampler);
+        eprintln!(
+            "{}: {} on {} x{} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})",
+            self.name(),
+            generator_path.display(),
+            describe(kind),
+            a.devices,
+            a.rank,
+            a.alpha,
+            sampler
+        );
 
-        let mut spec = a.control.spec(self.name(), Schedule { steps: a.steps, lr: a.lr, warmup: a.warmup, final_fraction: 1.0 });
+        let mut spec =
+            a.control.spec(self.name(), Schedule { steps: a.steps, lr: a.lr, warmup: a.warmup, final_fraction: 1.0 });
         spec.global_clip = Some(a.clip);
         let settings = serde_json::json!({ "args": a, "role": role, "sampler": format!("{sampler:?}"), "generator": config.generator_fingerprint });
         let export = |m: &Adapted<B>| Ok(m.valid().to_bytes(&config)?);
@@ -257,7 +311,9 @@ impl OnBackend for Job {
             let (texts, seeds) = (&texts[shard.range(n)], &seeds[shard.range(n)]);
             let ids = encode_prompts(texts).expect("training prompts are in the vocabulary");
             let z = noise_tensor::<B>(seeds, res, &shard.device);
-            let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &shard.device), |x, t| rewards[shard.index].score(x, t));
+            let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &shard.device), |x, t| {
+                rewards[shard.index].score(x, t)
+            });
             let terms = Tensor::cat(vec![reg.clone().mean().inner(), r.clone().mean().inner()], 0);
             (batch_loss(reg, r, reg_weight), terms)
         };
@@ -266,7 +322,8 @@ impl OnBackend for Job {
             metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
             let terms = std::mem::take(&mut *since_checkpoint.lock().expect("terms"));
             let count = terms.len() as f64;
-            let means = terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().to_vec::<f32>().expect("f32 terms"));
+            let means =
+                terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().to_vec::<f32>().expect("f32 terms"));
             let mean = |i: usize| means.as_ref().map(|m| m[i] as f64 / count);
             let valid = model.valid();
             let adapter_bytes = valid.to_bytes(&config)?;
@@ -276,13 +333,23 @@ impl OnBackend for Job {
             for (item, image) in val_items.iter().zip(&images) {
                 report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
             }
-            let ids = encode_prompts(&val_items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
+            let ids = encode_prompts(&val_items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>())
+                .map_err(|e| anyhow!("{e}"))?;
             let x = hypernoise::generator::pixels::images_to_tensor::<B::InnerBackend>(&images, &device);
             let val_r = val_reward.score(x, tokens_tensor(&ids, &device)).mean().into_scalar().elem::<f64>();
-            let m = Metrics { step, reward: mean(1), regulariser: mean(0), val_score: report.mean(), val_reward: val_r };
+            let m =
+                Metrics { step, reward: mean(1), regulariser: mean(0), val_score: report.mean(), val_reward: val_r };
             let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
-            eprintln!("{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {:.4}, reward {:.4}", self.name(), shown(m.reward), shown(m.regulariser), m.val_score, m.val_reward);
-            let best_before = metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
+            eprintln!(
+                "{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {:.4}, reward {:.4}",
+                self.name(),
+                shown(m.reward),
+                shown(m.regulariser),
+                m.val_score,
+                m.val_reward
+            );
+            let best_before =
+                metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
             if step > 0 && (m.val_score > best_before || !best_path.exists()) {
                 write_atomic(&best_path, &adapter_bytes)?;
             }
@@ -298,13 +365,27 @@ impl OnBackend for Job {
         }
         let (model, outcome) = match a.optimizer {
             OptimizerKind::Sgd => {
-                let sgd = SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false }));
+                let sgd = SgdConfig::new().with_momentum(Some(MomentumConfig {
+                    momentum: a.momentum,
+                    dampening: 0.0,
+                    nesterov: false,
+                }));
                 let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
                 run_loop(&out, &spec, settings, model, sgd.init(), &device, export, parallel, on_checkpoint)?
             }
             OptimizerKind::Adam => {
                 let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
-                run_loop(&out, &spec, settings, model, AdamConfig::new().init(), &device, export, parallel, on_checkpoint)?
+                run_loop(
+                    &out,
+                    &spec,
+                    settings,
+                    model,
+                    AdamConfig::new().init(),
+                    &device,
+                    export,
+                    parallel,
+                    on_checkpoint,
+                )?
             }
         };
         if let Outcome::Finished = outcome {
@@ -314,16 +395,32 @@ impl OnBackend for Job {
             }
             std::fs::copy(&best_path, &final_path)?;
             let best_bytes = std::fs::read(&final_path)?;
-            let (best, _) = Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
-            compare_grid(&fold(&generator_bytes, &best_bytes, &best, &val_items, res, &device)?, role, sampler, res, &out.join("compare.png"), &device)?;
+            let (best, _) =
+                Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
+            compare_grid(
+                &fold(&generator_bytes, &best_bytes, &best, &val_items, res, &device)?,
+                role,
+                sampler,
+                res,
+                &out.join("compare.png"),
+                &device,
+            )?;
             let metrics = read_metrics(&out)?;
-            let best_m = metrics.iter().filter(|m| m.step > 0 || a.steps == 0).max_by(|x, y| x.val_score.total_cmp(&y.val_score)).expect("a checkpoint was scored");
-            println!("wrote {} (best validation score {:.4} at step {}), compare.png and curves.png", final_path.display(), best_m.val_score, best_m.step);
+            let best_m = metrics
+                .iter()
+                .filter(|m| m.step > 0 || a.steps == 0)
+                .max_by(|x, y| x.val_score.total_cmp(&y.val_score))
+                .expect("a checkpoint was scored");
+            println!(
+                "wrote {} (best validation score {:.4} at step {}), compare.png and curves.png",
+                final_path.display(),
+                best_m.val_score,
+                best_m.step
+            );
         }
         Ok(())
     }
 }
-
 
 /// `trainer compare-runs`: the reward and the validation score of several `fit`/`finetune`
 /// runs over training, in one picture (e.g. HyperNoise vs fine-tuning on the redness toy).
@@ -347,12 +444,17 @@ pub fn compare_runs(a: CompareArgs) -> Result<()> {
         if metrics.is_empty() {
             bail!("{} has no metrics.json: is it a fit or finetune run folder?", run.display());
         }
-        let name = a.names.get(i).cloned().unwrap_or_else(|| run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned()));
+        let name = a.names.get(i).cloned().unwrap_or_else(|| {
+            run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned())
+        });
         let points = |f: fn(&Metrics) -> f64| metrics.iter().map(|m| (m.step as f64, f(m))).collect();
         reward.push(Series { name: name.clone(), points: points(|m| m.val_reward) });
         score.push(Series { name, points: points(|m| m.val_score) });
     }
-    let charts = [chart("reward on validation prompts", "steps", &reward, false), chart("exact evaluator on validation prompts", "steps", &score, false)];
+    let charts = [
+        chart("reward on validation prompts", "steps", &reward, false),
+        chart("exact evaluator on validation prompts", "steps", &score, false),
+    ];
     png_io::write(&a.out, &stack(&charts))?;
     println!("wrote {}", a.out.display());
     Ok(())

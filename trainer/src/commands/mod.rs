@@ -6,19 +6,19 @@ pub mod evaluate;
 pub mod export_reference;
 pub mod export_web;
 pub mod fit;
+pub mod model_args;
+pub mod optimize;
 pub mod render;
 pub mod render_set;
 pub mod reward;
-pub mod model_args;
-pub mod optimize;
 pub mod sample;
 pub mod table;
 pub mod teach;
 pub mod world;
 
 use anyhow::{anyhow, Result};
-use std::path::PathBuf;
 use hypernoise::world::{render::render, Image, PromptSpec, Scene};
+use std::path::PathBuf;
 
 /// One image to make: which prompt, which seed, where to.
 #[derive(clap::Args)]
@@ -54,7 +54,15 @@ pub fn sample_grid<B: burn::prelude::Backend>(
         texts.extend(pool.iter().take(4).flat_map(|p| [p.text(), p.text()]));
     }
     let seeds: Vec<u64> = (0..texts.len() as u64).map(|i| i % 2).collect();
-    let images = crate::models::generate_images(|z, tokens| model.generate(z, tokens, sampler), config.resolution, &texts, &seeds, 64, device, |_| {})?;
+    let images = crate::models::generate_images(
+        |z, tokens| model.generate(z, tokens, sampler),
+        config.resolution,
+        &texts,
+        &seeds,
+        64,
+        device,
+        |_| {},
+    )?;
     let cells = images
         .into_iter()
         .zip(&texts)

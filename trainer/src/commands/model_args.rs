@@ -41,7 +41,11 @@ impl ModelArgs {
             }
             Some(path) => {
                 let (adapted, config) = load_adapters(&self.path(), path, device)?;
-                Drawer { resolution: config.generator.resolution, sampler, model: Drawn::Adapted { adapted, role: config.role, strength: self.strength } }
+                Drawer {
+                    resolution: config.generator.resolution,
+                    sampler,
+                    model: Drawn::Adapted { adapted, role: config.role, strength: self.strength },
+                }
             }
         })
     }
@@ -85,7 +89,10 @@ impl GeneratorArg {
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
         let path = self.path();
         if self.weights.is_none() && !path.exists() {
-            anyhow::bail!("no generator ships at {} yet: train one (README, \"The generator\") and pass --weights", path.display());
+            anyhow::bail!(
+                "no generator ships at {} yet: train one (README, \"The generator\") and pass --weights",
+                path.display()
+            );
         }
         load_generator(&path, device)
     }

@@ -5,13 +5,13 @@ use super::model_args::GeneratorArg;
 use super::OneImage;
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::png_io;
+use crate::rewards::Reward;
 use anyhow::{anyhow, Result};
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::Generator;
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
-use crate::rewards::Reward;
 use std::time::Instant;
 
 /// The reward to optimise (see `rewards`).
@@ -35,7 +35,10 @@ pub struct Problem {
 
 impl Problem {
     /// The generator, its resolution, the reward, the prompt's tokens and conditioning vector.
-    fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2, Int>, Tensor<B, 3>)> {
+    fn load<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2, Int>, Tensor<B, 3>)> {
         let (g, config) = self.generator.load::<B>(device)?;
         let tokens = tokens_tensor::<B>(&encode_prompts(&[&self.image.prompt]).map_err(|e| anyhow!("{e}"))?, device);
         let reward = Reward::parse(&self.reward.reward, config.resolution, device)?;
@@ -63,10 +66,23 @@ impl OnBackend for RenoArgs {
         let z = noise_tensor::<B>(&[*seed], resolution, &device);
         let settings = RenoConfig { iterations: self.iterations, lr: self.lr, ..RenoConfig::default() };
         let started = Instant::now();
-        let result = reno(&g, cond, z, |x| reward.score(x, tokens.clone()), &settings, |i, r| eprintln!("reno iteration {i:3}: reward {r:.4}"));
+        let result = reno(
+            &g,
+            cond,
+            z,
+            |x| reward.score(x, tokens.clone()),
+            &settings,
+            |i, r| eprintln!("reno iteration {i:3}: reward {r:.4}"),
+        );
         let seconds = started.elapsed().as_secs_f64();
         png_io::write(out, &tensor_to_images(result.images)[0])?;
-        println!("wrote {}: reward {:.4} -> {:.4} (best) in {seconds:.2} s on {}", out.display(), result.curve[0], result.rewards[0], describe(kind));
+        println!(
+            "wrote {}: reward {:.4} -> {:.4} (best) in {seconds:.2} s on {}",
+            out.display(),
+            result.curve[0],
+            result.rewards[0],
+            describe(kind)
+        );
         Ok(())
     }
 }
@@ -94,7 +110,15 @@ impl OnBackend for BestOfNArgs {
         };
         let best = best_of_n(&g, cond, &seeds, resolution, score_batch);
         png_io::write(out, &tensor_to_images(best.images)[0])?;
-        println!("wrote {}: best of {} is seed {} (reward {:.4}) in {:.2} s on {}", out.display(), self.n.max(1), best.seeds[0], best.rewards[0], started.elapsed().as_secs_f64(), describe(kind));
+        println!(
+            "wrote {}: best of {} is seed {} (reward {:.4}) in {:.2} s on {}",
+            out.display(),
+            self.n.max(1),
+            best.seeds[0],
+            best.rewards[0],
+            started.elapsed().as_secs_f64(),
+            describe(kind)
+        );
         Ok(())
     }
 }

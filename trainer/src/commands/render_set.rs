@@ -42,7 +42,14 @@ pub fn run(a: Args) -> Result<()> {
     for (i, item) in items.iter().enumerate() {
         let file = format!("{i:05}.png");
         png_io::write(&a.out_dir.join(&file), &ground_truth(&item.prompt, item.seed, a.resolution)?)?;
-        entries.push(Entry { prompt: item.prompt.clone(), seed: item.seed, file, source: None, label: None, note: None });
+        entries.push(Entry {
+            prompt: item.prompt.clone(),
+            seed: item.seed,
+            file,
+            source: None,
+            label: None,
+            note: None,
+        });
         pb.inc(1);
     }
     pb.finish_and_clear();

@@ -5,13 +5,13 @@
 //! prompts by the share it orders correctly, per kind of negative.
 
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
-use crate::train::data::prefetch;
+use crate::models::{load_generator, read};
 use crate::rewards::Reward;
+use crate::train::data::prefetch;
 use crate::train::judged::{JudgedPool, RenoSource};
 use crate::train::pairs::{pairs, Pairs};
-use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
-use crate::models::{load_generator, read};
+use crate::train::step::Local;
 use anyhow::{anyhow, Result};
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -116,7 +116,13 @@ fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 
 }
 
 /// `k` judged pairs (none without a pool) set before a batch's rendered pairs.
-fn with_judged<B: Backend>(pool: Option<&JudgedPool>, k: usize, rng: &mut Rng, (good, bad, tokens): (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>), device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
+fn with_judged<B: Backend>(
+    pool: Option<&JudgedPool>,
+    k: usize,
+    rng: &mut Rng,
+    (good, bad, tokens): (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>),
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
     let Some(pool) = pool.filter(|_| k > 0) else { return (good, bad, tokens) };
     let (g, b, t) = pool.pairs::<B>(k, rng, device);
     (Tensor::cat(vec![g, good], 0), Tensor::cat(vec![b, bad], 0), Tensor::cat(vec![t, tokens], 0))
@@ -129,11 +135,23 @@ fn judged_count(share: f64, n: usize) -> usize {
 
 /// Share of validation pairs ordered correctly, overall and per kind of negative; with a pool
 /// of judged validation images, a quarter of the pairs are judged ones ("judged").
-fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, pool: Option<&JudgedPool>, res: usize, seed: u64, n: usize, device: &B::Device) -> BTreeMap<String, f64> {
+fn pair_accuracy<B: AutodiffBackend>(
+    model: &RewardModel<B>,
+    pool: Option<&JudgedPool>,
+    res: usize,
+    seed: u64,
+    n: usize,
+    device: &B::Device,
+) -> BTreeMap<String, f64> {
     let k = pool.map_or(0, |_| judged_count(0.25, n));
     let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n - k, res);
-    let (good, bad, tokens) = with_judged(pool, k, &mut Rng::derive(seed, "judged validation pairs"), tensors::<B>(&p, res, device), device);
-    let margin: Vec<f32> = margin(&model.valid(), good.inner(), bad.inner(), tokens.inner()).into_data().convert::<f32>().into_vec().expect("floats");
+    let (good, bad, tokens) =
+        with_judged(pool, k, &mut Rng::derive(seed, "judged validation pairs"), tensors::<B>(&p, res, device), device);
+    let margin: Vec<f32> = margin(&model.valid(), good.inner(), bad.inner(), tokens.inner())
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (i, m) in margin.iter().enumerate() {
         for key in [if i < k { "judged" } else { p.kinds[i - k].name() }, "all"] {
@@ -146,12 +164,22 @@ fn pair_accuracy<B: AutodiffBackend>(model: &RewardModel<B>, pool: Option<&Judge
 }
 
 /// r(good) - r(bad) for each pair: positive where the reward orders it correctly.
-fn margin<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+fn margin<B: Backend>(
+    model: &RewardModel<B>,
+    good: Tensor<B, 4>,
+    bad: Tensor<B, 4>,
+    tokens: Tensor<B, 2, Int>,
+) -> Tensor<B, 1> {
     model.forward(good, tokens.clone()) - model.forward(bad, tokens)
 }
 
 /// Bradley-Terry loss of each pair: -log sigmoid(margin).
-fn pair_loss<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+fn pair_loss<B: Backend>(
+    model: &RewardModel<B>,
+    good: Tensor<B, 4>,
+    bad: Tensor<B, 4>,
+    tokens: Tensor<B, 2, Int>,
+) -> Tensor<B, 1> {
     softplus(-margin(model, good, bad, tokens), 1.0)
 }
 
@@ -159,14 +187,25 @@ fn pair_loss<B: Backend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor
 /// `steps` of signed-gradient ascent on its loss (PGD, Madry et al. 2018). `model`'s
 /// parameters must exist already (burn initialises them lazily, and a clone of an uninitialised
 /// model draws its own), as they do after any forward pass.
-fn worst_case<B: AutodiffBackend>(model: &RewardModel<B>, good: Tensor<B, 4>, bad: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, eps: f64, steps: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+fn worst_case<B: AutodiffBackend>(
+    model: &RewardModel<B>,
+    good: Tensor<B, 4>,
+    bad: Tensor<B, 4>,
+    tokens: Tensor<B, 2, Int>,
+    eps: f64,
+    steps: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let frozen = model.clone().no_grad();
     let stride = 2.5 * eps / steps as f64;
     let (mut d_good, mut d_bad) = (good.clone().inner().zeros_like(), bad.clone().inner().zeros_like());
     for _ in 0..steps {
-        let (g, b) = (Tensor::from_inner(d_good.clone()).require_grad(), Tensor::from_inner(d_bad.clone()).require_grad());
-        let grads = pair_loss(&frozen, good.clone() + g.clone(), bad.clone() + b.clone(), tokens.clone()).sum().backward();
-        let ascend = |d: Tensor<B::InnerBackend, 4>, t: &Tensor<B, 4>| (d + t.grad(&grads).expect("image gradient").sign() * stride).clamp(-eps, eps);
+        let (g, b) =
+            (Tensor::from_inner(d_good.clone()).require_grad(), Tensor::from_inner(d_bad.clone()).require_grad());
+        let grads =
+            pair_loss(&frozen, good.clone() + g.clone(), bad.clone() + b.clone(), tokens.clone()).sum().backward();
+        let ascend = |d: Tensor<B::InnerBackend, 4>, t: &Tensor<B, 4>| {
+            (d + t.grad(&grads).expect("image gradient").sign() * stride).clamp(-eps, eps)
+        };
         d_good = ascend(d_good, &g);
         d_bad = ascend(d_bad, &b);
     }
@@ -184,7 +223,9 @@ impl OnBackend for Args {
         eprintln!("reward: {:?} preset on {}", self.preset, describe(kind));
         let res = config.resolution;
         B::seed(&device, self.seed);
-        let spec = self.control.spec("reward", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
+        let spec = self
+            .control
+            .spec("reward", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let export = |m: &RewardModel<B>| Ok(m.valid().to_bytes(&config)?);
         if self.negatives.is_empty() {
@@ -194,8 +235,14 @@ impl OnBackend for Args {
         let (eps, pgd_steps) = (self.adversarial_eps, self.adversarial_steps);
         let start = match &self.init {
             Some(path) => {
-                let (model, init_config) = RewardModel::<B>::from_bytes(&read(path)?, &device).map_err(|e| anyhow!("cannot load --init {}: {e}", path.display()))?;
-                anyhow::ensure!(init_config == config, "--init {} is not a {:?}-preset reward", path.display(), self.preset);
+                let (model, init_config) = RewardModel::<B>::from_bytes(&read(path)?, &device)
+                    .map_err(|e| anyhow!("cannot load --init {}: {e}", path.display()))?;
+                anyhow::ensure!(
+                    init_config == config,
+                    "--init {} is not a {:?}-preset reward",
+                    path.display(),
+                    self.preset
+                );
                 model
             }
             None => config.init::<B>(&device),
@@ -204,10 +251,19 @@ impl OnBackend for Args {
         let judges = match &self.generated {
             Some(path) => {
                 let (g, g_config) = load_generator::<B>(path, &device)?;
-                anyhow::ensure!(g_config.resolution == res, "--generated {} makes {} px images, the reward reads {res} px", path.display(), g_config.resolution);
+                anyhow::ensure!(
+                    g_config.resolution == res,
+                    "--generated {} makes {} px images, the reward reads {res} px",
+                    path.display(),
+                    g_config.resolution
+                );
                 anyhow::ensure!((0.0..1.0).contains(&self.generated_share), "--generated-share must be within [0, 1)");
-                anyhow::ensure!(self.generated_prompts > 0 && self.generated_seeds > 0, "--generated-prompts and --generated-seeds must be positive");
-                let reno_reward = self.generated_reno.as_ref().map(|spec| Reward::<B>::parse(spec, res, &device)).transpose()?;
+                anyhow::ensure!(
+                    self.generated_prompts > 0 && self.generated_seeds > 0,
+                    "--generated-prompts and --generated-seeds must be positive"
+                );
+                let reno_reward =
+                    self.generated_reno.as_ref().map(|spec| Reward::<B>::parse(spec, res, &device)).transpose()?;
                 Some((g.no_grad(), reno_reward))
             }
             None => None,
@@ -216,31 +272,58 @@ impl OnBackend for Args {
         // float rounding may flip a verdict, and with it the pairs drawn after).
         let judge = |split: Split, prompts: usize, seed: u64| -> Result<Option<JudgedPool>> {
             let Some((g, reno_reward)) = &judges else { return Ok(None) };
-            let source = reno_reward.as_ref().map(|reward| RenoSource { generator: g, reward, config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() } });
-            let pool = JudgedPool::build::<B>(&g.valid(), source.as_ref(), split, prompts, self.generated_seeds, seed, res, &device)?;
+            let source = reno_reward.as_ref().map(|reward| RenoSource {
+                generator: g,
+                reward,
+                config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() },
+            });
+            let pool = JudgedPool::build::<B>(
+                &g.valid(),
+                source.as_ref(),
+                split,
+                prompts,
+                self.generated_seeds,
+                seed,
+                res,
+                &device,
+            )?;
             eprintln!("judged pairs: {} pool: {}", split.name(), pool.tally);
             Ok(Some(pool))
         };
         let train_pool = judge(Split::Train, self.generated_prompts, self.seed)?;
         let judged = train_pool.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, Local(|model: &RewardModel<B>, step| {
-            let p = batches.get_or_insert_with(|| prefetch(step, steps, {
-                let kinds = kinds.clone();
-                move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
-            }))
-            .next()
-            .expect("pairs per step");
-            let mut rng = Rng::for_step(seed, step, "judged pairs");
-            let (good, bad, tokens) = with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
-            let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
-            if eps > 0.0 && pgd_steps > 0 {
-                let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
-                (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
-            } else {
-                clean
-            }
-        }), |_, _| Ok(()))?;
+        let (model, outcome) = run_loop(
+            &self.out,
+            &spec,
+            serde_json::to_value(&self)?,
+            start,
+            optim,
+            &device,
+            export,
+            Local(|model: &RewardModel<B>, step| {
+                let p = batches
+                    .get_or_insert_with(|| {
+                        prefetch(step, steps, {
+                            let kinds = kinds.clone();
+                            move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
+                        })
+                    })
+                    .next()
+                    .expect("pairs per step");
+                let mut rng = Rng::for_step(seed, step, "judged pairs");
+                let (good, bad, tokens) =
+                    with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
+                let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
+                if eps > 0.0 && pgd_steps > 0 {
+                    let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
+                    (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
+                } else {
+                    clean
+                }
+            }),
+            |_, _| Ok(()),
+        )?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;

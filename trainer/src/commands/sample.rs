@@ -23,11 +23,24 @@ impl OnBackend for Args {
         hypernoise::world::PromptSpec::parse(prompt).map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = std::time::Instant::now();
         let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let images = generate_images(|z, tokens| drawer.draw(z, tokens), drawer.resolution, &[prompt.clone()], &[*seed], 1, &device, |_| {})?;
+        let images = generate_images(
+            |z, tokens| drawer.draw(z, tokens),
+            drawer.resolution,
+            &[prompt.clone()],
+            &[*seed],
+            1,
+            &device,
+            |_| {},
+        )?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         png_io::write(out, &images[0])?;
         let verdict = hypernoise::eval::evaluate(prompt, &images[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("wrote {} in {ms:.0} ms on {}; evaluator: {}", out.display(), crate::backend::describe(kind), verdict.reason);
+        println!(
+            "wrote {} in {ms:.0} ms on {}; evaluator: {}",
+            out.display(),
+            crate::backend::describe(kind),
+            verdict.reason
+        );
         Ok(())
     }
 }

@@ -6,9 +6,9 @@
 //! distance to the base image from the same noise. `samples.png` shows what the numbers
 //! count: a row per method, the same few items in every row, framed by the evaluator's verdict.
 
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::grid::{compose, Cell};
 use crate::models::{checked_fold, load_adapters, read};
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::models::{load_generator, shipped, shipped_generator};
 use crate::png_io;
 use crate::progress;
@@ -106,7 +106,10 @@ impl OnBackend for Args {
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         // unknown methods fail before any work is done
-        if let Some(m) = self.methods.iter().find(|m| !matches!(m.as_str(), "base" | "hypernoise" | "reno" | "finetune") && m.strip_prefix("best_of_").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).is_none()) {
+        if let Some(m) = self.methods.iter().find(|m| {
+            !matches!(m.as_str(), "base" | "hypernoise" | "reno" | "finetune")
+                && m.strip_prefix("best_of_").and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).is_none()
+        }) {
             anyhow::bail!("unknown method '{m}' (base, hypernoise, best_of_N with N >= 1, reno, finetune)");
         }
         // the base runs first: every other row's distance to base needs its images
@@ -122,38 +125,45 @@ impl OnBackend for Args {
         let card = self.card.clone().unwrap_or_else(|| describe(kind));
         let batches: Vec<&[Item]> = items.chunks(self.batch.max(1)).collect();
         let tokens_of = |chunk: &[Item]| -> Result<Tensor<B::InnerBackend, 2, Int>> {
-            Ok(tokens_tensor(&encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?, &device))
+            Ok(tokens_tensor(
+                &encode_prompts(&chunk.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>())
+                    .map_err(|e| anyhow!("{e}"))?,
+                &device,
+            ))
         };
-        let noise_of = |chunk: &[Item]| noise_tensor::<B::InnerBackend>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, &device);
+        let noise_of = |chunk: &[Item]| {
+            noise_tensor::<B::InnerBackend>(&chunk.iter().map(|i| i.seed).collect::<Vec<_>>(), res, &device)
+        };
         // Times one method over all items, after an untimed warm-up on the first batch and on a
         // shorter last one: GPU kernels compile and autotune per shape (a last batch compiled
         // inside the timing made the first method look 3x slower than the same network later).
         // Warm-ups read their images back, so no queued GPU work spills into the timing.
-        let timed = |name: &str, nfe: usize, make: &dyn Fn(&[Item]) -> Result<Tensor<B::InnerBackend, 4>>| -> Result<Run> {
-            for shape in batches.iter().take(1).chain(batches.last().filter(|l| l.len() != batches[0].len())) {
-                tensor_to_images(make(shape)?);
-            }
-            let bar = progress::bar(items.len(), name);
-            let started = Instant::now();
-            let mut images = Vec::with_capacity(items.len());
-            for chunk in &batches {
-                images.extend(tensor_to_images(make(chunk)?));
-                bar.inc(chunk.len() as u64);
-            }
-            bar.finish_and_clear();
-            // one pass of a method under a millisecond per image took 0.72 and 0.89 ms on two
-            // runs on one H100: quick methods get more timed passes, and the median counts
-            let mut passes = vec![started.elapsed().as_secs_f64()];
-            while passes.len() < TIMED_PASSES && passes.iter().sum::<f64>() < EXTRA_PASSES_WITHIN_S {
-                let again = Instant::now();
-                for chunk in &batches {
-                    tensor_to_images(make(chunk)?);
+        let timed =
+            |name: &str, nfe: usize, make: &dyn Fn(&[Item]) -> Result<Tensor<B::InnerBackend, 4>>| -> Result<Run> {
+                for shape in batches.iter().take(1).chain(batches.last().filter(|l| l.len() != batches[0].len())) {
+                    tensor_to_images(make(shape)?);
                 }
-                passes.push(again.elapsed().as_secs_f64());
-            }
-            passes.sort_by(f64::total_cmp);
-            Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
-        };
+                let bar = progress::bar(items.len(), name);
+                let started = Instant::now();
+                let mut images = Vec::with_capacity(items.len());
+                for chunk in &batches {
+                    images.extend(tensor_to_images(make(chunk)?));
+                    bar.inc(chunk.len() as u64);
+                }
+                bar.finish_and_clear();
+                // one pass of a method under a millisecond per image took 0.72 and 0.89 ms on two
+                // runs on one H100: quick methods get more timed passes, and the median counts
+                let mut passes = vec![started.elapsed().as_secs_f64()];
+                while passes.len() < TIMED_PASSES && passes.iter().sum::<f64>() < EXTRA_PASSES_WITHIN_S {
+                    let again = Instant::now();
+                    for chunk in &batches {
+                        tensor_to_images(make(chunk)?);
+                    }
+                    passes.push(again.elapsed().as_secs_f64());
+                }
+                passes.sort_by(f64::total_cmp);
+                Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
+            };
 
         // samples.png: items spread over the run (evaluation items are ordered by task type)
         let columns = SAMPLE_COLUMNS.min(items.len());
@@ -169,7 +179,10 @@ impl OnBackend for Args {
                 "base" => timed(method, 1, &|c| Ok(g.one_step(noise_of(c), g.encode(tokens_of(c)?))))?,
                 "hypernoise" | "finetune" => {
                     let (path, role) = if method == "hypernoise" {
-                        (self.hypernoise.clone().unwrap_or_else(|| shipped("hypernoise.safetensors")), Role::NoiseHypernetwork)
+                        (
+                            self.hypernoise.clone().unwrap_or_else(|| shipped("hypernoise.safetensors")),
+                            Role::NoiseHypernetwork,
+                        )
                     } else {
                         (self.finetune.clone().unwrap_or_else(|| shipped("finetune.safetensors")), Role::FineTune)
                     };
@@ -181,7 +194,13 @@ impl OnBackend for Args {
                     let probe = &batches[0][..batches[0].len().min(16)];
                     let adapter_bytes = read(&path)?;
                     adapters_fingerprint = Some(fingerprint(&adapter_bytes));
-                    let merged = checked_fold(&read(&generator_path)?, &adapter_bytes, &adapted, noise_of(probe), tokens_of(probe)?)?;
+                    let merged = checked_fold(
+                        &read(&generator_path)?,
+                        &adapter_bytes,
+                        &adapted,
+                        noise_of(probe),
+                        tokens_of(probe)?,
+                    )?;
                     timed(method, nfe, &|c| Ok(merged.generate(noise_of(c), tokens_of(c)?, 1.0, Sampler::OneStep)))?
                 }
                 "reno" => {
@@ -192,16 +211,29 @@ impl OnBackend for Args {
                     timed(method, self.reno_iterations + 1, &|c| {
                         let tokens = Tensor::<B, 2, Int>::from_inner(tokens_of(c)?);
                         let z = Tensor::<B, 4>::from_inner(noise_of(c));
-                        Ok(reno(&g_ad, g_ad.encode(tokens.clone()), z, |x| reward_ad.score(x, tokens.clone()), &settings, |_, _| {}).images)
+                        Ok(reno(
+                            &g_ad,
+                            g_ad.encode(tokens.clone()),
+                            z,
+                            |x| reward_ad.score(x, tokens.clone()),
+                            &settings,
+                            |_, _| {},
+                        )
+                        .images)
                     })?
                 }
                 m if m.starts_with("best_of_") => {
-                    let n: usize = m["best_of_".len()..].parse().map_err(|_| anyhow!("method '{m}': expected best_of_<N>"))?;
+                    let n: usize =
+                        m["best_of_".len()..].parse().map_err(|_| anyhow!("method '{m}': expected best_of_<N>"))?;
                     timed(method, n, &|c| {
                         let tokens = tokens_of(c)?;
                         // candidate 0 is the item's own noise, so best-of-N contains the base image
-                        let seeds: Vec<Vec<u64>> = c.iter().map(|i| (0..n as u64).map(|k| if k == 0 { i.seed } else { i.seed ^ (k << 32) }).collect()).collect();
-                        Ok(best_of_n(&g, g.encode(tokens.clone()), &seeds, res, |x| reward.score(x, tokens.clone())).images)
+                        let seeds: Vec<Vec<u64>> = c
+                            .iter()
+                            .map(|i| (0..n as u64).map(|k| if k == 0 { i.seed } else { i.seed ^ (k << 32) }).collect())
+                            .collect();
+                        Ok(best_of_n(&g, g.encode(tokens.clone()), &seeds, res, |x| reward.score(x, tokens.clone()))
+                            .images)
                     })?
                 }
                 other => anyhow::bail!("unknown method '{other}' (base, hypernoise, best_of_N, reno, finetune)"),
@@ -213,7 +245,11 @@ impl OnBackend for Args {
                 report.add(item.category, correct);
                 verdicts.push(correct);
             }
-            cells.extend(picks.iter().map(|&i| Cell { image: run.images[i].clone(), caption: format!("{method}: {}", items[i].prompt), correct: Some(verdicts[i]) }));
+            cells.extend(picks.iter().map(|&i| Cell {
+                image: run.images[i].clone(),
+                caption: format!("{method}: {}", items[i].prompt),
+                correct: Some(verdicts[i]),
+            }));
             let mut reward_sum = 0.0;
             for (chunk, imgs) in batches.iter().zip(run.images.chunks(self.batch.max(1))) {
                 let r = reward.score(images_to_tensor::<B::InnerBackend>(imgs, &device), tokens_of(chunk)?);
@@ -223,7 +259,9 @@ impl OnBackend for Args {
                 base_images = Some(run.images.clone());
             }
             // null when the base is not among the methods
-            let distance = base_images.as_ref().map(|base| run.images.iter().zip(base).map(|(a, b)| rms(a, b)).sum::<f64>() / items.len() as f64);
+            let distance = base_images
+                .as_ref()
+                .map(|base| run.images.iter().zip(base).map(|(a, b)| rms(a, b)).sum::<f64>() / items.len() as f64);
             let scores = report.scores();
             let row = json!({
                 "mean": report.mean(),
@@ -240,13 +278,33 @@ impl OnBackend for Args {
             let f = |k: &str| row[k].as_f64().map_or("-".into(), |v| format!("{v:.3}"));
             markdown += &format!(
                 "| {method} | {} | {} | {} | {} | {} | {} | {} | {} | {:.4} | {} | {} | {} |\n",
-                f("mean"), f("single_object"), f("two_object"), f("counting"), f("colors"), f("position"), f("color_attr"), f("reward"),
-                run.seconds / items.len() as f64, run.nfe, f("diversity"), f("distance_to_base")
+                f("mean"),
+                f("single_object"),
+                f("two_object"),
+                f("counting"),
+                f("colors"),
+                f("position"),
+                f("color_attr"),
+                f("reward"),
+                run.seconds / items.len() as f64,
+                run.nfe,
+                f("diversity"),
+                f("distance_to_base")
             );
-            eprintln!("{method}: mean {:.4}, reward {:.4}, {:.2} ms/image", report.mean(), reward_sum / items.len() as f64, run.seconds * 1e3 / items.len() as f64);
+            eprintln!(
+                "{method}: mean {:.4}, reward {:.4}, {:.2} ms/image",
+                report.mean(),
+                reward_sum / items.len() as f64,
+                run.seconds * 1e3 / items.len() as f64
+            );
             rows.insert(method.clone(), row);
             // written after every method, so a run stopped part-way keeps the rows it finished
-            let footer = format!("\n{} images (every {} item of the {} split), reward `{reward_spec}`, on {card}.\n", items.len(), self.every.max(1), split.name());
+            let footer = format!(
+                "\n{} images (every {} item of the {} split), reward `{reward_spec}`, on {card}.\n",
+                items.len(),
+                self.every.max(1),
+                split.name()
+            );
             let body = json!({ "rows": rows, "images": items.len(), "every": self.every.max(1), "split": split.name(), "reward": reward_spec, "card": card, "generator": generator_path.display().to_string() });
             std::fs::create_dir_all(&self.out)?;
             std::fs::write(self.out.join("eval.json"), serde_json::to_string_pretty(&body)?)?;

@@ -4,8 +4,8 @@ use super::sample_grid;
 use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::models::load_generator;
 use crate::train::data;
-use crate::train::step::Local;
 use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::train::step::Local;
 use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -81,12 +81,19 @@ impl OnBackend for Args {
         let config = self.preset.config();
         eprintln!("teacher: {:?} preset on {}", self.preset, crate::backend::describe(kind));
         let res = config.resolution;
-        let spec = self.control.spec("teacher", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
+        let spec = self
+            .control
+            .spec("teacher", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         B::seed(&device, self.seed); // reproducible initial weights
         let start = match &self.init {
             Some(path) => {
                 let (teacher, found) = load_generator::<B>(path, &device)?;
-                anyhow::ensure!(found == config, "--init {} has another architecture than the {:?} preset", path.display(), self.preset);
+                anyhow::ensure!(
+                    found == config,
+                    "--init {} has another architecture than the {:?} preset",
+                    path.display(),
+                    self.preset
+                );
                 teacher
             }
             None => config.init::<B>(&device),
@@ -95,13 +102,26 @@ impl OnBackend for Args {
         let mut batches = None;
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (model, outcome) = run_loop(&self.out, &spec, serde_json::to_value(&self)?, start, optim, &device, export, Local(|model: &Generator<B>, step| {
-            let b = batches.get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop))).next().expect("a batch per step");
-            let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
-            let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
-            let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
-            velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
-        }), |_, _| Ok(()))?;
+        let (model, outcome) = run_loop(
+            &self.out,
+            &spec,
+            serde_json::to_value(&self)?,
+            start,
+            optim,
+            &device,
+            export,
+            Local(|model: &Generator<B>, step| {
+                let b = batches
+                    .get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop)))
+                    .next()
+                    .expect("a batch per step");
+                let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
+                let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
+                let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
+                velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+            }),
+            |_, _| Ok(()),
+        )?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("teacher.safetensors");
             std::fs::write(&weights, export(&model)?)?;

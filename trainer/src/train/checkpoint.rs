@@ -59,17 +59,23 @@ pub fn find(run_dir: &Path) -> Option<PathBuf> {
 pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
     let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is damaged; remove the folder to start over", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is damaged; remove the folder to start over", path.display()))
 }
 
 pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(dir: &Path, model: M, device: &B::Device) -> Result<M> {
     let path = dir.join("model.mpk");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let record = recorder().load(bytes, device).with_context(|| format!("{} does not fit this model", path.display()))?;
+    let record =
+        recorder().load(bytes, device).with_context(|| format!("{} does not fit this model", path.display()))?;
     Ok(model.load_record(record))
 }
 
-pub fn load_optim<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(dir: &Path, optim: O, device: &B::Device) -> Result<O> {
+pub fn load_optim<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    dir: &Path,
+    optim: O,
+    device: &B::Device,
+) -> Result<O> {
     let path = dir.join("optim.mpk");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     optim_from_bytes(optim, bytes, device).with_context(|| format!("{} does not fit this optimizer", path.display()))
@@ -81,6 +87,10 @@ pub fn optim_to_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, 
 }
 
 /// [`optim_to_bytes`]'s state loaded into `optim`, its tensors on `device`.
-pub fn optim_from_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(optim: O, bytes: Vec<u8>, device: &B::Device) -> Result<O> {
+pub fn optim_from_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    optim: O,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> Result<O> {
     Ok(optim.load_record(recorder().load(bytes, device)?))
 }

@@ -8,7 +8,11 @@ use burn::tensor::backend::AutodiffBackend;
 
 /// Scales every gradient by min(1, max_norm / ||g||). The factor stays on the device: reading
 /// the norm back would make the host wait for the backward pass every step.
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, max_norm: f64) -> GradientsParams {
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: GradientsParams,
+    max_norm: f64,
+) -> GradientsParams {
     struct SumSquares<'a, B: AutodiffBackend>(&'a GradientsParams, Option<Tensor<B::InnerBackend, 1>>);
     impl<B: AutodiffBackend> ModuleVisitor<B> for SumSquares<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {

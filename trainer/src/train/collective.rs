@@ -94,8 +94,16 @@ mod cuda {
             Ok(devices.iter().map(|d| d.id()).collect())
         }
 
-        fn all_reduce_sum<const D: usize>(group: &Vec<DeviceId>, _rank: usize, part: Tensor<Self, D>) -> Tensor<Self, D> {
-            let reduced = <Self as DistributedBackend>::all_reduce(part.into_primitive().tensor(), ReduceOperation::Sum, group.clone());
+        fn all_reduce_sum<const D: usize>(
+            group: &Vec<DeviceId>,
+            _rank: usize,
+            part: Tensor<Self, D>,
+        ) -> Tensor<Self, D> {
+            let reduced = <Self as DistributedBackend>::all_reduce(
+                part.into_primitive().tensor(),
+                ReduceOperation::Sum,
+                group.clone(),
+            );
             // SAFETY: read only after `settle` (the trait's contract), which resolves every sum at once
             Tensor::from_primitive(TensorPrimitive::Float(unsafe { reduced.assume_resolved() }))
         }

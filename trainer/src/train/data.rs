@@ -54,24 +54,38 @@ pub struct Batch {
 pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f32) -> Batch {
     let mut rng = Rng::for_step(seed, step, "batch");
     let categories = training_categories();
-    let mut b = Batch { tokens: Vec::with_capacity(n), images: Vec::with_capacity(n * 3 * resolution * resolution), noise: vec![], times: vec![] };
+    let mut b = Batch {
+        tokens: Vec::with_capacity(n),
+        images: Vec::with_capacity(n * 3 * resolution * resolution),
+        noise: vec![],
+        times: vec![],
+    };
     for _ in 0..n {
         let spec = sample_prompt(&mut rng, &categories);
         let img = render(&Scene::sample(&spec, rng.next_u64(), resolution));
         for c in 0..3 {
             b.images.extend(img.rgb.iter().skip(c).step_by(3).map(|&v| v as f32 / 127.5 - 1.0));
         }
-        let ids = if rng.unit() < drop_prompt { [0; MAX_TOKENS] } else { text::encode(&spec.text()).expect("world prompts are in the vocabulary") };
+        let ids = if rng.unit() < drop_prompt {
+            [0; MAX_TOKENS]
+        } else {
+            text::encode(&spec.text()).expect("world prompts are in the vocabulary")
+        };
         b.tokens.push(ids);
     }
     b.noise = hypernoise::generator::noise::gaussian(&mut rng, n * 3 * resolution * resolution);
-    b.times = hypernoise::generator::noise::gaussian(&mut rng, n).into_iter().map(|g| 1.0 / (1.0 + (-g).exp())).collect();
+    b.times =
+        hypernoise::generator::noise::gaussian(&mut rng, n).into_iter().map(|g| 1.0 / (1.0 + (-g).exp())).collect();
     b
 }
 
 /// Items for steps `from..to`, in order, made ahead of time by up to 8 threads (worker w makes
 /// steps from + w, from + w + workers, ...), so CPU-side data keeps up with a GPU.
-pub fn prefetch<T: Send + 'static>(from: usize, to: usize, make: impl Fn(usize) -> T + Send + Clone + 'static) -> impl Iterator<Item = T> {
+pub fn prefetch<T: Send + 'static>(
+    from: usize,
+    to: usize,
+    make: impl Fn(usize) -> T + Send + Clone + 'static,
+) -> impl Iterator<Item = T> {
     let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).clamp(1, 8);
     let receivers: Vec<_> = (0..workers)
         .map(|w| {

@@ -42,7 +42,8 @@ pub fn devices<B: Backend>(first: &B::Device, n: usize) -> Vec<B::Device> {
 
 /// A device's share of step `step`: its loss, the mean over the shard's items
 /// ([`Shard::range`]), and values to log, means over the same items; on `shard.device`.
-pub type ShardLoss<B, M> = Arc<dyn Fn(&M, &Shard<B>, usize) -> (Tensor<B, 1>, Tensor<<B as AutodiffBackend>::InnerBackend, 1>) + Send + Sync>;
+pub type ShardLoss<B, M> =
+    Arc<dyn Fn(&M, &Shard<B>, usize) -> (Tensor<B, 1>, Tensor<<B as AutodiffBackend>::InnerBackend, 1>) + Send + Sync>;
 
 /// A worker's replica of the model and the optimizer (none before the first step).
 type Replica<M, O> = Option<(M, O)>;
@@ -64,7 +65,12 @@ pub struct DataParallel<B: TrainBackend, M, O> {
 }
 
 impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> DataParallel<B, M, O> {
-    pub fn new(devices: Vec<B::Device>, batch: usize, loss: ShardLoss<B, M>, logged: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>) -> Result<Self> {
+    pub fn new(
+        devices: Vec<B::Device>,
+        batch: usize,
+        loss: ShardLoss<B, M>,
+        logged: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>,
+    ) -> Result<Self> {
         let group = Arc::new(B::InnerBackend::group(&devices)?);
         let workers = devices[1..]
             .iter()
@@ -98,14 +104,17 @@ impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'stat
         let state = checkpoint::optim_to_bytes(optim).expect("the optimizer state serialises");
         for (device, worker) in self.devices[1..].iter().zip(&self.workers) {
             let replica = fork_via_host(model.clone(), device);
-            let optim = checkpoint::optim_from_bytes(optim.clone(), state.clone(), device).expect("the optimizer state loads");
+            let optim =
+                checkpoint::optim_from_bytes(optim.clone(), state.clone(), device).expect("the optimizer state loads");
             let _ = worker.send(Box::new(move |r| *r = Some((replica, optim))));
         }
         self.replicated = true;
     }
 }
 
-impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> Stepper<B, M, O> for DataParallel<B, M, O> {
+impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> Stepper<B, M, O>
+    for DataParallel<B, M, O>
+{
     fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>) {
         if !self.replicated {
             self.replicate(&model, optim);
@@ -135,7 +144,12 @@ struct Share<B: TrainBackend, M> {
 
 impl<B: TrainBackend, M: AutodiffModule<B>> Share<B, M> {
     /// This device's update, its share's loss and logged values summed with the others'.
-    fn step<O: Optimizer<M, B>>(&self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>) {
+    fn step<O: Optimizer<M, B>>(
+        &self,
+        model: M,
+        optim: &mut O,
+        at: StepAt,
+    ) -> (M, Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>) {
         let (loss, logged) = (self.loss)(&model, &self.shard, at.step);
         if self.shard.count == 1 {
             let (model, value) = update(model, optim, loss, at);

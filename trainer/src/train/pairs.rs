@@ -35,7 +35,12 @@ fn soften(img: Image, rng: &mut Rng) -> Vec<f32> {
 }
 
 /// One pair for `spec`, if a perturbation yields a scene the exact evaluator rejects for it.
-fn pair(spec: &PromptSpec, kinds: &[Perturbation], resolution: usize, rng: &mut Rng) -> Option<(Image, Image, Perturbation)> {
+fn pair(
+    spec: &PromptSpec,
+    kinds: &[Perturbation],
+    resolution: usize,
+    rng: &mut Rng,
+) -> Option<(Image, Image, Perturbation)> {
     let kind = *rng.pick(kinds);
     let negative = perturb(spec, kind, rng)?;
     let rejected = render(&Scene::sample(&negative, rng.next_u64(), resolution));

@@ -60,7 +60,14 @@ pub struct LoopControl {
 
 impl LoopControl {
     pub fn spec(&self, what: &'static str, schedule: Schedule) -> LoopSpec {
-        LoopSpec { what, schedule, log_every: self.log_every.max(1), checkpoint_every: self.checkpoint_every.max(1), max_minutes: self.max_minutes, global_clip: None }
+        LoopSpec {
+            what,
+            schedule,
+            log_every: self.log_every.max(1),
+            checkpoint_every: self.checkpoint_every.max(1),
+            max_minutes: self.max_minutes,
+            global_clip: None,
+        }
     }
 }
 
@@ -134,7 +141,13 @@ where
     let mut in_acc = 0;
     let mut step = start;
     let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
-        checkpoint::save(run_dir, model, optim, &State { step, settings: settings.clone(), history: history.clone() }, &export(model)?)?;
+        checkpoint::save(
+            run_dir,
+            model,
+            optim,
+            &State { step, settings: settings.clone(), history: history.clone() },
+            &export(model)?,
+        )?;
         curves::write(run_dir, spec.what, history)
     };
     while step < steps {
@@ -184,7 +197,9 @@ where
 fn progress(what: &str, start: usize, steps: usize) -> ProgressBar {
     let bar = ProgressBar::new(steps as u64).with_position(start as u64);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})").expect("static template").progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
     );
     bar.set_prefix(what.to_string());
     bar

@@ -39,14 +39,24 @@ where
 }
 
 /// Backward from `loss`, then [`apply`]; the new model and the loss value.
-pub fn update<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(model: M, optim: &mut O, loss: Tensor<B, 1>, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>) {
+pub fn update<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    model: M,
+    optim: &mut O,
+    loss: Tensor<B, 1>,
+    at: StepAt,
+) -> (M, Tensor<B::InnerBackend, 1>) {
     let value = loss.clone().inner();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (apply(model, optim, grads, at), value)
 }
 
 /// Clips (when asked) and applies gradients.
-pub fn apply<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(model: M, optim: &mut O, grads: GradientsParams, at: StepAt) -> M {
+pub fn apply<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    model: M,
+    optim: &mut O,
+    grads: GradientsParams,
+    at: StepAt,
+) -> M {
     let grads = match at.clip {
         Some(max_norm) => clip_global_norm(&model, grads, max_norm),
         None => grads,
