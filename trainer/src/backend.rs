@@ -49,7 +49,7 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
         DeviceKind::Cuda => {
             // set by scripts/gpu/build-trainer.sh, which builds against a fixed cubek-matmul
             if option_env!("HYPERNOISE_CUBEK_K_GUARD_FIXED").is_none() {
-                eprintln!("warning: this CUDA trainer was not built by scripts/gpu/build-trainer.sh: cubek-matmul 0.2.0's kernels compute the adapters wrongly (README, \"Adapters on CUDA\"); `trainer --device cuda check-device` shows by how much");
+                eprintln!("warning: this CUDA trainer was not built by scripts/gpu/build-trainer.sh: cubek-matmul 0.2.0's kernels compute the adapters wrongly (docs/gpu.md); `trainer --device cuda check-device` shows by how much");
             }
             // burn-cuda panics when no GPU or driver is found; say so instead of a backtrace
             let run = std::panic::AssertUnwindSafe(|| {

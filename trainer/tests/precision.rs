@@ -1,6 +1,6 @@
 //! The shipped adapters under the GPU's matmul precision. burn-cuda rounds f32 operands to TF32
 //! (10 mantissa bits); on an H100 the shipped adapters folded on the CPU come within 0.011 of
-//! exact images there, while CUDA's unfolded passes are 1.2 off (README). Rounding every weight
+//! exact images there, while CUDA's unfolded passes are 1.2 off (docs/gpu.md). Rounding every weight
 //! to TF32 on the CPU moves the unfolded images about as little as the folded ones, so that 1.2
 //! is not the rounding.
 

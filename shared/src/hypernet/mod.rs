@@ -147,7 +147,7 @@ impl<B: Backend> Merged<B> {
     /// Folds the adapters in `adapter_bytes` into their generator (`generator_bytes`) on the CPU
     /// (burn-flex), then loads the base and the folded generator on `device`. The fold runs on
     /// the CPU whatever the device, so every backend runs the same weights: done on CUDA (burn
-    /// 0.21, before the CUDA build patched cubek-matmul's k guard; README) it came out wrong,
+    /// 0.21, before the CUDA build patched cubek-matmul's k guard; docs/gpu.md) it came out wrong,
     /// and different on every run.
     pub fn from_bytes(
         generator_bytes: &[u8],
@@ -222,7 +222,7 @@ impl<B: Backend> Merged<B> {
 /// How far a fold's images are from exact ones (largest pixel difference; pixels span [-1, 1]),
 /// and, for the record, how far the device's own unfolded passes are. On an H100 both come
 /// within 0.01-0.05 of exact (TF32 rounding in burn-cuda's matmuls); before the CUDA build
-/// patched cubek-matmul's k guard the unfolded passes were 1.2 off (README).
+/// patched cubek-matmul's k guard the unfolded passes were 1.2 off (docs/gpu.md).
 #[derive(Clone, Copy, Debug)]
 pub struct FoldCheck {
     pub folded: f32,

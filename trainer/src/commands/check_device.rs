@@ -4,7 +4,7 @@
 //! training computes, the gradient of each adapter file's training loss (shipped reward, one
 //! training batch) with respect to its adapters. On an H100 (burn-cuda 0.21, before the build
 //! patched cubek-matmul's k guard) the adapters' unfolded images were 1.2 off the CPU's while the
-//! CPU-made fold was 0.011 off (README). Fails when images or gradients are off by more than
+//! CPU-made fold was 0.011 off (docs/gpu.md). Fails when images or gradients are off by more than
 //! float rounding explains.
 
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};

@@ -181,7 +181,7 @@ fn item_images<B: Backend>(
 }
 
 /// The adapters folded for validation images, checked on the first validation items: what
-/// `eval` and the browser run, and on CUDA closer to exact than the unfolded passes (README).
+/// `eval` and the browser run, and on CUDA closer to exact than the unfolded passes (docs/gpu.md).
 fn fold<B: Backend>(
     generator: &[u8],
     adapter_bytes: &[u8],

@@ -90,7 +90,7 @@ impl GeneratorArg {
         let path = self.path();
         if self.weights.is_none() && !path.exists() {
             anyhow::bail!(
-                "no generator ships at {} yet: train one (README, \"The generator\") and pass --weights",
+                "no generator ships at {} yet: train one (docs/generator.md) and pass --weights",
                 path.display()
             );
         }
