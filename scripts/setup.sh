@@ -22,6 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 fi
 test -d /usr/lib/rustlib/src/rust/library/std || { echo "setup: std sources missing (rust-web-src)"; exit 1; }
+# the test gates need the default toolchain's rustfmt and clippy
+for tool in fmt clippy; do
+  cargo "$tool" --version >/dev/null 2>&1 || { echo "setup: cargo $tool is missing: rustup component add $([ $tool = fmt ] && echo rustfmt || echo clippy)"; exit 1; }
+done
 
 WB_VER=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' "$ROOT/Cargo.lock")
 if ! "$WASM_BINDGEN" --version 2>/dev/null | grep -q " $WB_VER\$"; then

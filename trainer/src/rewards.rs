@@ -14,6 +14,7 @@ pub fn shipped_reward() -> PathBuf {
     crate::models::shipped("reward.safetensors")
 }
 
+#[allow(clippy::large_enum_variant, reason = "a handful per run, made once")]
 enum Term<B: Backend> {
     Redness,
     Learned(RewardModel<B>),

@@ -137,7 +137,7 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .expect(&text);
-    assert!(resumed >= 2 && resumed % 2 == 0, "{text}");
+    assert!(resumed >= 2 && resumed.is_multiple_of(2), "{text}");
 }
 
 #[test]

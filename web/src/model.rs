@@ -212,6 +212,9 @@ pub struct RenoSession {
 
 #[wasm_bindgen]
 impl RenoSession {
+    // The borrow held across the await is the run's lock: a second step started while one runs
+    // fails at `try_borrow_mut` with a message instead of interleaving with it.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub fn step(&mut self) -> js_sys::Promise {
         let started = *self.started.get_or_insert_with(crate::clock::now_ms);
         let (steps, prompt, iterations) = (self.steps.clone(), self.prompt.clone(), self.iterations);

@@ -97,7 +97,8 @@ mod tests {
     #[test]
     fn two_touching_discs_come_apart_and_one_stays_whole() {
         let mut two = disc(20.0, 20.0, 7.0);
-        two.extend(disc(34.0, 20.0, 7.0).into_iter().filter(|p| !two.contains(p)));
+        let second: Vec<_> = disc(34.0, 20.0, 7.0).into_iter().filter(|p| !two.contains(p)).collect();
+        two.extend(second);
         let parts = separate(&two);
         assert_eq!(parts.len(), 2, "two discs meeting at a point");
         assert!(

@@ -80,18 +80,20 @@ impl GeneratorConfig {
     pub fn check(&self) -> Result<(), String> {
         self.shape.check()?;
         let levels = self.levels();
-        if self.resolution % (1 << (levels - 1)) != 0 {
+        if !self.resolution.is_multiple_of(1 << (levels - 1)) {
             return Err(format!(
                 "resolution {} must be divisible by 2^(levels-1) for {levels} levels",
                 self.resolution
             ));
         }
         let Some(a) = self.attention else { return Ok(()) };
-        if a.heads == 0 || self.token_dim % a.heads != 0 {
+        if a.heads == 0 || !self.token_dim.is_multiple_of(a.heads) {
             return Err(format!("token_dim {} must be a positive multiple of heads {}", self.token_dim, a.heads));
         }
-        if let Some(c) =
-            (0..levels).filter(|&l| self.attention_at(l).is_some()).map(|l| self.channels[l]).find(|c| c % a.heads != 0)
+        if let Some(c) = (0..levels)
+            .filter(|&l| self.attention_at(l).is_some())
+            .map(|l| self.channels[l])
+            .find(|c| !c.is_multiple_of(a.heads))
         {
             return Err(format!("the channels of attention levels ({c}) must be multiples of heads {}", a.heads));
         }

@@ -233,9 +233,11 @@ pub fn is_adapter_path(path: &str) -> bool {
 pub fn merge_adapters<B: Backend, M: Module<B>>(module: M, config: LoraConfig, role: Adapters, output: &str) -> M {
     use burn::module::ModuleVisitor;
     use std::collections::HashMap;
-    /// Layer path -> (down, up) as matrices, and whether the layer is a convolution.
+    /// A layer's (down, up) as matrices, and whether the layer is a convolution.
+    type Pair<B> = ([Option<Tensor<B, 2>>; 2], bool);
+    /// Layer path -> its pair.
     #[derive(Default)]
-    struct Collect<B: Backend>(Vec<String>, HashMap<String, ([Option<Tensor<B, 2>>; 2], bool)>);
+    struct Collect<B: Backend>(Vec<String>, HashMap<String, Pair<B>>);
     impl<B: Backend> ModuleVisitor<B> for Collect<B> {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.0.push(name.to_string());

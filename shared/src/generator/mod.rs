@@ -37,6 +37,7 @@ use unet::{TimeEmbedding, UNet};
 /// The generator's prompt encoder, by design (`GeneratorConfig::attention`). Weights files
 /// name the encoder's tensors without the variant (`prompt.fc1.weight`).
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per generator, chosen once at load")]
 pub enum PromptEncoding<B: Backend> {
     /// One pooled vector of `emb_dim` (`prompt_encoder`).
     Pooled(PromptEncoder<B>),

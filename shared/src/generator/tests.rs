@@ -92,14 +92,14 @@ fn token_design_reads_word_order() {
 fn pooled_design_files_name_no_attention_and_keep_their_tensor_names() {
     let c = GeneratorConfig::tiny_pooled();
     let bytes = randomised::<B>(&c).to_bytes(&c).unwrap();
-    let header = crate::weights::read_header(&bytes).unwrap();
+    let header = weights::read_header(&bytes).unwrap();
     assert!(!header.config.contains("attention"), "{}", header.config);
     assert!(
         header.tensors.contains_key("prompt.fc1.weight") && header.tensors.contains_key("unet.down.0.conv1.weight")
     );
     assert!(!header.tensors.keys().any(|k| k.contains("Pooled") || k.contains("attn") || k.starts_with("summary")));
     let t = GeneratorConfig::tiny();
-    let header = crate::weights::read_header(&randomised::<B>(&t).to_bytes(&t).unwrap()).unwrap();
+    let header = weights::read_header(&randomised::<B>(&t).to_bytes(&t).unwrap()).unwrap();
     assert!(
         header.tensors.contains_key("prompt.layers.0.attn.q.weight")
             && header.tensors.contains_key("unet.mid.attn.cross_attn.k.weight")
@@ -118,7 +118,7 @@ fn weights_round_trip_and_bad_files_are_clear_errors() {
     let b = loaded.one_step(z, loaded.encode(tokens));
     assert_eq!(max_abs_diff(a, b), 0.0);
 
-    let err = |bytes: &[u8]| Generator::<B>::from_bytes(bytes, &Default::default()).err().expect("must fail");
+    let err = |bytes: &[u8]| Generator::<B>::from_bytes(bytes, &Default::default()).expect_err("must fail");
     assert!(matches!(err(&bytes[..bytes.len() - 100]), WeightsError::Truncated(_)));
     assert!(matches!(err(&bytes[..5]), WeightsError::Truncated(_)));
     let mut corrupt = bytes.clone();
@@ -132,10 +132,10 @@ fn weights_round_trip_and_bad_files_are_clear_errors() {
     // a file whose config promises more channels than its tensors have
     let wider =
         GeneratorConfig { shape: crate::net_shape::NetShape { channels: vec![8, 24], ..c.shape.clone() }, ..c.clone() };
-    let other = crate::weights::save(&g, GeneratorConfig::KIND, &wider).unwrap();
+    let other = weights::save(&g, GeneratorConfig::KIND, &wider).unwrap();
     let e = err(&other);
     assert!(matches!(e, WeightsError::Mismatch(_)) && e.to_string().to_lowercase().contains("shape"), "{e}");
-    let wrong_kind = crate::weights::save(&g, "reward", &c).unwrap();
+    let wrong_kind = weights::save(&g, "reward", &c).unwrap();
     assert!(matches!(err(&wrong_kind), WeightsError::WrongKind { .. }));
 }
 
@@ -154,9 +154,9 @@ fn f16_copies_are_half_the_size_and_load_to_nearly_the_same_model() {
     let c = GeneratorConfig::tiny();
     let g = randomised::<B>(&c);
     let bytes = g.to_bytes(&c).unwrap();
-    let half = crate::weights::to_f16(&bytes).unwrap();
+    let half = weights::to_f16(&bytes).unwrap();
     assert!(half.len() < bytes.len() * 6 / 10, "{} -> {} bytes", bytes.len(), half.len());
-    let header = crate::weights::read_header(&half).unwrap();
+    let header = weights::read_header(&half).unwrap();
     assert!(header.tensors.values().all(|t| t.dtype == "F16"));
     let (loaded, c2) = Generator::<B>::from_bytes(&half, &Default::default()).unwrap();
     assert_eq!(c, c2);

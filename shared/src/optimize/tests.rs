@@ -50,10 +50,10 @@ fn best_of_n_returns_each_prompts_best_seed_and_its_image() {
     let cond = g.encode(tokens_tensor::<Flex>(&encode_prompts(&["a red circle", "a blue star"]).unwrap(), &dev));
     let seeds: Vec<Vec<u64>> = vec![(0..9).collect(), (100..109).collect()];
     let result = best_of_n(&g, cond.clone(), &seeds, c.resolution, redness);
-    for p in 0..2 {
+    for (p, prompt_seeds) in seeds.iter().enumerate() {
         let cond_p = cond.clone().slice([p..p + 1]);
         let all = vec1(redness(
-            g.one_step(noise_tensor::<Flex>(&seeds[p], c.resolution, &dev), cond_p.clone().expand([9, -1, -1])),
+            g.one_step(noise_tensor::<Flex>(prompt_seeds, c.resolution, &dev), cond_p.clone().expand([9, -1, -1])),
         ));
         let max = all.iter().cloned().fold(f32::MIN, f32::max);
         let at = seeds[p].iter().position(|&s| s == result.seeds[p]).unwrap();

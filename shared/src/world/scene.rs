@@ -58,7 +58,7 @@ impl Placed {
                 let ro = r * STAR_OUTER_PER_R;
                 let vertex = |i: usize| {
                     let (ux, uy) = STAR_UNIT[i % 10];
-                    let k = if i % 2 == 0 { ro } else { ro * STAR_INNER };
+                    let k = if i.is_multiple_of(2) { ro } else { ro * STAR_INNER };
                     (ux * k, uy * k + STAR_SHIFT * ro)
                 };
                 // even-odd rule

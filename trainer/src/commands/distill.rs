@@ -59,13 +59,11 @@ pub struct Args {
     pub control: LoopControl,
 }
 
+/// Noise, the teacher's images from it, and the prompts' tokens.
+type Pairs<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>);
+
 /// The teacher's endpoints for `n` seeded noises and training prompts: (z, x, tokens).
-fn make_pairs<B: Backend>(
-    teacher: &Generator<B>,
-    res: usize,
-    a: &Args,
-    device: &B::Device,
-) -> Result<(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>)> {
+fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: &B::Device) -> Result<Pairs<B>> {
     let mut rng = Rng::derive(a.seed, "pairs");
     let categories = training_categories();
     let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &categories).text()).collect();

@@ -33,17 +33,23 @@ pub struct Problem {
     reward: RewardArg,
 }
 
+/// What a test-time method works with.
+struct Loaded<B: Backend> {
+    generator: Generator<B>,
+    resolution: usize,
+    reward: Reward<B>,
+    /// The prompt's tokens and its encoding.
+    tokens: Tensor<B, 2, Int>,
+    cond: Tensor<B, 3>,
+}
+
 impl Problem {
-    /// The generator, its resolution, the reward, the prompt's tokens and conditioning vector.
-    fn load<B: Backend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<(Generator<B>, usize, Reward<B>, Tensor<B, 2, Int>, Tensor<B, 3>)> {
-        let (g, config) = self.generator.load::<B>(device)?;
+    fn load<B: Backend>(&self, device: &B::Device) -> Result<Loaded<B>> {
+        let (generator, config) = self.generator.load::<B>(device)?;
         let tokens = tokens_tensor::<B>(&encode_prompts(&[&self.image.prompt]).map_err(|e| anyhow!("{e}"))?, device);
         let reward = Reward::parse(&self.reward.reward, config.resolution, device)?;
-        let cond = g.encode(tokens.clone());
-        Ok((g, config.resolution, reward, tokens, cond))
+        let cond = generator.encode(tokens.clone());
+        Ok(Loaded { generator, resolution: config.resolution, reward, tokens, cond })
     }
 }
 
@@ -61,8 +67,8 @@ impl OnBackend for RenoArgs {
     type Output = ();
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let (g, resolution, reward, tokens, cond) = self.problem.load::<B>(&device)?;
-        let (g, OneImage { seed, out, .. }) = (g.no_grad(), &self.problem.image);
+        let Loaded { generator, resolution, reward, tokens, cond } = self.problem.load::<B>(&device)?;
+        let (g, OneImage { seed, out, .. }) = (generator.no_grad(), &self.problem.image);
         let z = noise_tensor::<B>(&[*seed], resolution, &device);
         let settings = RenoConfig { iterations: self.iterations, lr: self.lr, ..RenoConfig::default() };
         let started = Instant::now();
@@ -100,7 +106,8 @@ impl OnBackend for BestOfNArgs {
     type Output = ();
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let (g, resolution, reward, tokens, cond) = self.problem.load::<B::InnerBackend>(&device)?;
+        let Loaded { generator: g, resolution, reward, tokens, cond } =
+            self.problem.load::<B::InnerBackend>(&device)?;
         let OneImage { seed, out, .. } = &self.problem.image;
         let seeds: Vec<Vec<u64>> = vec![(0..self.n.max(1) as u64).map(|i| seed + i).collect()];
         let started = Instant::now();

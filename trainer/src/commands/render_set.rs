@@ -11,7 +11,7 @@ pub enum Which {
     Eval,
 }
 
-impl From<Which> for hypernoise::world::split::Split {
+impl From<Which> for Split {
     fn from(w: Which) -> Self {
         match w {
             Which::Val => Self::Val,

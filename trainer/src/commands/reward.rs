@@ -327,7 +327,7 @@ impl OnBackend for Args {
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;
-            let val_pool = judge(Split::Val, self.generated_prompts.min(256), self.seed ^ 0x7661_6c)?;
+            let val_pool = judge(Split::Val, self.generated_prompts.min(256), self.seed ^ 0x76_616c)?;
             let accuracy = pair_accuracy(&model, val_pool.as_ref(), res, self.seed, self.val_pairs, &device);
             std::fs::write(self.out.join("accuracy.json"), serde_json::to_string_pretty(&accuracy)?)?;
             println!("wrote {}; validation pairs ordered correctly: {accuracy:?}", weights.display());

@@ -26,7 +26,7 @@ impl OnBackend for Args {
         let images = generate_images(
             |z, tokens| drawer.draw(z, tokens),
             drawer.resolution,
-            &[prompt.clone()],
+            std::slice::from_ref(prompt),
             &[*seed],
             1,
             &device,

@@ -101,6 +101,9 @@ fn diversity(items: &[Item], images: &[Image]) -> f64 {
     sum / n.max(1) as f64
 }
 
+/// A method: the images of a batch of items.
+type MakeImages<'a, B> = &'a dyn Fn(&[Item]) -> Result<Tensor<B, 4>>;
+
 impl OnBackend for Args {
     type Output = ();
 
@@ -138,32 +141,31 @@ impl OnBackend for Args {
         // shorter last one: GPU kernels compile and autotune per shape (a last batch compiled
         // inside the timing made the first method look 3x slower than the same network later).
         // Warm-ups read their images back, so no queued GPU work spills into the timing.
-        let timed =
-            |name: &str, nfe: usize, make: &dyn Fn(&[Item]) -> Result<Tensor<B::InnerBackend, 4>>| -> Result<Run> {
-                for shape in batches.iter().take(1).chain(batches.last().filter(|l| l.len() != batches[0].len())) {
-                    tensor_to_images(make(shape)?);
-                }
-                let bar = progress::bar(items.len(), name);
-                let started = Instant::now();
-                let mut images = Vec::with_capacity(items.len());
+        let timed = |name: &str, nfe: usize, make: MakeImages<B::InnerBackend>| -> Result<Run> {
+            for shape in batches.iter().take(1).chain(batches.last().filter(|l| l.len() != batches[0].len())) {
+                tensor_to_images(make(shape)?);
+            }
+            let bar = progress::bar(items.len(), name);
+            let started = Instant::now();
+            let mut images = Vec::with_capacity(items.len());
+            for chunk in &batches {
+                images.extend(tensor_to_images(make(chunk)?));
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+            // one pass of a method under a millisecond per image took 0.72 and 0.89 ms on two
+            // runs on one H100: quick methods get more timed passes, and the median counts
+            let mut passes = vec![started.elapsed().as_secs_f64()];
+            while passes.len() < TIMED_PASSES && passes.iter().sum::<f64>() < EXTRA_PASSES_WITHIN_S {
+                let again = Instant::now();
                 for chunk in &batches {
-                    images.extend(tensor_to_images(make(chunk)?));
-                    bar.inc(chunk.len() as u64);
+                    tensor_to_images(make(chunk)?);
                 }
-                bar.finish_and_clear();
-                // one pass of a method under a millisecond per image took 0.72 and 0.89 ms on two
-                // runs on one H100: quick methods get more timed passes, and the median counts
-                let mut passes = vec![started.elapsed().as_secs_f64()];
-                while passes.len() < TIMED_PASSES && passes.iter().sum::<f64>() < EXTRA_PASSES_WITHIN_S {
-                    let again = Instant::now();
-                    for chunk in &batches {
-                        tensor_to_images(make(chunk)?);
-                    }
-                    passes.push(again.elapsed().as_secs_f64());
-                }
-                passes.sort_by(f64::total_cmp);
-                Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
-            };
+                passes.push(again.elapsed().as_secs_f64());
+            }
+            passes.sort_by(f64::total_cmp);
+            Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
+        };
 
         // samples.png: items spread over the run (evaluation items are ordered by task type)
         let columns = SAMPLE_COLUMNS.min(items.len());

@@ -74,6 +74,7 @@ host_collective!(Flex);
 host_collective!(burn_tch::LibTorch<f32>);
 
 #[cfg(feature = "cuda")]
+#[allow(unsafe_code, reason = "NCCL's presence and its all-reduce results are reached through burn-cuda's unsafe API")]
 mod cuda {
     use super::Collective;
     use anyhow::{ensure, Result};

@@ -98,6 +98,7 @@ pub enum Outcome {
 /// ([`super::step::Local`] from a loss, or `DataParallel` over several devices); `export` makes
 /// the model's weights file (written with every checkpoint); `on_checkpoint` runs just before
 /// each checkpoint (validation, best-model selection).
+#[allow(clippy::too_many_arguments, reason = "one call per training command, each argument its own")]
 pub fn run_loop<B, M, O>(
     run_dir: &Path,
     spec: &LoopSpec,
