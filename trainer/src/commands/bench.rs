@@ -2,7 +2,6 @@
 
 use super::model_args::ModelArgs;
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
-use crate::models::generate_images;
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,18 +26,17 @@ impl OnBackend for Args {
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
         let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let (sampler, res) = (drawer.sampler, drawer.resolution);
-        let draw = |z, tokens| drawer.draw(z, tokens);
+        let sampler = drawer.sampler;
         let device_name = describe(kind);
         let mut rows = Vec::new();
         for &b in &self.batches {
             let prompts = vec!["a blue circle to the left of a yellow square".to_string(); b];
             let seeds: Vec<u64> = (0..b as u64).collect();
-            generate_images(draw, res, &prompts, &seeds, b, &device, |_| {})?;
+            drawer.images(&prompts, &seeds, b, &device, |_| {})?;
             let mut times = Vec::new();
             for _ in 0..self.iters {
                 let t = Instant::now();
-                generate_images(draw, res, &prompts, &seeds, b, &device, |_| {})?;
+                drawer.images(&prompts, &seeds, b, &device, |_| {})?;
                 times.push(t.elapsed().as_secs_f64());
             }
             times.sort_by(f64::total_cmp);

@@ -6,11 +6,11 @@
 //! noise-to-layout map, which is what noise optimisation (ReNO, HyperNoise) needs; it is also
 //! the cheapest distillation to run.
 
-use super::sample_grid;
+use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::models::load_generator;
 use crate::train::data::{sample_prompt, training_categories};
-use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::Result;
 use burn::module::AutodiffModule;
@@ -115,31 +115,26 @@ impl OnBackend for Args {
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (student, outcome) = run_loop(
-            &self.out,
-            &spec,
-            serde_json::to_value(&self)?,
-            start,
-            optim,
-            &device,
-            export,
-            Local(|model: &Generator<B>, step| {
-                let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
-                let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
-                let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
-                let pick4 =
-                    |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
-                let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
-                let x = model.one_step(pick4(&z_all), model.encode(tokens));
-                (x - pick4(&x_all)).powi_scalar(2).mean()
-            }),
-            |_, _| Ok(()),
-        )?;
+        let (student, outcome) =
+            Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device }.train(
+                start,
+                optim,
+                export,
+                Local(|model: &Generator<B>, step| {
+                    let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
+                    let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
+                    let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
+                    let pick4 =
+                        |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
+                    let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
+                    let x = model.one_step(pick4(&z_all), model.encode(tokens));
+                    (x - pick4(&x_all)).powi_scalar(2).mean()
+                }),
+                |_, _| Ok(()),
+            )?;
         if let Outcome::Finished = outcome {
-            let weights = self.out.join("generator.safetensors");
-            std::fs::write(&weights, export(&student)?)?;
-            sample_grid(&student.valid(), &config, Sampler::OneStep, &self.out.join("samples.png"), &device)?;
-            println!("wrote {} and {}", weights.display(), self.out.join("samples.png").display());
+            let (file, weights) = ("generator.safetensors", export(&student)?);
+            write_finished_generator(&self.out, file, weights, &student.valid(), &config, Sampler::OneStep, &device)?;
         }
         Ok(())
     }

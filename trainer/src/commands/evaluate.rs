@@ -6,7 +6,6 @@ use super::model_args::ModelArgs;
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::grid::{compose, Cell};
 use crate::manifest::{self, Entry};
-use crate::models::generate_images;
 use crate::{png_io, progress};
 use anyhow::{anyhow, Context, Result};
 use hypernoise::eval::{evaluate, Report};
@@ -105,17 +104,16 @@ impl OnBackend for Args {
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
         let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let (sampler, res) = (drawer.sampler, drawer.resolution);
-        let draw = |z, tokens| drawer.draw(z, tokens);
+        let sampler = drawer.sampler;
         let split: Split = self.split.into();
         let items = self.items();
         let prompts: Vec<String> = items.iter().map(|i| i.prompt.clone()).collect();
         let seeds: Vec<u64> = items.iter().map(|i| i.seed).collect();
         // warm-up: kernels compile (and autotune) on first use; keep that out of the timing
-        generate_images(draw, res, &prompts[..1], &seeds[..1], 1, &device, |_| {})?;
+        drawer.images(&prompts[..1], &seeds[..1], 1, &device, |_| {})?;
         let bar = progress::bar(items.len(), "generating");
         let started = Instant::now();
-        let images = generate_images(draw, res, &prompts, &seeds, self.batch, &device, |n| bar.inc(n as u64))?;
+        let images = drawer.images(&prompts, &seeds, self.batch, &device, |n| bar.inc(n as u64))?;
         let seconds = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let mut report = Report::default();

@@ -13,7 +13,7 @@ use crate::png_io;
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
 use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
-use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Flex;
 use burn::module::AutodiffModule;
@@ -371,21 +371,18 @@ impl OnBackend for Job {
                     nesterov: false,
                 }));
                 let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
-                run_loop(&out, &spec, settings, model, sgd.init(), &device, export, parallel, on_checkpoint)?
-            }
-            OptimizerKind::Adam => {
-                let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
-                run_loop(
-                    &out,
-                    &spec,
-                    settings,
+                Run { dir: &out, spec: &spec, settings, device: &device }.train(
                     model,
-                    AdamConfig::new().init(),
-                    &device,
+                    sgd.init(),
                     export,
                     parallel,
                     on_checkpoint,
                 )?
+            }
+            OptimizerKind::Adam => {
+                let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
+                let run = Run { dir: &out, spec: &spec, settings, device: &device };
+                run.train(model, AdamConfig::new().init(), export, parallel, on_checkpoint)?
             }
         };
         if let Outcome::Finished = outcome {

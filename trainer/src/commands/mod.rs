@@ -38,16 +38,21 @@ pub fn ground_truth(prompt: &str, seed: u64, resolution: usize) -> Result<Image>
     Ok(render(&Scene::sample(&spec, seed, resolution)))
 }
 
-/// A labelled grid of a generator's images for validation prompts (seed 0 and 1 each), framed
-/// by the evaluator's verdict.
-pub fn sample_grid<B: burn::prelude::Backend>(
+/// A finished generator run's outputs in its folder `out`: the weights file `file` (`weights`,
+/// its bytes) and `samples.png`, a labelled grid of the generator's images for validation and
+/// held-out prompts (seed 0 and 1 each), framed by the evaluator's verdict.
+pub fn write_finished_generator<B: burn::prelude::Backend>(
+    out: &std::path::Path,
+    file: &str,
+    weights: Vec<u8>,
     model: &hypernoise::generator::Generator<B>,
     config: &hypernoise::generator::GeneratorConfig,
     sampler: hypernoise::generator::Sampler,
-    path: &std::path::Path,
     device: &B::Device,
 ) -> Result<()> {
     use hypernoise::world::split::{prompts, Split};
+    let (weights_path, samples) = (out.join(file), out.join("samples.png"));
+    std::fs::write(&weights_path, weights)?;
     let mut texts = Vec::new();
     for cat in hypernoise::world::Category::ALL {
         let pool = [prompts(Split::Val, cat), prompts(Split::Eval, cat)].concat();
@@ -71,5 +76,7 @@ pub fn sample_grid<B: burn::prelude::Backend>(
             crate::grid::Cell { image, caption: prompt.clone(), correct }
         })
         .collect::<Vec<_>>();
-    crate::png_io::write(path, &crate::grid::compose(&cells, 8, 2))
+    crate::png_io::write(&samples, &crate::grid::compose(&cells, 8, 2))?;
+    println!("wrote {} and {}", weights_path.display(), samples.display());
+    Ok(())
 }

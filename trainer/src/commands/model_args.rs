@@ -1,10 +1,11 @@
 //! Which generator, adapters and sampler a generating command uses.
 
-use crate::models::{load_adapters, load_generator, shipped_generator};
+use crate::models::{generate_images, load_adapters, load_generator, shipped_generator};
 use anyhow::Result;
 use burn::prelude::*;
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
 use hypernoise::hypernet::{Adapted, Role};
+use hypernoise::world::Image;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -70,6 +71,18 @@ impl<B: Backend> Drawer<B> {
             Drawn::Generator(g) => g.generate(z, tokens, self.sampler),
             Drawn::Adapted { adapted, role, strength } => adapted.generate(*role, z, tokens, *strength, self.sampler),
         }
+    }
+
+    /// One image per (prompt, seed), `batch` at a time ([`generate_images`]).
+    pub fn images(
+        &self,
+        prompts: &[String],
+        seeds: &[u64],
+        batch: usize,
+        device: &B::Device,
+        done: impl FnMut(usize),
+    ) -> Result<Vec<Image>> {
+        generate_images(|z, tokens| self.draw(z, tokens), self.resolution, prompts, seeds, batch, device, done)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::rewards::Reward;
 use crate::train::data::prefetch;
 use crate::train::judged::{JudgedPool, RenoSource};
 use crate::train::pairs::{pairs, Pairs};
-use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::{anyhow, Result};
 use burn::module::AutodiffModule;
@@ -293,37 +293,34 @@ impl OnBackend for Args {
         let train_pool = judge(Split::Train, self.generated_prompts, self.seed)?;
         let judged = train_pool.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
-        let (model, outcome) = run_loop(
-            &self.out,
-            &spec,
-            serde_json::to_value(&self)?,
-            start,
-            optim,
-            &device,
-            export,
-            Local(|model: &RewardModel<B>, step| {
-                let p = batches
-                    .get_or_insert_with(|| {
-                        prefetch(step, steps, {
-                            let kinds = kinds.clone();
-                            move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
+        let (model, outcome) =
+            Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device }.train(
+                start,
+                optim,
+                export,
+                Local(|model: &RewardModel<B>, step| {
+                    let p = batches
+                        .get_or_insert_with(|| {
+                            prefetch(step, steps, {
+                                let kinds = kinds.clone();
+                                move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
+                            })
                         })
-                    })
-                    .next()
-                    .expect("pairs per step");
-                let mut rng = Rng::for_step(seed, step, "judged pairs");
-                let (good, bad, tokens) =
-                    with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
-                let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
-                if eps > 0.0 && pgd_steps > 0 {
-                    let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
-                    (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
-                } else {
-                    clean
-                }
-            }),
-            |_, _| Ok(()),
-        )?;
+                        .next()
+                        .expect("pairs per step");
+                    let mut rng = Rng::for_step(seed, step, "judged pairs");
+                    let (good, bad, tokens) =
+                        with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
+                    let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
+                    if eps > 0.0 && pgd_steps > 0 {
+                        let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
+                        (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
+                    } else {
+                        clean
+                    }
+                }),
+                |_, _| Ok(()),
+            )?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
             std::fs::write(&weights, export(&model)?)?;

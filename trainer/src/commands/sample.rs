@@ -3,7 +3,6 @@
 use super::model_args::ModelArgs;
 use super::OneImage;
 use crate::backend::{DeviceKind, OnBackend, TrainBackend};
-use crate::models::generate_images;
 use crate::png_io;
 use anyhow::Result;
 
@@ -23,15 +22,7 @@ impl OnBackend for Args {
         hypernoise::world::PromptSpec::parse(prompt).map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = std::time::Instant::now();
         let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let images = generate_images(
-            |z, tokens| drawer.draw(z, tokens),
-            drawer.resolution,
-            std::slice::from_ref(prompt),
-            &[*seed],
-            1,
-            &device,
-            |_| {},
-        )?;
+        let images = drawer.images(std::slice::from_ref(prompt), &[*seed], 1, &device, |_| {})?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         png_io::write(out, &images[0])?;
         let verdict = hypernoise::eval::evaluate(prompt, &images[0]).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,10 +1,10 @@
 //! `trainer teach`: the flow-matching teacher on world scenes of the training compositions.
 
-use super::sample_grid;
+use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend, TrainBackend};
 use crate::models::load_generator;
 use crate::train::data;
-use crate::train::run_loop::{run_loop, LoopControl, Outcome, Schedule};
+use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::Result;
 use burn::module::AutodiffModule;
@@ -102,32 +102,27 @@ impl OnBackend for Args {
         let mut batches = None;
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
         let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (model, outcome) = run_loop(
-            &self.out,
-            &spec,
-            serde_json::to_value(&self)?,
-            start,
-            optim,
-            &device,
-            export,
-            Local(|model: &Generator<B>, step| {
-                let b = batches
-                    .get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop)))
-                    .next()
-                    .expect("a batch per step");
-                let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
-                let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
-                let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
-                velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
-            }),
-            |_, _| Ok(()),
-        )?;
+        let (model, outcome) =
+            Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device }.train(
+                start,
+                optim,
+                export,
+                Local(|model: &Generator<B>, step| {
+                    let b = batches
+                        .get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop)))
+                        .next()
+                        .expect("a batch per step");
+                    let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
+                    let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
+                    let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
+                    velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+                }),
+                |_, _| Ok(()),
+            )?;
         if let Outcome::Finished = outcome {
-            let weights = self.out.join("teacher.safetensors");
-            std::fs::write(&weights, export(&model)?)?;
             let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance };
-            sample_grid(&model.valid(), &config, sampler, &self.out.join("samples.png"), &device)?;
-            println!("wrote {} and {}", weights.display(), self.out.join("samples.png").display());
+            let file = "teacher.safetensors";
+            write_finished_generator(&self.out, file, export(&model)?, &model.valid(), &config, sampler, &device)?;
         }
         Ok(())
     }

@@ -10,7 +10,6 @@ use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -94,114 +93,111 @@ pub enum Outcome {
     Paused,
 }
 
-/// Runs (or resumes) training in `run_dir`. `stepper` makes each step's update
-/// ([`super::step::Local`] from a loss, or `DataParallel` over several devices); `export` makes
-/// the model's weights file (written with every checkpoint); `on_checkpoint` runs just before
-/// each checkpoint (validation, best-model selection).
-#[allow(clippy::too_many_arguments, reason = "one call per training command, each argument its own")]
-pub fn run_loop<B, M, O>(
-    run_dir: &Path,
-    spec: &LoopSpec,
-    settings: serde_json::Value,
-    mut model: M,
-    mut optim: O,
-    device: &B::Device,
-    export: impl Fn(&M) -> Result<Vec<u8>>,
-    mut stepper: impl Stepper<B, M, O>,
-    mut on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
-) -> Result<(M, Outcome)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-{
-    std::fs::create_dir_all(run_dir)?;
-    let mut history = Vec::new();
-    let mut start = 0;
-    if let Some(dir) = checkpoint::find(run_dir) {
-        let state: State = checkpoint::load_state(&dir)?;
-        if state.settings != settings {
-            bail!(
-                "{} holds a checkpoint made with other settings:\n  checkpoint: {}\n  now:        {}\nuse another --out folder, or delete that one to start over",
-                run_dir.display(),
-                state.settings,
-                settings
-            );
-        }
-        model = checkpoint::load_model(&dir, model, device)?;
-        optim = checkpoint::load_optim(&dir, optim, device)?;
-        start = state.step;
-        history = state.history;
-        eprintln!("{}: resuming from step {start} ({})", spec.what, dir.display());
-    }
-    let steps = spec.schedule.steps;
-    let began = Instant::now();
-    let seconds_before = history.last().map_or(0.0, |r: &Row| r.seconds);
-    let bar = progress(spec.what, start, steps);
-    let mut acc: Option<Tensor<B::InnerBackend, 1>> = None;
-    let mut in_acc = 0;
-    let mut step = start;
-    let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
-        checkpoint::save(
-            run_dir,
-            model,
-            optim,
-            &State { step, settings: settings.clone(), history: history.clone() },
-            &export(model)?,
-        )?;
-        curves::write(run_dir, spec.what, history)
-    };
-    while step < steps {
-        let lr = spec.schedule.lr(step);
-        let (next, l) = stepper.step(model, &mut optim, StepAt { step, lr, clip: spec.global_clip });
-        model = next;
-        acc = Some(match acc {
-            Some(a) => a + l,
-            None => l,
-        });
-        in_acc += 1;
-        step += 1;
-        let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
-        if step % spec.log_every == 0 || step == steps || out_of_time {
-            let mean = acc.take().expect("accumulated").into_scalar().elem::<f64>() / in_acc as f64;
-            if !mean.is_finite() {
-                bail!(
-                    "{}: the loss became {mean} between steps {} and {step} (lr {lr:.2e}); the last good checkpoint in {} is kept. Lower --lr or raise --warmup, then rerun to resume.",
-                    spec.what,
-                    step - in_acc,
-                    run_dir.display()
-                );
-            }
-            in_acc = 0;
-            let seconds = seconds_before + began.elapsed().as_secs_f64();
-            history.push(Row { step, loss: mean, lr, seconds });
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {mean:.4}"));
-            if bar.is_hidden() {
-                eprintln!("{} step {step}/{steps} loss {mean:.5} lr {lr:.2e} {seconds:.0}s", spec.what);
-            }
-        }
-        if step % spec.checkpoint_every == 0 || step == steps || out_of_time {
-            on_checkpoint(&model, step)?;
-            save(&model, &optim, step, &history)?;
-        }
-        if out_of_time && step < steps {
-            bar.abandon();
-            eprintln!("{}: time budget reached at step {step}/{steps}; checkpoint saved, run the same command again to continue", spec.what);
-            return Ok((model, Outcome::Paused));
-        }
-    }
-    bar.finish();
-    Ok((model, Outcome::Finished))
+/// Where a training run lives and what it keeps: its folder, its loop settings, the command's
+/// arguments that a resume must match, and the device.
+pub struct Run<'a, B: AutodiffBackend> {
+    pub dir: &'a Path,
+    pub spec: &'a LoopSpec,
+    pub settings: serde_json::Value,
+    pub device: &'a B::Device,
 }
 
-fn progress(what: &str, start: usize, steps: usize) -> ProgressBar {
-    let bar = ProgressBar::new(steps as u64).with_position(start as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_string());
-    bar
+impl<B: AutodiffBackend> Run<'_, B> {
+    /// Trains (or resumes) `model` with `optim`. `stepper` makes each step's update
+    /// ([`super::step::Local`] from a loss, or `DataParallel` over several devices); `export`
+    /// makes the model's weights file (written with every checkpoint); `on_checkpoint` runs just
+    /// before each checkpoint (validation, best-model selection).
+    pub fn train<M, O>(
+        self,
+        model: M,
+        optim: O,
+        export: impl Fn(&M) -> Result<Vec<u8>>,
+        stepper: impl Stepper<B, M, O>,
+        on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
+    ) -> Result<(M, Outcome)>
+    where
+        M: AutodiffModule<B>,
+        O: Optimizer<M, B>,
+    {
+        let Run { dir: run_dir, spec, settings, device } = self;
+        let (mut model, mut optim, mut stepper, mut on_checkpoint) = (model, optim, stepper, on_checkpoint);
+        std::fs::create_dir_all(run_dir)?;
+        let mut history = Vec::new();
+        let mut start = 0;
+        if let Some(dir) = checkpoint::find(run_dir) {
+            let state: State = checkpoint::load_state(&dir)?;
+            if state.settings != settings {
+                bail!(
+                    "{} holds a checkpoint made with other settings:\n  checkpoint: {}\n  now:        {}\nuse another --out folder, or delete that one to start over",
+                    run_dir.display(),
+                    state.settings,
+                    settings
+                );
+            }
+            model = checkpoint::load_model(&dir, model, device)?;
+            optim = checkpoint::load_optim(&dir, optim, device)?;
+            start = state.step;
+            history = state.history;
+            eprintln!("{}: resuming from step {start} ({})", spec.what, dir.display());
+        }
+        let steps = spec.schedule.steps;
+        let began = Instant::now();
+        let seconds_before = history.last().map_or(0.0, |r: &Row| r.seconds);
+        let bar = crate::progress::bar_from(steps, start, spec.what);
+        let mut acc: Option<Tensor<B::InnerBackend, 1>> = None;
+        let mut in_acc = 0;
+        let mut step = start;
+        let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
+            checkpoint::save(
+                run_dir,
+                model,
+                optim,
+                &State { step, settings: settings.clone(), history: history.clone() },
+                &export(model)?,
+            )?;
+            curves::write(run_dir, spec.what, history)
+        };
+        while step < steps {
+            let lr = spec.schedule.lr(step);
+            let (next, l) = stepper.step(model, &mut optim, StepAt { step, lr, clip: spec.global_clip });
+            model = next;
+            acc = Some(match acc {
+                Some(a) => a + l,
+                None => l,
+            });
+            in_acc += 1;
+            step += 1;
+            let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
+            if step % spec.log_every == 0 || step == steps || out_of_time {
+                let mean = acc.take().expect("accumulated").into_scalar().elem::<f64>() / in_acc as f64;
+                if !mean.is_finite() {
+                    bail!(
+                        "{}: the loss became {mean} between steps {} and {step} (lr {lr:.2e}); the last good checkpoint in {} is kept. Lower --lr or raise --warmup, then rerun to resume.",
+                        spec.what,
+                        step - in_acc,
+                        run_dir.display()
+                    );
+                }
+                in_acc = 0;
+                let seconds = seconds_before + began.elapsed().as_secs_f64();
+                history.push(Row { step, loss: mean, lr, seconds });
+                bar.set_position(step as u64);
+                bar.set_message(format!("loss {mean:.4}"));
+                if bar.is_hidden() {
+                    eprintln!("{} step {step}/{steps} loss {mean:.5} lr {lr:.2e} {seconds:.0}s", spec.what);
+                }
+            }
+            if step % spec.checkpoint_every == 0 || step == steps || out_of_time {
+                on_checkpoint(&model, step)?;
+                save(&model, &optim, step, &history)?;
+            }
+            if out_of_time && step < steps {
+                bar.abandon();
+                eprintln!("{}: time budget reached at step {step}/{steps}; checkpoint saved, run the same command again to continue", spec.what);
+                return Ok((model, Outcome::Paused));
+            }
+        }
+        bar.finish();
+        Ok((model, Outcome::Finished))
+    }
 }
