@@ -28,7 +28,6 @@ function drawScene({ prompt, seed }) {
   const px = renderScene(prompt, seed, model ? model.resolution : 64);
   drawPicture($('scene'), px);
   showVerdict('verdict', evaluate(prompt, px.width, px.height, px.rgba));
-  px.free();
   $('category').textContent = info.category;
   $('split').textContent = info.split === 'train' ? 'training composition' : `held out (${info.split})`;
 }

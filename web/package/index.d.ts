@@ -95,6 +95,6 @@ export declare function vocabulary(): string[];
 /** Canonical text, task type and split of a prompt; throws a readable Error for unknown words. */
 export declare function describePrompt(prompt: string): PromptInfo;
 /** The world's ground-truth scene for a prompt and seed. */
-export declare function renderScene(prompt: string, seed: number, resolution: number): { width: number; height: number; rgba: Uint8Array; free(): void };
+export declare function renderScene(prompt: string, seed: number, resolution: number): Picture;
 /** The exact evaluator's verdict on RGBA pixels. */
 export declare function evaluate(prompt: string, width: number, height: number, rgba: Uint8Array): Verdict;

@@ -8,35 +8,26 @@ pub mod model;
 mod pipeline;
 mod sources;
 
-use hypernoise::eval::{detect, judge, Verdict};
+use hypernoise::eval::Verdict;
 use hypernoise::world::render::render;
 use hypernoise::world::split::split_of;
 use hypernoise::world::{Image, PromptSpec, Scene};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-/// RGBA pixels, as a canvas `ImageData` wants them.
-#[wasm_bindgen]
-pub struct Pixels {
+/// RGBA pixels, as a canvas `ImageData` wants them: `{width, height, rgba}` in JS, the bytes a
+/// `Uint8Array`.
+#[derive(Serialize)]
+struct Picture {
     width: usize,
     height: usize,
+    #[serde(with = "serde_bytes")]
     rgba: Vec<u8>,
 }
 
-#[wasm_bindgen]
-impl Pixels {
-    #[wasm_bindgen(getter)]
-    pub fn width(&self) -> usize {
-        self.width
-    }
-    #[wasm_bindgen(getter)]
-    pub fn height(&self) -> usize {
-        self.height
-    }
-    /// A copy of the RGBA bytes (a `Uint8Array`).
-    #[wasm_bindgen(getter)]
-    pub fn rgba(&self) -> Vec<u8> {
-        self.rgba.clone()
+impl Picture {
+    fn of(image: &Image) -> Picture {
+        Picture { width: image.width, height: image.height, rgba: image.to_rgba() }
     }
 }
 
@@ -56,8 +47,9 @@ fn seed_from_js(seed: f64) -> Result<u64, JsError> {
     Ok(seed as u64)
 }
 
+/// The exact evaluator's verdict, its error in words.
 fn verdict(prompt: &str, image: &Image) -> Result<Verdict, String> {
-    Ok(judge(&PromptSpec::parse(prompt).map_err(|e| e.to_string())?, &detect(image)))
+    hypernoise::eval::evaluate(prompt, image).map_err(|e| e.to_string())
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -85,19 +77,19 @@ pub fn describe_prompt(prompt: &str) -> Result<JsValue, JsError> {
     to_js(&PromptInfo { text: spec.text(), category: spec.category().name(), split: split_of(&spec).map(|s| s.name()) })
 }
 
-/// The world's ground-truth scene for a prompt and seed (identical to `trainer render`).
+/// The world's ground-truth scene for a prompt and seed (identical to `trainer render`), as a
+/// picture.
 #[wasm_bindgen(js_name = renderScene)]
-pub fn render_scene(prompt: &str, seed: f64, resolution: usize) -> Result<Pixels, JsError> {
+pub fn render_scene(prompt: &str, seed: f64, resolution: usize) -> Result<JsValue, JsError> {
     if !(16..=512).contains(&resolution) {
         return Err(JsError::new("resolution must be between 16 and 512"));
     }
-    let img = render(&Scene::sample(&parse(prompt)?, seed_from_js(seed)?, resolution));
-    Ok(Pixels { width: img.width, height: img.height, rgba: img.to_rgba() })
+    to_js(&Picture::of(&render(&Scene::sample(&parse(prompt)?, seed_from_js(seed)?, resolution))))
 }
 
 /// The exact evaluator's verdict on RGBA pixels: `{correct, reason, category, detections}`.
 #[wasm_bindgen]
 pub fn evaluate(prompt: &str, width: usize, height: usize, rgba: &[u8]) -> Result<JsValue, JsError> {
     let img = Image::from_rgba(width, height, rgba).map_err(|e| JsError::new(&e))?;
-    to_js(&judge(&parse(prompt)?, &detect(&img)))
+    to_js(&verdict(prompt, &img).map_err(|e| JsError::new(&e))?)
 }

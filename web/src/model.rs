@@ -2,7 +2,7 @@
 
 use crate::backend::{self, Choice};
 use crate::pipeline::{Engine, Generation, RenoProgress, RenoSteps};
-use crate::{seed_from_js, to_js, verdict};
+use crate::{seed_from_js, to_js, verdict, Picture};
 use hypernoise::optimize::reno::RenoConfig;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -46,15 +46,6 @@ struct RenoRequest {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Picture {
-    width: usize,
-    height: usize,
-    #[serde(with = "serde_bytes")]
-    rgba: Vec<u8>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Timings {
     generate_ms: f64,
     reward_ms: f64,
@@ -89,10 +80,6 @@ struct RenoUpdate {
     done: bool,
 }
 
-fn picture(image: &hypernoise::world::Image) -> Picture {
-    Picture { width: image.width, height: image.height, rgba: image.to_rgba() }
-}
-
 /// Channel-major (3, res, res) values in [-scale, scale] as an RGBA picture.
 fn signed_picture(values: &[f32], res: usize, scale: f32) -> Picture {
     let byte = |v: f32| ((v / scale).clamp(-1.0, 1.0) * 127.5 + 127.5).round() as u8;
@@ -107,7 +94,7 @@ fn described(prompt: &str, g: Generation, res: usize) -> Result<Generated, Strin
     let offset_rms = g.offset.as_ref().map(|o| (o.iter().map(|v| v * v).sum::<f32>() / o.len() as f32).sqrt());
     Ok(Generated {
         verdict: verdict(prompt, &g.image)?,
-        image: picture(&g.image),
+        image: Picture::of(&g.image),
         noise: signed_picture(&g.noise, res, 3.0),
         offset: g.offset.as_ref().zip(offset_scale).map(|(o, s)| signed_picture(o, res, s)),
         offset_scale,
@@ -228,7 +215,7 @@ impl RenoSession {
                 iteration: p.iteration,
                 iterations,
                 reward: p.reward,
-                best: picture(&p.best),
+                best: Picture::of(&p.best),
                 best_reward: p.best_reward,
                 elapsed_ms: crate::clock::now_ms() - started,
                 done: p.done,

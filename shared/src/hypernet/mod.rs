@@ -47,7 +47,7 @@ pub const KIND: &str = "adapters";
 
 /// FNV-1a (64 bit) of a file's bytes, as hex.
 pub fn fingerprint(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    let hash = crate::rng::fnv1a(bytes);
     format!("{hash:016x}")
 }
 
