@@ -91,7 +91,7 @@ rewards)
     name=$(basename "$(dirname "$f")"); [ "$name" = weights ] && name=shipped
     [ "$name" != shipped ] && cp "$f" "runs/rewards/$name.safetensors" && cp "runs/$name/accuracy.json" "runs/rewards/$name-accuracy.json"
     echo "== $name: $(cat "runs/$name/accuracy.json" 2>/dev/null | tr -d '\n ')"
-    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" eval --split val --methods base,best_of_50,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
+    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" eval --split val --methods base,best-of-n,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
       2>&1 | grep -v '^\s*$' | tail -8
   done
   # f32 weights barely compress: pieces under $OUT's 16 MiB a file (cat rewards.tgz.part-* | tar xz)

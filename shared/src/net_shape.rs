@@ -18,8 +18,31 @@ pub struct NetShape {
     pub groups: usize,
 }
 
+/// The largest networks a weights file may describe. A file's config builds its network before
+/// the tensors are read, so these bound what a corrupt or hostile file can make a loader
+/// allocate (the shipped networks are 64 px, 4 levels of at most 128 channels).
+pub const MAX_RESOLUTION: usize = 512;
+pub const MAX_LEVELS: usize = 6;
+pub const MAX_CHANNELS: usize = 512;
+pub const MAX_WIDTH: usize = 1024;
+
 impl NetShape {
     pub fn check(&self) -> Result<(), String> {
+        if !(8..=MAX_RESOLUTION).contains(&self.resolution) {
+            return Err(format!("resolution {} is outside 8..={MAX_RESOLUTION}", self.resolution));
+        }
+        if self.channels.len() > MAX_LEVELS || self.channels.iter().any(|&c| c > MAX_CHANNELS) {
+            return Err(format!(
+                "channels {:?}: at most {MAX_LEVELS} levels of at most {MAX_CHANNELS} channels",
+                self.channels
+            ));
+        }
+        if self.emb_dim > MAX_WIDTH || self.token_dim > MAX_WIDTH {
+            return Err(format!(
+                "emb_dim {} and token_dim {} must be at most {MAX_WIDTH}",
+                self.emb_dim, self.token_dim
+            ));
+        }
         if self.channels.is_empty()
             || self.channels.iter().any(|c| *c == 0 || c % self.groups.max(1) != 0)
             || self.groups == 0

@@ -26,6 +26,8 @@ pub enum WeightsError {
     Mismatch(String),
     #[error("cannot write weights: {0}")]
     Save(String),
+    #[error("tensor '{0}' holds NaN or infinite values: the file is broken (was it saved from a diverged run?)")]
+    NotFinite(String),
 }
 
 /// What a file's header says, read without touching tensor data.
@@ -113,7 +115,19 @@ fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
 /// Rewrites the tensors of dtype `from` as `to` with `f` (on their little-endian bytes),
 /// keeping names, shapes, order and metadata.
 fn convert(bytes: &[u8], from: &str, to: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> Result<Vec<u8>, WeightsError> {
-    let header = read_header(bytes)?;
+    rewrite(bytes, |_| {}, from, to, f)
+}
+
+/// As [`convert`], with the metadata edited by `edit` too.
+fn rewrite(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut BTreeMap<String, String>),
+    from: &str,
+    to: &str,
+    f: impl Fn(&[u8]) -> Vec<u8>,
+) -> Result<Vec<u8>, WeightsError> {
+    let mut header = read_header(bytes)?;
+    edit(&mut header.metadata);
     let mut order: Vec<(&String, &TensorInfo)> = header.tensors.iter().collect();
     order.sort_by_key(|(_, t)| t.offsets[0]);
     let mut json = serde_json::Map::new();
@@ -140,6 +154,32 @@ fn convert(bytes: &[u8], from: &str, to: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> 
     out.extend(head);
     out.extend(data);
     Ok(out)
+}
+
+/// A copy of a weights file whose architecture config `edit` changed (tests of what a damaged or
+/// hostile file does to a loader).
+#[cfg(test)]
+pub(crate) fn with_config(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let metadata = |m: &mut BTreeMap<String, String>| {
+        let mut config: serde_json::Value = serde_json::from_str(&m[CONFIG_KEY]).expect("a config");
+        edit(&mut config);
+        m.insert(CONFIG_KEY.into(), config.to_string());
+    };
+    rewrite(bytes, metadata, "", "", |b| b.to_vec()).expect("a weights file")
+}
+
+/// Fails on the first tensor with a NaN or infinite value (`bytes` widened to f32): such a
+/// file would load and then draw black images or train to NaN with no word of why.
+fn check_finite(bytes: &[u8]) -> Result<(), WeightsError> {
+    let header = read_header(bytes)?;
+    for (name, t) in &header.tensors {
+        let data = &bytes[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
+        let finite = data.chunks_exact(4).all(|v| f32::from_le_bytes([v[0], v[1], v[2], v[3]]).is_finite());
+        if t.dtype == "F32" && !finite {
+            return Err(WeightsError::NotFinite(name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// An architecture config that builds a model and names its kind in weights files.
@@ -223,6 +263,7 @@ pub fn load_part<B: Backend, M: Module<B>>(
     expected: impl Fn(&str) -> bool,
 ) -> Result<M, WeightsError> {
     let bytes = widened(bytes)?;
+    check_finite(&bytes)?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes.into_owned()))
         .skip_enum_variants(true)
         .validate(true)

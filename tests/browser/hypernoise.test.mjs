@@ -138,6 +138,10 @@ test('the embedding example works, and bad models or requests are readable error
         swapped: await message(pkg.loadHyperNoise({ generator: '/pkg/models/reward.safetensors', backend: 'cpu' })),
         unknownWord: await message(model.generate({ prompt: 'a red dog', seed: 1 })),
         badSeed: await message(model.generate({ prompt: 'a red circle', seed: 1.5 })),
+        misspelt: await message(model.generate({ prompt: 'a red circle', seed: 1, hypernoise: true, strenght: 2 })),
+        strength: await message(model.generate({ prompt: 'a red circle', seed: 1, hypernoise: true, strength: 3 })),
+        renoField: await message(Promise.resolve().then(() => model.startReno({ prompt: 'a red circle', iteratons: 5 }))),
+        urlObject: await message(pkg.loadHyperNoise({ generator: new URL('/pkg/models/generator.safetensors', location.href), backend: 'cpu' })),
       };
     });
     assert.match(errors.truncated, /truncated/);
@@ -145,6 +149,10 @@ test('the embedding example works, and bad models or requests are readable error
     assert.match(errors.swapped, /'reward' model, not a 'generator'/);
     assert.match(errors.unknownWord, /unknown word 'dog'/);
     assert.match(errors.badSeed, /seed must be a whole number/);
+    assert.match(errors.misspelt, /generate: unknown field 'strenght', expected one of: prompt, seed, hypernoise, strength/);
+    assert.match(errors.strength, /strength must be a number from 0 to 2, got 3/);
+    assert.match(errors.renoField, /startReno: unknown field 'iteratons'/);
+    assert.equal(errors.urlObject, 'no error', 'a URL object is a model source, as index.d.ts says');
   } finally {
     await browser.close();
   }

@@ -3,6 +3,7 @@
 mod backend;
 mod commands;
 mod draw;
+mod files;
 mod grid;
 mod manifest;
 mod models;
@@ -52,17 +53,17 @@ enum Command {
     /// Baseline: LoRA fine-tuning of the generator itself on the same reward (resumable).
     Finetune(commands::fit::Args),
     /// Plot the reward and validation score of several fit/finetune runs together.
-    CompareRuns(commands::fit::CompareArgs),
+    CompareRuns(commands::compare_runs::Args),
     /// Generate one image from a prompt and seed (the shipped student by default).
     Sample(commands::sample::Args),
     /// ReNO: optimise one image's noise against a reward (test-time baseline).
-    Reno(commands::optimize::RenoArgs),
+    Reno(commands::reno::RenoArgs),
     /// Best-of-N: the best of N seeds by a reward (test-time baseline).
-    BestOfN(commands::optimize::BestOfNArgs),
+    BestOfN(commands::best_of_n::BestOfNArgs),
     /// Score a generator on the evaluation prompts with the exact evaluator.
     Evaluate(commands::evaluate::Args),
     /// The paper's table: base, +HyperNoise, +best-of-N, +ReNO, +fine-tune on the evaluation prompts.
-    Eval(commands::table::Args),
+    Eval(commands::eval::Args),
     /// Time a generator: latency at batch 1, throughput at larger batches.
     Bench(commands::bench::Args),
     /// Compare this device's passes of the shipped models with the CPU's, part by part.
@@ -70,7 +71,7 @@ enum Command {
     /// Write the browser's (f16) copies of the generator, hypernetwork and reward.
     ExportWeb(commands::export_web::Args),
     /// Write an f16 copy of a weights file (half the size; e.g. a reward ensemble's members).
-    Half(commands::export_web::HalfArgs),
+    Half(commands::half::Args),
     /// Write a fixed batch's inputs and the shipped models' outputs (on the CPU), to check another implementation against.
     ExportReference(commands::export_reference::Args),
 }
@@ -92,7 +93,7 @@ fn main() {
         Command::Finetune(args) => {
             dispatch(device, commands::fit::Job { args, role: hypernoise::hypernet::Role::FineTune })
         }
-        Command::CompareRuns(a) => commands::fit::compare_runs(a),
+        Command::CompareRuns(a) => commands::compare_runs::run(a),
         Command::Sample(a) => dispatch(device, a),
         Command::Reno(a) => dispatch(device, a),
         Command::BestOfN(a) => dispatch(device, a),
@@ -101,7 +102,7 @@ fn main() {
         Command::CheckDevice(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),
         Command::ExportWeb(a) => commands::export_web::run(a),
-        Command::Half(a) => commands::export_web::half(a),
+        Command::Half(a) => commands::half::run(a),
         Command::ExportReference(a) => commands::export_reference::run(a),
     };
     if let Err(e) = result {

@@ -5,7 +5,6 @@
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -43,12 +42,10 @@ pub fn read(path: &Path) -> Result<Vec<(usize, Entry)>> {
 }
 
 pub fn write(path: &Path, entries: &[Entry]) -> Result<()> {
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-    );
+    let mut text = String::new();
     for e in entries {
-        writeln!(f, "{}", serde_json::to_string(e)?)?;
+        text += &serde_json::to_string(e)?;
+        text.push('\n');
     }
-    f.flush()?;
-    Ok(())
+    crate::files::write(path, text.as_bytes())
 }

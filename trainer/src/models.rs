@@ -1,12 +1,12 @@
-//! Loading shipped or trained weights from disk, and batched image generation.
+//! Loading shipped or trained weights from disk, and the inference pipeline over them.
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Flex;
 use burn::prelude::*;
-use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig};
-use hypernoise::hypernet::{Adapted, AdapterConfig, FoldCheck, Merged};
-use hypernoise::world::Image;
+use hypernoise::hypernet::{Adapted, AdapterConfig, FoldCheck};
+use hypernoise::pipeline::{Method, Pipeline};
+use hypernoise::world::split::{items, Item, Split};
 use std::path::{Path, PathBuf};
 
 /// A file the repository ships in weights/: looked up from the working directory (a binary
@@ -19,14 +19,6 @@ pub fn shipped(file: &str) -> PathBuf {
     } else {
         built
     }
-}
-
-/// Writes a file whole or not at all (a temporary file, then a rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// The student the repository ships.
@@ -53,49 +45,42 @@ pub fn load_adapters<B: Backend>(
         .map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
 }
 
-/// The adapters folded for inference ([`Merged::from_bytes`]), once their images for (z, tokens)
-/// pass a [`FoldCheck`] against the same adapters unfolded on the CPU: a wrong fold would
-/// otherwise make every later image and number silently wrong. `adapter_bytes` are `adapted`'s
-/// adapters as a file; its passes on this device are measured for the record.
-pub fn checked_fold<B: Backend>(
-    generator: &[u8],
-    adapter_bytes: &[u8],
-    adapted: &Adapted<B>,
-    z: Tensor<B, 4>,
-    tokens: Tensor<B, 2, Int>,
-) -> Result<Merged<B>> {
-    let (merged, config) = Merged::from_bytes(generator, adapter_bytes, &z.device())?;
-    let cpu = Default::default();
-    let (exact, _) = Adapted::<Flex>::load(generator, adapter_bytes, &cpu)?;
-    let check = merged.check(adapted, &exact, &cpu, z, tokens);
-    eprintln!(
-        "fold check ({:?} adapters): folded images {} off their exact (CPU) images; this device's unfolded ones {} off",
-        config.role, check.folded, check.unfolded
-    );
-    if !check.passed() {
-        bail!("the folded {:?} adapters' images are {} off their exact images (tolerance {}): the fold is wrong on this device", config.role, check.folded, FoldCheck::TOLERANCE);
-    }
-    Ok(merged)
+/// The pipeline of a generator file and adapter files ([`Pipeline::load`]), each fold checked
+/// ([`checked_pipeline`]).
+pub fn load_pipeline<B: Backend>(generator: &Path, adapters: &[PathBuf], device: &B::Device) -> Result<Pipeline<B>> {
+    let generator_bytes = read(generator)?;
+    let adapter_bytes = adapters.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+    let names = adapters.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    checked_pipeline(&generator_bytes, &adapter_bytes.iter().map(Vec::as_slice).collect::<Vec<_>>(), device)
+        .with_context(|| format!("cannot load {} with adapters {names}", generator.display()))
 }
 
-/// Generates one image per (prompt, seed), `batch` at a time, with `draw(z, tokens)` (a
-/// generator's `generate`, a `Drawer`'s `draw`), calling `done(n)` after each batch.
-pub fn generate_images<B: Backend>(
-    draw: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>,
-    resolution: usize,
-    prompts: &[String],
-    seeds: &[u64],
-    batch: usize,
-    device: &B::Device,
-    mut done: impl FnMut(usize),
-) -> Result<Vec<Image>> {
-    let ids = encode_prompts(prompts).map_err(|e| anyhow!("{e}"))?;
-    let mut out = Vec::with_capacity(prompts.len());
-    for (chunk, seed_chunk) in ids.chunks(batch.max(1)).zip(seeds.chunks(batch.max(1))) {
-        let z = noise_tensor::<B>(seed_chunk, resolution, device);
-        let x = draw(z, tokens_tensor::<B>(chunk, device));
-        out.extend(tensor_to_images(x));
-        done(chunk.len());
+/// Validation items the folds are checked on.
+const FOLD_CHECK_ITEMS: usize = 16;
+
+/// The pipeline of a generator and adapters, once each fold's images pass a [`FoldCheck`]
+/// against the same adapters unfolded on the CPU: a wrong fold would otherwise make every later
+/// image and number silently wrong.
+pub fn checked_pipeline<B: Backend>(generator: &[u8], adapters: &[&[u8]], device: &B::Device) -> Result<Pipeline<B>> {
+    let pipeline = Pipeline::load(generator, adapters, device)?;
+    let probe: Vec<Item> = items(Split::Val).into_iter().take(FOLD_CHECK_ITEMS).collect();
+    let prompts: Vec<&str> = probe.iter().map(|i| i.prompt.as_str()).collect();
+    let inputs = pipeline.inputs(&prompts, &probe.iter().map(|i| i.seed).collect::<Vec<_>>())?;
+    let cpu = Default::default();
+    for bytes in adapters {
+        let (unfolded, config) = Adapted::<B>::load(generator, bytes, device)?;
+        let (exact, _) = Adapted::<Flex>::load(generator, bytes, &cpu)?;
+        let method = Method::of(config.role);
+        let check = pipeline.check_fold(method, &unfolded, &exact, &cpu, &inputs)?;
+        if !check.passed() {
+            bail!(
+                "the folded {} adapters' images are {} off their exact images (tolerance {}; this device's unfolded ones {} off): the fold is wrong on this device",
+                method.name(),
+                check.folded,
+                FoldCheck::TOLERANCE,
+                check.unfolded
+            );
+        }
     }
-    Ok(out)
+    Ok(pipeline)
 }

@@ -205,8 +205,11 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown word 'dog'") && stderr(&o).contains("triangle"), "{}", stderr(&o));
 
-    let o = trainer(&["eval", "--methods", "base,best_of_0"]);
-    assert!(!o.status.success() && stderr(&o).contains("unknown method 'best_of_0'"), "{}", stderr(&o));
+    let o = trainer(&["eval", "--methods", "base,best_of_50"]);
+    assert!(!o.status.success() && stderr(&o).contains("invalid value 'best_of_50'"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("best-of-n"), "the methods are listed: {}", stderr(&o));
+    let o = trainer(&["eval", "--best-of", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("0 is not in 1..=1000"), "{}", stderr(&o));
 }
 
 #[test]
@@ -313,4 +316,82 @@ fn a_gpu_device_on_a_cpu_build_says_how_to_build_for_it() {
         let o = trainer(&["--device", device, "check-device", "--items", "1"]);
         assert!(!o.status.success() && stderr(&o).contains(build), "{}", stderr(&o));
     }
+}
+
+#[test]
+fn hostile_arguments_get_clear_errors_and_bounded_work() {
+    let dir = temp_dir("hostile");
+    // a failed write is an error naming the file, never "wrote"
+    let o = trainer(&["--device", "cpu", "sample", "--prompt", "a red circle", "--out", "/dev/full"]);
+    assert!(!o.status.success() && stderr(&o).contains("cannot write /dev/full"), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("wrote"));
+    // non-finite and out-of-range strengths are refused when parsed
+    for s in ["NaN", "inf", "1e30", "-1"] {
+        let strength = format!("--strength={s}");
+        let o = trainer(&["sample", "--prompt", "a red circle", &strength, "--out", "x.png"]);
+        assert!(!o.status.success() && stderr(&o).contains("a number from 0 to 2"), "{s}: {}", stderr(&o));
+    }
+    // unbounded work is refused up front
+    for args in [
+        &["best-of-n", "--prompt", "a red circle", "--n", "0", "--out", "x.png"][..],
+        &["best-of-n", "--prompt", "a red circle", "--n", "1000000000", "--out", "x.png"],
+        &["reno", "--prompt", "a red circle", "--iterations", "1000000000", "--out", "x.png"],
+        &["reno", "--prompt", "a red circle", "--lr", "NaN", "--out", "x.png"],
+    ] {
+        let o = trainer(args);
+        assert!(!o.status.success() && stderr(&o).contains("invalid value"), "{args:?}: {}", stderr(&o));
+    }
+    // the largest seed's neighbours wrap instead of overflowing
+    let out = dir.join("max-seed.png");
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "best-of-n",
+        "--prompt",
+        "a red circle",
+        "--seed",
+        "18446744073709551615",
+        "--n",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success() && out.exists(), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_images_reads_only_inside_its_folder_and_bounds_image_sizes() {
+    let dir = temp_dir("eval-images-bounds");
+    std::fs::create_dir_all(dir.join("set")).unwrap();
+    let o = trainer(&[
+        "render",
+        "--prompt",
+        "a red circle",
+        "--seed",
+        "1",
+        "--out",
+        dir.join("outside.png").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = |file: &str| {
+        let line = serde_json::json!({"prompt": "a red circle", "seed": 1, "file": file});
+        std::fs::write(dir.join("set/manifest.jsonl"), format!("{line}\n")).unwrap();
+        trainer(&["eval-images", "--dir", dir.join("set").to_str().unwrap()])
+    };
+    for file in ["../outside.png", dir.join("outside.png").to_str().unwrap()] {
+        let o = manifest(file);
+        assert!(!o.status.success() && stderr(&o).contains("is outside"), "{file}: {}", stderr(&o));
+    }
+    let o = trainer(&["eval-images", "--dir", dir.join("set").to_str().unwrap(), "--allow-outside"]);
+    assert!(o.status.success(), "asked for explicitly: {}", stderr(&o));
+    // a PNG header claiming 60000 x 60000 pixels is refused before its pixels are allocated
+    let huge = std::fs::File::create(dir.join("set/huge.png")).unwrap();
+    let mut enc = png::Encoder::new(huge, 60_000, 60_000);
+    enc.set_color(png::ColorType::Rgb);
+    let mut header = enc.write_header().unwrap();
+    // an empty zlib stream: the file is whole up to its pixels
+    header.write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]).unwrap();
+    drop(header);
+    let o = manifest("huge.png");
+    assert!(!o.status.success() && stderr(&o).contains("60000x60000 pixels"), "{}", stderr(&o));
 }

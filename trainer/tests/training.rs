@@ -656,7 +656,9 @@ fn fit_finetune_resume_and_the_table() {
         "--reward",
         "redness",
         "--methods",
-        "hypernoise,base,best_of_3,reno,finetune",
+        "hypernoise,base,best-of-n,reno,finetune",
+        "--best-of",
+        "3",
         "--every",
         "150",
         "--reno-iterations",
@@ -768,37 +770,29 @@ fn fit_split_over_two_devices_matches_one_device() {
     let g = tiny_teacher(&dir.join("g"));
     let fit = |name: &str, devices: &str, steps: &str| {
         let out = dir.join(name);
-        let o = trainer(&[
-            "--device",
-            "cpu",
-            "fit",
-            "--generator",
-            g.to_str().unwrap(),
-            "--reward",
-            "redness",
-            "--rank",
-            "4",
-            "--alpha",
-            "4",
-            "--out",
-            out.to_str().unwrap(),
-            "--steps",
+        let o = tiny_fit(
+            &g,
+            &out,
             steps,
-            "--batch",
-            "6",
-            "--warmup",
-            "1",
-            "--lr",
-            "0.05",
-            "--checkpoint-every",
-            "3",
-            "--val-every-item",
-            "200",
-            "--devices",
-            devices,
-            "--clip",
-            "1e9", // no clipping, which would hide a wrongly scaled gradient
-        ]);
+            &[
+                "--rank",
+                "4",
+                "--alpha",
+                "4",
+                "--batch",
+                "6",
+                "--lr",
+                "0.05",
+                "--checkpoint-every",
+                "3",
+                "--val-every-item",
+                "200",
+                "--devices",
+                devices,
+                "--clip",
+                "1e9", // no clipping, which would hide a wrongly scaled gradient
+            ],
+        );
         (o, out.join("checkpoint/weights.safetensors"))
     };
     // the `up` factors start at zero, so they are what the steps changed
@@ -835,10 +829,69 @@ fn fit_split_over_two_devices_matches_one_device() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--devices must be between 1 and --batch"));
 }
 
+/// `fit` on the CPU with the redness reward, one warmup step and `extra` arguments.
+fn tiny_fit(generator: &Path, out: &Path, steps: &str, extra: &[&str]) -> Output {
+    let (generator, out) = (generator.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["--device", "cpu", "fit", "--generator", generator, "--reward", "redness"];
+    args.extend(["--out", out, "--steps", steps, "--warmup", "1"]);
+    args.extend(extra);
+    trainer(&args)
+}
+
 fn tiny_teacher_seeded(dir: &Path, seed: &str) -> PathBuf {
     let out = dir.to_str().unwrap();
     let mut args = teach_args(out, "4");
     args.extend(["--seed", seed]);
     ok(&trainer(&args));
     dir.join("teacher.safetensors")
+}
+
+#[test]
+fn run_folders_are_guarded() {
+    let dir = fresh("guarded");
+    let g = tiny_teacher(&dir.join("g"));
+    let fit = |out: &Path, steps: &str| {
+        tiny_fit(&g, out, steps, &["--rank", "2", "--batch", "2", "--checkpoint-every", "2", "--val-every-item", "100"])
+    };
+    let run = dir.join("run");
+    ok(&fit(&run, "2"));
+    let adapters = run.join("hypernoise.safetensors");
+    let shipped = std::fs::read(&adapters).unwrap();
+
+    // a second run in a folder another live process writes is refused, and writes nothing
+    std::fs::write(run.join(".lock"), "1").unwrap();
+    let o = fit(&run, "4");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("another run (process 1)"), "{err}");
+    std::fs::remove_file(run.join(".lock")).unwrap();
+
+    // a copied folder resumes: where the run lives is not one of its settings
+    let copy = dir.join("copy");
+    std::fs::create_dir_all(copy.join("checkpoint")).unwrap();
+    for f in std::fs::read_dir(run.join("checkpoint")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join("checkpoint").join(f.file_name().unwrap())).unwrap();
+    }
+    for f in ["metrics.json", "best.safetensors"] {
+        std::fs::copy(run.join(f), copy.join(f)).unwrap();
+    }
+    assert!(ok(&fit(&copy, "4")).contains("resuming from step 2"));
+
+    // a state claiming an impossible step, or missing, is damage, not a fresh start
+    let state = copy.join("checkpoint/state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["step"] = serde_json::json!(1_000_000_000_000u64);
+    std::fs::write(&state, json.to_string()).unwrap();
+    let err = String::from_utf8_lossy(&fit(&copy, "6").stderr).into_owned();
+    assert!(err.contains("the checkpoint is damaged"), "{err}");
+    std::fs::remove_file(&state).unwrap();
+    let err = String::from_utf8_lossy(&fit(&copy, "6").stderr).into_owned();
+    assert!(err.contains("has no state.json"), "{err}");
+
+    // a corrupt best.safetensors is never copied over the run's result
+    std::fs::write(run.join("best.safetensors"), b"not weights").unwrap();
+    let o = fit(&run, "2");
+    assert!(!o.status.success(), "a corrupt best is an error");
+    assert_eq!(std::fs::read(&adapters).unwrap(), shipped, "the valid result is untouched");
 }

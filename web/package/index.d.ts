@@ -29,7 +29,7 @@ export interface GenerateRequest {
   seed?: number;
   /** Run the noise hypernetwork: z' = z + strength * f(z, prompt). */
   hypernoise?: boolean;
-  /** Scale of f (1 = as trained), from -10 to 10. */
+  /** Scale of f: 0 = the base image, 1 = as trained, at most 2 (the page's slider). */
   strength?: number;
 }
 

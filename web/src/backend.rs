@@ -1,7 +1,7 @@
 //! Where the models run: WebGPU through burn-wgpu when the browser offers an adapter, else
 //! burn's CPU backend (burn-flex) in WebAssembly, with a notice saying so.
 
-use crate::pipeline::{Engine, Pipeline};
+use crate::engine::{Engine, Models};
 use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup_async, WgpuDevice};
 use burn::backend::{Autodiff, Wgpu};
 use burn_flex::Flex;
@@ -88,12 +88,12 @@ pub async fn load(choice: Choice, generator: &[u8], hypernetwork: &[u8], reward:
         Ok(adapter) => {
             let device = WgpuDevice::default();
             init_setup_async::<AutoGraphicsApi>(&device, Default::default()).await;
-            let pipeline = Pipeline::<Autodiff<Wgpu>>::load(generator, hypernetwork, reward, &device)?;
+            let pipeline = Models::<Autodiff<Wgpu>>::load(generator, hypernetwork, reward, &device)?;
             Ok(Loaded { engine: Rc::new(pipeline), backend: format!("webgpu ({})", adapter.label), notice: None })
         }
         Err(why) if choice == Choice::WebGpu => Err(why),
         Err(why) => {
-            let pipeline = Pipeline::<Autodiff<Flex>>::load(generator, hypernetwork, reward, &Default::default())?;
+            let pipeline = Models::<Autodiff<Flex>>::load(generator, hypernetwork, reward, &Default::default())?;
             let notice = (choice == Choice::Auto).then(|| format!("{why}: running on the CPU in WebAssembly instead"));
             Ok(Loaded { engine: Rc::new(pipeline), backend: "cpu (WebAssembly)".into(), notice })
         }

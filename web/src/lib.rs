@@ -4,8 +4,8 @@
 
 mod backend;
 mod clock;
+mod engine;
 pub mod model;
-mod pipeline;
 mod sources;
 
 use hypernoise::eval::Verdict;

@@ -1,9 +1,10 @@
 //! The JS API over the models: `HyperNoise.load(...)`, `generate(...)` and live ReNO sessions.
 
 use crate::backend::{self, Choice};
-use crate::pipeline::{Engine, Generation, RenoProgress, RenoSteps};
+use crate::engine::{Engine, Generation, RenoProgress, RenoSteps};
 use crate::{seed_from_js, to_js, verdict, Picture};
 use hypernoise::optimize::reno::RenoConfig;
+use hypernoise::pipeline::{PipelineError, STRENGTHS};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -42,6 +43,32 @@ struct RenoRequest {
     #[serde(default)]
     seed: f64,
     iterations: Option<usize>,
+}
+
+impl LoadOptions {
+    const FIELDS: &[&str] = &["generator", "hypernetwork", "reward", "backend"];
+}
+
+impl GenerateRequest {
+    const FIELDS: &[&str] = &["prompt", "seed", "hypernoise", "strength"];
+}
+
+impl RenoRequest {
+    const FIELDS: &[&str] = &["prompt", "seed", "iterations"];
+}
+
+/// A request object read as `T`, refusing properties `T` does not have: serde-wasm-bindgen
+/// looks up only the fields it knows, so `deny_unknown_fields` alone lets a misspelt option
+/// (`strenght`) pass silently.
+fn strict<T: serde::de::DeserializeOwned>(value: JsValue, what: &str, fields: &[&str]) -> Result<T, String> {
+    if let Some(object) = value.dyn_ref::<js_sys::Object>() {
+        for key in js_sys::Object::keys(object).iter().filter_map(|k| k.as_string()) {
+            if !fields.contains(&key.as_str()) {
+                return Err(format!("{what}: unknown field '{key}', expected one of: {}", fields.join(", ")));
+            }
+        }
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|e| format!("{what}: {e}"))
 }
 
 #[derive(Serialize)]
@@ -123,8 +150,7 @@ impl HyperNoise {
     /// the CPU with a notice), "webgpu" or "cpu". Resolves to a `HyperNoise`.
     pub fn load(options: JsValue) -> js_sys::Promise {
         future_to_promise(async move {
-            let o: LoadOptions =
-                serde_wasm_bindgen::from_value(options).map_err(|e| js_error(format!("load options: {e}")))?;
+            let o: LoadOptions = strict(options, "load options", LoadOptions::FIELDS).map_err(js_error)?;
             let choice = Choice::parse(o.backend.as_deref()).map_err(js_error)?;
             let generator = crate::sources::bytes(&o.generator, "generator").await.map_err(js_error)?;
             let hypernetwork = crate::sources::bytes(&o.hypernetwork, "hypernetwork").await.map_err(js_error)?;
@@ -157,12 +183,11 @@ impl HyperNoise {
     pub fn generate(&self, request: JsValue) -> js_sys::Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {
-            let r: GenerateRequest =
-                serde_wasm_bindgen::from_value(request).map_err(|e| js_error(format!("generate: {e}")))?;
+            let r: GenerateRequest = strict(request, "generate", GenerateRequest::FIELDS).map_err(js_error)?;
             let seed = seed_from_js(r.seed)?;
             let strength = r.strength.unwrap_or(1.0);
-            if !strength.is_finite() || strength.abs() > 10.0 {
-                return Err(js_error(format!("strength must be a number from -10 to 10, got {strength}")));
+            if !STRENGTHS.contains(&strength) {
+                return Err(js_error(PipelineError::Strength(strength).to_string()));
             }
             let g = engine.generate(&r.prompt, seed, r.hypernoise.then_some(strength)).await.map_err(js_error)?;
             to_js(&described(&r.prompt, g, engine.resolution()).map_err(js_error)?).map_err(Into::into)
@@ -173,8 +198,7 @@ impl HyperNoise {
     /// noise for `{prompt, seed}`; call `step()` on the session for each iteration.
     #[wasm_bindgen(js_name = startReno)]
     pub fn start_reno(&self, request: JsValue) -> Result<RenoSession, JsError> {
-        let r: RenoRequest =
-            serde_wasm_bindgen::from_value(request).map_err(|e| JsError::new(&format!("startReno: {e}")))?;
+        let r: RenoRequest = strict(request, "startReno", RenoRequest::FIELDS).map_err(|e| JsError::new(&e))?;
         let seed = seed_from_js(r.seed)?;
         let config = RenoConfig { iterations: r.iterations.unwrap_or(50), ..RenoConfig::default() };
         if !(1..=500).contains(&config.iterations) {

@@ -4,9 +4,10 @@ use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-/// `source`: a URL string, a `Uint8Array` or an `ArrayBuffer`. `what` names it in errors.
+/// `source`: a URL (a string or a `URL` object), a `Uint8Array` or an `ArrayBuffer`. `what`
+/// names it in errors.
 pub async fn bytes(source: &JsValue, what: &str) -> Result<Vec<u8>, String> {
-    if let Some(url) = source.as_string() {
+    if let Some(url) = source.as_string().or_else(|| source.dyn_ref::<web_sys::Url>().map(web_sys::Url::href)) {
         return fetch(&url).await.map_err(|e| format!("{what}: cannot fetch {url}: {e}"));
     }
     if let Some(array) = source.dyn_ref::<Uint8Array>() {
@@ -15,7 +16,7 @@ pub async fn bytes(source: &JsValue, what: &str) -> Result<Vec<u8>, String> {
     if let Some(buffer) = source.dyn_ref::<ArrayBuffer>() {
         return Ok(Uint8Array::new(buffer).to_vec());
     }
-    Err(format!("{what}: expected a URL, a Uint8Array or an ArrayBuffer"))
+    Err(format!("{what}: expected a URL (string or URL object), a Uint8Array or an ArrayBuffer"))
 }
 
 async fn fetch(url: &str) -> Result<Vec<u8>, String> {

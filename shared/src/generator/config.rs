@@ -1,6 +1,10 @@
 //! The generator's architecture hyper-parameters.
 
 use crate::net_shape::NetShape;
+
+/// Bounds on the attention settings a weights file may ask for (see `net_shape::MAX_LEVELS`).
+const MAX_HEADS: usize = 64;
+const MAX_TEXT_LAYERS: usize = 16;
 use serde::{Deserialize, Serialize};
 
 /// U-Net levels at `resolution`, `resolution / 2`, ...; `emb_dim` is the prompt + time vector
@@ -87,6 +91,12 @@ impl GeneratorConfig {
             ));
         }
         let Some(a) = self.attention else { return Ok(()) };
+        if a.heads > MAX_HEADS || a.text_layers > MAX_TEXT_LAYERS {
+            return Err(format!(
+                "{} heads and {} text layers: at most {MAX_HEADS} and {MAX_TEXT_LAYERS}",
+                a.heads, a.text_layers
+            ));
+        }
         if a.heads == 0 || !self.token_dim.is_multiple_of(a.heads) {
             return Err(format!("token_dim {} must be a positive multiple of heads {}", self.token_dim, a.heads));
         }

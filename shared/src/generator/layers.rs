@@ -32,6 +32,20 @@ pub struct LoraConfig {
 }
 
 impl LoraConfig {
+    pub const MAX_RANK: usize = 1024;
+
+    /// A rank from 1 to [`Self::MAX_RANK`] and a finite, positive alpha (the branch's scale is
+    /// alpha / rank: an infinite one makes every image NaN).
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=Self::MAX_RANK).contains(&self.rank) {
+            return Err(format!("LoRA rank {} is outside 1..={}", self.rank, Self::MAX_RANK));
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0 && self.scale().is_finite()) {
+            return Err(format!("LoRA alpha {} must be a finite number above 0", self.alpha));
+        }
+        Ok(())
+    }
+
     fn scale(&self) -> f32 {
         self.alpha / self.rank as f32
     }

@@ -136,7 +136,7 @@ impl<B: Backend> Generator<B> {
     }
 
     /// As [`Generator::noise_offset`], with adapters `a`: `Off` on a copy whose weights absorbed
-    /// the hypernetwork's adapters (`hypernet::Merged`).
+    /// the hypernetwork's adapters (`hypernet::fold`).
     pub fn noise_offset_with(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 4> {
         let t = Self::time_zero(&z);
         self.velocity_with(z, t, self.encode_with(tokens, a), a)

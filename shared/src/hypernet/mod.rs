@@ -9,7 +9,7 @@
 //! trained on; they load on top of that generator's file.
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::generator::{Adapters, Generator, GeneratorConfig, LoraConfig, Sampler};
 use crate::weights::{self, WeightsError};
@@ -65,9 +65,7 @@ impl<B: Backend> Adapted<B> {
         lora: LoraConfig,
         device: &B::Device,
     ) -> Result<(Self, AdapterConfig), WeightsError> {
-        if lora.rank == 0 {
-            return Err(WeightsError::Corrupt("LoRA rank must be at least 1".into()));
-        }
+        lora.check().map_err(WeightsError::Corrupt)?;
         let generator: GeneratorConfig =
             weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
         generator.check().map_err(WeightsError::Corrupt)?;
@@ -88,6 +86,12 @@ impl<B: Backend> Adapted<B> {
         // the generator file's own problems (not a generator, truncated) come first
         let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.lora, device)?;
         let found = fresh_config.generator_fingerprint;
+        if found == config.generator_fingerprint && fresh_config.generator != config.generator {
+            return Err(WeightsError::Mismatch(format!(
+                "these adapters describe their generator as {:?}, but it is {:?}",
+                config.generator, fresh_config.generator
+            )));
+        }
         if found != config.generator_fingerprint {
             return Err(WeightsError::Mismatch(format!(
                 "these adapters were trained on generator {}, not on this one ({found}): load them with the generator they were trained on",
@@ -131,92 +135,32 @@ impl<B: Backend> Adapted<B> {
     }
 }
 
-/// Trained adapters prepared for inference: their layers folded into a second copy of the
-/// generator (`merge_adapters`), so the hypernetwork's f costs one plain network pass without
-/// the per-pass work of the adapters (each convolution's low-rank kernel, each linear layer's
-/// rank-r branch), and the fine-tuned generator costs exactly the base's. Same outputs as
-/// [`Adapted::generate`] up to float rounding; training keeps the unmerged form, whose adapters
-/// get the gradients.
-pub struct Merged<B: Backend> {
-    base: Generator<B>,
-    adapted: Generator<B>,
-    role: Role,
-}
-
-impl<B: Backend> Merged<B> {
-    /// Folds the adapters in `adapter_bytes` into their generator (`generator_bytes`) on the CPU
-    /// (burn-flex), then loads the base and the folded generator on `device`. The fold runs on
-    /// the CPU whatever the device, so every backend runs the same weights: done on CUDA (burn
-    /// 0.21, before the CUDA build patched cubek-matmul's k guard; docs/gpu.md) it came out wrong,
-    /// and different on every run.
-    pub fn from_bytes(
-        generator_bytes: &[u8],
-        adapter_bytes: &[u8],
-        device: &B::Device,
-    ) -> Result<(Self, AdapterConfig), WeightsError> {
-        let (a, config) = Adapted::<burn_flex::Flex>::load(generator_bytes, adapter_bytes, &Default::default())?;
-        let folded = crate::generator::layers::merge_adapters(
-            a.model,
-            config.lora,
-            config.role.adapters(),
-            crate::generator::OUTPUT_LAYER,
-        );
-        let folded_bytes = weights::save(&folded, KIND, &config)?;
-        let adapted =
-            weights::load_part(Generator::new(&config.generator, Some(config.lora), device), &folded_bytes, |_| true)?;
-        let (base, _) = Generator::from_bytes(generator_bytes, device)?;
-        Ok((Merged { base, adapted, role: config.role }, config))
-    }
-
-    /// This fold's images for (z, tokens), and the device's `unfolded` adapters' images, each
-    /// against `exact`'s: the same adapters unfolded on another backend (`device`), the CPU's
-    /// plain f32. See [`FoldCheck`].
-    pub fn check<E: Backend>(
-        &self,
-        unfolded: &Adapted<B>,
-        exact: &Adapted<E>,
-        device: &E::Device,
-        z: Tensor<B, 4>,
-        tokens: Tensor<B, 2, Int>,
-    ) -> FoldCheck {
-        let there = |x: Tensor<B, 4>| Tensor::<E, 4>::from_data(x.into_data(), device);
-        let reference = exact.generate(
-            self.role,
-            there(z.clone()),
-            Tensor::from_data(tokens.to_data(), device),
-            1.0,
-            Sampler::OneStep,
-        );
-        let off = |x: Tensor<B, 4>| (there(x) - reference.clone()).abs().max().into_scalar().elem::<f32>();
-        FoldCheck {
-            unfolded: off(unfolded.generate(self.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep)),
-            folded: off(self.generate(z, tokens, 1.0, Sampler::OneStep)),
-        }
-    }
-
-    /// The base generator (adapters off).
-    pub fn base(&self) -> &Generator<B> {
-        &self.base
-    }
-
-    /// z + strength * f(z, c) (the hypernetwork role).
-    pub fn modulate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32) -> Tensor<B, 4> {
-        z.clone() + self.adapted.noise_offset_with(z, tokens, Adapters::Off) * strength
-    }
-
-    /// As [`Adapted::generate`].
-    pub fn generate(
-        &self,
-        z: Tensor<B, 4>,
-        tokens: Tensor<B, 2, Int>,
-        strength: f32,
-        sampler: Sampler,
-    ) -> Tensor<B, 4> {
-        match self.role {
-            Role::NoiseHypernetwork => self.base.generate(self.modulate(z, tokens.clone(), strength), tokens, sampler),
-            Role::FineTune => self.adapted.one_step(z, self.adapted.encode(tokens)),
-        }
-    }
+/// Trained adapters prepared for inference: their layers folded into a copy of their generator
+/// (`merge_adapters`), so the hypernetwork's f costs one plain network pass without the per-pass
+/// work of the adapters (each convolution's low-rank kernel, each linear layer's rank-r branch),
+/// and the fine-tuned generator costs exactly the base's. The folded copy runs with its adapters
+/// off ([`Adapters::Off`]) and computes what [`Adapted::generate`] does up to float rounding;
+/// training keeps the unfolded form, whose adapters get the gradients.
+///
+/// The fold runs on the CPU (burn-flex) whatever `device` then runs the copy, so every backend
+/// runs the same weights: done on CUDA (burn 0.21, before the CUDA build patched cubek-matmul's
+/// k guard; docs/gpu.md) it came out wrong, and different on every run.
+pub fn fold<B: Backend>(
+    generator_bytes: &[u8],
+    adapter_bytes: &[u8],
+    device: &B::Device,
+) -> Result<(Generator<B>, AdapterConfig), WeightsError> {
+    let (a, config) = Adapted::<burn_flex::Flex>::load(generator_bytes, adapter_bytes, &Default::default())?;
+    let folded = crate::generator::layers::merge_adapters(
+        a.model,
+        config.lora,
+        config.role.adapters(),
+        crate::generator::OUTPUT_LAYER,
+    );
+    let folded_bytes = weights::save(&folded, KIND, &config)?;
+    let folded =
+        weights::load_part(Generator::new(&config.generator, Some(config.lora), device), &folded_bytes, |_| true)?;
+    Ok((folded, config))
 }
 
 /// How far a fold's images are from exact ones (largest pixel difference; pixels span [-1, 1]),

@@ -25,33 +25,34 @@ impl OnBackend for Args {
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
-        let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let sampler = drawer.sampler;
+        let (pipeline, method) = self.model.pipeline::<B::InnerBackend>(&device)?;
+        let (sampler, strength) = (pipeline.sampler(), self.model.strength);
         let device_name = describe(kind);
         let mut rows = Vec::new();
         for &b in &self.batches {
             let prompts = vec!["a blue circle to the left of a yellow square".to_string(); b];
             let seeds: Vec<u64> = (0..b as u64).collect();
-            drawer.images(&prompts, &seeds, b, &device, |_| {})?;
+            pipeline.draw(method, strength, &prompts, &seeds, b, |_| {})?;
             let mut times = Vec::new();
             for _ in 0..self.iters {
                 let t = Instant::now();
-                drawer.images(&prompts, &seeds, b, &device, |_| {})?;
+                pipeline.draw(method, strength, &prompts, &seeds, b, |_| {})?;
                 times.push(t.elapsed().as_secs_f64());
             }
             times.sort_by(f64::total_cmp);
             let median = times[times.len() / 2];
             println!(
-                "batch {b:4}: median {:.2} ms per batch, {:.1} images/s ({:?}, {device_name})",
+                "batch {b:4}: median {:.2} ms per batch, {:.1} images/s ({}, {:?}, {device_name})",
                 median * 1e3,
                 b as f64 / median,
+                method.name(),
                 sampler
             );
             rows.push(serde_json::json!({"batch": b, "median_ms_per_batch": median * 1e3, "images_per_second": b as f64 / median}));
         }
         if let Some(json) = &self.json {
-            let body = serde_json::json!({"weights": path.display().to_string(), "sampler": format!("{sampler:?}"), "device": device_name, "iters": self.iters, "rows": rows});
-            std::fs::write(json, serde_json::to_string_pretty(&body)?)?;
+            let body = serde_json::json!({"weights": path.display().to_string(), "method": method.name(), "sampler": format!("{sampler:?}"), "device": device_name, "iters": self.iters, "rows": rows});
+            crate::files::write(json, serde_json::to_string_pretty(&body)?.as_bytes())?;
         }
         Ok(())
     }

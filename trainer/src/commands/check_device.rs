@@ -10,16 +10,16 @@
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
 use crate::models::{read, shipped, shipped_generator};
 use crate::rewards::{shipped_reward, Reward};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::{Autodiff, Flex};
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::layers::train_adapters_only;
-use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Adapters, Sampler};
-use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, FoldCheck, Merged};
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, FoldCheck};
+use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::world::split::{items, Item, Split};
 use std::path::PathBuf;
 
@@ -66,16 +66,19 @@ fn adapter_gradient<B: AutodiffBackend>(
     let (adapted, config) = Adapted::<B>::load(generator, adapters, device).map_err(|e| anyhow!("{e}"))?;
     let model = train_adapters_only(adapted);
     let reward = Reward::<B>::parse(&shipped_reward().display().to_string(), config.generator.resolution, device)?;
-    let ids =
-        encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
-    let z = noise_tensor::<B>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), config.generator.resolution, device);
-    let (reg, r) = objective_terms(&model, config.role, Sampler::OneStep, z, tokens_tensor(&ids, device), |x, t| {
-        reward.score(x, t)
-    });
+    let inputs = item_inputs::<B>(picks, config.generator.resolution, device)?;
+    let (reg, r) =
+        objective_terms(&model, config.role, Sampler::OneStep, inputs.noise, inputs.tokens, |x, t| reward.score(x, t));
     let grads = GradientsParams::from_grads(batch_loss(reg, r, 1.0).backward(), &model);
     let mut collect = Collect(&grads, Vec::new());
     model.visit(&mut collect);
     Ok(collect.1)
+}
+
+/// The noise and tokens of evaluation items.
+fn item_inputs<B: Backend>(picks: &[Item], resolution: usize, device: &B::Device) -> Result<Inputs<B>> {
+    let prompts: Vec<&str> = picks.iter().map(|i| i.prompt.as_str()).collect();
+    Ok(Inputs::new(&prompts, &picks.iter().map(|i| i.seed).collect::<Vec<_>>(), resolution, device)?)
 }
 
 /// ||a - b|| / ||b||.
@@ -104,8 +107,6 @@ impl OnBackend for Args {
         let picks = every_tenth_item(self.items);
         let gradient_picks = every_tenth_item(self.gradient_items);
         let mut failures = Vec::new();
-        let ids =
-            encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
         println!(
             "{} against the CPU (burn-flex), {} evaluation items: largest difference | largest CPU value",
             describe(kind),
@@ -113,17 +114,13 @@ impl OnBackend for Args {
         );
         for file in files {
             let bytes = read(&file)?;
-            let load = |e| anyhow!("cannot load {}: {e}", file.display());
-            let (here, config) = Adapted::<AB::InnerBackend>::load(&generator, &bytes, &device).map_err(load)?;
-            let (exact, _) = Adapted::<Flex>::load(&generator, &bytes, &cpu).map_err(load)?;
-            let (folded, _) = Merged::<AB::InnerBackend>::from_bytes(&generator, &bytes, &device).map_err(load)?;
-            let z = noise_tensor::<Flex>(
-                &picks.iter().map(|i| i.seed).collect::<Vec<_>>(),
-                config.generator.resolution,
-                &cpu,
-            );
-            let (tokens, tokens_here) =
-                (tokens_tensor::<Flex>(&ids, &cpu), tokens_tensor::<AB::InnerBackend>(&ids, &device));
+            let load = || format!("cannot load {}", file.display());
+            let (here, config) = Adapted::<AB::InnerBackend>::load(&generator, &bytes, &device).with_context(load)?;
+            let (exact, _) = Adapted::<Flex>::load(&generator, &bytes, &cpu).with_context(load)?;
+            let folded = Pipeline::<AB::InnerBackend>::load(&generator, &[&bytes], &device).with_context(load)?;
+            let Inputs { noise: z, tokens } = item_inputs::<Flex>(&picks, config.generator.resolution, &cpu)?;
+            let inputs_here = item_inputs::<AB::InnerBackend>(&picks, config.generator.resolution, &device)?;
+            let tokens_here = inputs_here.tokens.clone();
             let zero = Tensor::<Flex, 1>::zeros([picks.len()], &cpu);
             let row = |part: &str, cpu_value: Tensor<Flex, 4>, device_value: Tensor<AB::InnerBackend, 4>| {
                 let diff = (onto::<_, Flex, 4>(device_value, &cpu) - cpu_value.clone()).abs().max().into_scalar();
@@ -157,7 +154,7 @@ impl OnBackend for Args {
             let folded = row(
                 "images, adapters folded on the CPU",
                 images,
-                folded.generate(onto(z, &device), tokens_here, 1.0, Sampler::OneStep),
+                folded.images(Method::of(config.role), &inputs_here, 1.0)?,
             );
             let gradient = relative_error(
                 &adapter_gradient::<AB>(&generator, &bytes, &gradient_picks, &device)?,

@@ -5,11 +5,11 @@
 use crate::grid::{compose, Cell};
 use crate::manifest::Entry;
 use crate::{manifest, png_io, progress};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use hypernoise::eval::{evaluate, Report, Verdict};
 use hypernoise::world::Image;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,6 +30,22 @@ pub struct Args {
     /// verdict, captioned with the prompt and the label.
     #[arg(long)]
     disagreements: Option<PathBuf>,
+    /// Also read files the manifest names outside --dir (absolute paths, `..`); by default a
+    /// manifest can only point inside its folder.
+    #[arg(long)]
+    allow_outside: bool,
+}
+
+/// Where a manifest's `file` lies: inside `dir` unless `allow_outside`.
+fn image_path(dir: &Path, file: &str, allow_outside: bool) -> Result<PathBuf> {
+    let inside = Path::new(file).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !inside && !allow_outside {
+        bail!(
+            "\"{file}\" is outside {}: files are named relative to --dir (pass --allow-outside to read it anyway)",
+            dir.display()
+        );
+    }
+    Ok(dir.join(file))
 }
 
 /// The evaluator's verdicts against people's labels: agreement per task type and per source.
@@ -108,7 +124,7 @@ pub fn run(a: Args) -> Result<()> {
     let pb = progress::bar(entries.len(), "scoring");
     for (line, e) in &entries {
         let at = || format!("{}:{line}", manifest_path.display());
-        let image = png_io::read(&a.dir.join(&e.file)).with_context(at)?;
+        let image = png_io::read(&image_path(&a.dir, &e.file, a.allow_outside).with_context(at)?).with_context(at)?;
         let verdict = evaluate(&e.prompt, &image).map_err(|err| anyhow!("{err}")).with_context(at)?;
         report.add(verdict.category, verdict.correct);
         if let Some(label) = e.label {
@@ -147,7 +163,7 @@ pub fn run(a: Args) -> Result<()> {
                 body.extend(audit);
             }
         }
-        std::fs::write(path, serde_json::to_string_pretty(&body)?)
+        crate::files::write(path, serde_json::to_string_pretty(&body)?.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

@@ -103,17 +103,17 @@ impl OnBackend for Args {
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
-        let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let sampler = drawer.sampler;
+        let (pipeline, method) = self.model.pipeline::<B::InnerBackend>(&device)?;
+        let (sampler, strength) = (pipeline.sampler(), self.model.strength);
         let split: Split = self.split.into();
         let items = self.items();
         let prompts: Vec<String> = items.iter().map(|i| i.prompt.clone()).collect();
         let seeds: Vec<u64> = items.iter().map(|i| i.seed).collect();
         // warm-up: kernels compile (and autotune) on first use; keep that out of the timing
-        drawer.images(&prompts[..1], &seeds[..1], 1, &device, |_| {})?;
+        pipeline.draw(method, strength, &prompts[..1], &seeds[..1], 1, |_| {})?;
         let bar = progress::bar(items.len(), "generating");
         let started = Instant::now();
-        let images = drawer.images(&prompts, &seeds, self.batch, &device, |n| bar.inc(n as u64))?;
+        let images = pipeline.draw(method, strength, &prompts, &seeds, self.batch, |n| bar.inc(n as u64))?;
         let seconds = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let mut report = Report::default();
@@ -134,7 +134,7 @@ impl OnBackend for Args {
             per_image * 1e3,
             self.batch,
             describe(kind),
-            sampler.nfe()
+            method.nfe(sampler)
         );
         if let Some(dir) = &self.save_dir {
             self.save(dir, &items, &images)?;
@@ -145,7 +145,8 @@ impl OnBackend for Args {
                 "adapters": self.model.adapters.as_ref().map(|a| a.display().to_string()),
                 "strength": self.model.strength,
                 "sampler": format!("{sampler:?}"),
-                "nfe": sampler.nfe(),
+                "method": method.name(),
+                "nfe": method.nfe(sampler),
                 "split": split.name(),
                 "images": items.len(),
                 "scores": report.scores(),
@@ -153,7 +154,7 @@ impl OnBackend for Args {
                 "batch": self.batch,
                 "device": describe(kind),
             });
-            std::fs::write(json, serde_json::to_string_pretty(&body)?)?;
+            crate::files::write(json, serde_json::to_string_pretty(&body)?.as_bytes())?;
         }
         Ok(())
     }

@@ -8,7 +8,8 @@
 //! holds the prompts, the noise seeds and that weight.
 
 use super::fit::batch_prompts;
-use crate::models::{load_adapters, shipped, shipped_generator, write_atomic};
+use crate::files;
+use crate::models::{load_adapters, shipped, shipped_generator};
 use crate::rewards::{shipped_reward, Reward};
 use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Flex;
@@ -83,7 +84,7 @@ pub fn run(a: Args) -> Result<()> {
     ]);
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let path = a.out.join("reference.safetensors");
-    write_atomic(&path, &safetensors::serialize(views, Some(metadata))?)?;
+    files::write(&path, &safetensors::serialize(views, Some(metadata))?)?;
     println!("wrote {} ({} prompts, seed {}; loss {loss_value:.6})", path.display(), a.batch, a.seed);
     Ok(())
 }

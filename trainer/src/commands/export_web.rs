@@ -44,24 +44,8 @@ pub fn run(a: Args) -> Result<()> {
         ("reward", to_f16(&reward)?),
     ] {
         let path = a.out.join(format!("{name}.safetensors"));
-        crate::models::write_atomic(&path, &bytes)?;
+        crate::files::write(&path, &bytes)?;
         println!("wrote {} ({:.2} MB)", path.display(), bytes.len() as f64 / 1e6);
     }
-    Ok(())
-}
-
-/// `trainer half`: an f16 copy of any weights file (half the size; loading widens it to f32).
-#[derive(clap::Args)]
-pub struct HalfArgs {
-    #[arg(long)]
-    weights: PathBuf,
-    #[arg(long)]
-    out: PathBuf,
-}
-
-pub fn half(a: HalfArgs) -> Result<()> {
-    let bytes = to_f16(&read(&a.weights)?).map_err(|e| anyhow!("{}: {e}", a.weights.display()))?;
-    crate::models::write_atomic(&a.out, &bytes)?;
-    println!("wrote {} ({:.2} MB)", a.out.display(), bytes.len() as f64 / 1e6);
     Ok(())
 }

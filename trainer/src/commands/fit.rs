@@ -6,13 +6,15 @@
 //! exact evaluator, and the best ones are kept.
 
 use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::files;
 use crate::grid::{compose, Cell};
-use crate::models::{checked_fold, shipped_generator, write_atomic};
+use crate::models::{checked_pipeline, shipped_generator};
 use crate::plot::{chart, stack, Series};
 use crate::png_io;
 use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
 use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
+use crate::train::lock::RunLock;
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use anyhow::{anyhow, bail, Context, Result};
 use burn::backend::Flex;
@@ -22,9 +24,10 @@ use burn::optim::{AdamConfig, SgdConfig};
 use burn::prelude::*;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
-use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
+use hypernoise::generator::pixels::images_to_tensor;
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, Merged, Role};
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, AdapterConfig, Role};
+use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
@@ -127,11 +130,9 @@ pub struct Metrics {
 }
 
 impl Job {
+    /// The run's name: its default folder and its result's file name.
     fn name(&self) -> &'static str {
-        match self.role {
-            Role::NoiseHypernetwork => "hypernoise",
-            Role::FineTune => "finetune",
-        }
+        Method::of(self.role).name()
     }
 }
 
@@ -154,62 +155,25 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a metrics file", path.display()))
 }
 
-/// The noise and prompt tokens of validation items.
-fn item_inputs<B: Backend>(
-    items: &[Item],
-    res: usize,
-    device: &B::Device,
-) -> Result<(Tensor<B, 4>, Tensor<B, 2, Int>)> {
-    let ids =
-        encode_prompts(&items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).map_err(|e| anyhow!("{e}"))?;
-    Ok((noise_tensor::<B>(&items.iter().map(|i| i.seed).collect::<Vec<_>>(), res, device), tokens_tensor(&ids, device)))
-}
-
-/// Images for validation items, 256 at a time, from `generate(z, tokens)`.
+/// Images of `method` for validation items, 256 at a time.
 fn item_images<B: Backend>(
+    pipeline: &Pipeline<B>,
+    method: Method,
     items: &[Item],
-    res: usize,
-    device: &B::Device,
-    generate: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 4>,
 ) -> Result<Vec<hypernoise::world::Image>> {
-    let mut out = Vec::with_capacity(items.len());
-    for chunk in items.chunks(256) {
-        let (z, tokens) = item_inputs::<B>(chunk, res, device)?;
-        out.extend(tensor_to_images(generate(z, tokens)));
-    }
-    Ok(out)
-}
-
-/// The adapters folded for validation images, checked on the first validation items: what
-/// `eval` and the browser run, and on CUDA closer to exact than the unfolded passes (docs/gpu.md).
-fn fold<B: Backend>(
-    generator: &[u8],
-    adapter_bytes: &[u8],
-    adapted: &Adapted<B>,
-    items: &[Item],
-    res: usize,
-    device: &B::Device,
-) -> Result<Merged<B>> {
-    let (z, tokens) = item_inputs::<B>(&items[..items.len().min(16)], res, device)?;
-    checked_fold(generator, adapter_bytes, adapted, z, tokens)
+    let prompts: Vec<&str> = items.iter().map(|i| i.prompt.as_str()).collect();
+    let seeds: Vec<u64> = items.iter().map(|i| i.seed).collect();
+    Ok(pipeline.draw(method, 1.0, &prompts, &seeds, 256, |_| {})?)
 }
 
 /// Base next to adapted images for a few validation prompts.
-fn compare_grid<B: Backend>(
-    merged: &Merged<B>,
-    role: Role,
-    sampler: Sampler,
-    res: usize,
-    path: &Path,
-    device: &B::Device,
-) -> Result<()> {
+fn compare_grid<B: Backend>(pipeline: &Pipeline<B>, method: Method, path: &Path) -> Result<()> {
     let picks: Vec<Item> = items(Split::Val).into_iter().step_by(37).take(16).collect();
-    let base = item_images(&picks, res, device, |z, t| merged.base().generate(z, t, sampler))?;
-    let tuned = item_images(&picks, res, device, |z, t| merged.generate(z, t, 1.0, sampler))?;
-    let label = if role == Role::FineTune { "fine-tuned" } else { "hypernoise" };
+    let base = item_images(pipeline, Method::Base, &picks)?;
+    let tuned = item_images(pipeline, method, &picks)?;
     let mut cells = Vec::new();
     for ((item, b), t) in picks.iter().zip(base).zip(tuned) {
-        for (img, who) in [(b, "base"), (t, label)] {
+        for (img, who) in [(b, Method::Base.name()), (t, method.name())] {
             let correct = evaluate(&item.prompt, &img).map(|v| v.correct).ok();
             cells.push(Cell { image: img, caption: format!("{who}: {}", item.prompt), correct });
         }
@@ -240,12 +204,9 @@ pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()
     png_io::write(&run_dir.join("curves.png"), &stack(&charts))
 }
 
-impl OnBackend for Job {
-    type Output = ();
-
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+impl Job {
+    fn sampler(&self) -> Result<Sampler> {
         let a = &self.args;
-        let role = self.role;
         let sampler = if a.gen_steps <= 1 {
             Sampler::OneStep
         } else {
@@ -254,31 +215,145 @@ impl OnBackend for Job {
         if a.rank == 0 {
             bail!("--rank must be at least 1");
         }
-        if role == Role::FineTune && sampler != Sampler::OneStep {
+        if self.role == Role::FineTune && sampler != Sampler::OneStep {
             bail!("finetune adapts the one-step generator; --gen-steps above 1 applies to fit only");
         }
+        if a.devices == 0 || a.devices > a.batch {
+            bail!("--devices must be between 1 and --batch ({})", a.batch);
+        }
+        Ok(sampler)
+    }
+
+    /// Fresh adapters on the generator in `generator_bytes`. Their random init is made on the CPU
+    /// and seeded: the same run twice is the same run, on any device count and backend.
+    /// (burn-cuda's random ops draw their seeds from one global generator whenever its lazy
+    /// queue runs them, so there the init depended on what else ran first: --devices 2 started
+    /// from other adapters than --devices 1.)
+    fn fresh_adapters<B: TrainBackend>(
+        &self,
+        generator_bytes: &[u8],
+        generator_path: &Path,
+        device: &B::Device,
+    ) -> Result<(Adapted<B>, AdapterConfig)> {
+        let lora = LoraConfig { rank: self.args.rank, alpha: self.args.alpha };
+        let cpu = Default::default();
+        Flex::seed(&cpu, self.args.seed);
+        let (init, init_config) = Adapted::<Flex>::fresh(generator_bytes, self.role, lora, &cpu)
+            .map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
+        Adapted::<B>::load(generator_bytes, &init.to_bytes(&init_config)?, device).map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// What each checkpoint does: score the adapters on validation prompts (folded, as `eval` and
+/// the browser run them), keep the best, and write the metrics and curves.
+struct Checkpoints<'a, B: TrainBackend> {
+    name: &'static str,
+    method: Method,
+    generator_bytes: &'a [u8],
+    config: &'a AdapterConfig,
+    sampler: Sampler,
+    val_items: Vec<Item>,
+    val_reward: Reward<B::InnerBackend>,
+    device: B::Device,
+    out: &'a Path,
+    metrics: Vec<Metrics>,
+    /// Each step's [1/2 ||f||^2, reward], batch means, until the next checkpoint.
+    since_checkpoint: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>,
+}
+
+impl<B: TrainBackend> Checkpoints<'_, B> {
+    fn best_path(&self) -> PathBuf {
+        self.out.join("best.safetensors")
+    }
+
+    /// The training terms' means since the last checkpoint, [1/2 ||f||^2, reward].
+    fn train_terms(&self) -> [Option<f64>; 2] {
+        let terms = std::mem::take(&mut *self.since_checkpoint.lock().expect("terms"));
+        let count = terms.len() as f64;
+        let sums = terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().to_vec::<f32>().expect("f32 terms"));
+        [0, 1].map(|i| sums.as_ref().map(|m| m[i] as f64 / count))
+    }
+
+    /// The evaluator's mean and the mean reward of `adapter_bytes`' validation images.
+    fn validate(&self, adapter_bytes: &[u8]) -> Result<(f64, f64)> {
+        let pipeline = checked_pipeline::<B::InnerBackend>(self.generator_bytes, &[adapter_bytes], &self.device)?
+            .with_sampler(self.sampler);
+        let images = item_images(&pipeline, self.method, &self.val_items)?;
+        let mut report = Report::default();
+        for (item, image) in self.val_items.iter().zip(&images) {
+            report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
+        }
+        let prompts: Vec<&str> = self.val_items.iter().map(|i| i.prompt.as_str()).collect();
+        let tokens = pipeline.inputs(&prompts, &self.val_items.iter().map(|i| i.seed).collect::<Vec<_>>())?.tokens;
+        let x = images_to_tensor::<B::InnerBackend>(&images, &self.device);
+        Ok((report.mean(), self.val_reward.score(x, tokens).mean().into_scalar().elem::<f64>()))
+    }
+
+    fn record(&mut self, model: &Adapted<B>, step: usize) -> Result<()> {
+        self.metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
+        let [regulariser, reward] = self.train_terms();
+        let adapter_bytes = model.valid().to_bytes(self.config)?;
+        let (val_score, val_reward) = self.validate(&adapter_bytes)?;
+        let m = Metrics { step, reward, regulariser, val_score, val_reward };
+        let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+        eprintln!(
+            "{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {val_score:.4}, reward {val_reward:.4}",
+            self.name,
+            shown(reward),
+            shown(regulariser),
+        );
+        let best_before =
+            self.metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
+        if step > 0 && (val_score > best_before || !self.best_path().exists()) {
+            files::write(&self.best_path(), &adapter_bytes)?;
+        }
+        self.metrics.push(m);
+        files::write(&self.out.join("metrics.json"), serde_json::to_string_pretty(&self.metrics)?.as_bytes())?;
+        curves_png(self.out, self.name, &self.metrics)
+    }
+
+    /// After the last step: the best adapters as the run's result, and compare.png.
+    fn finish(&self, last: &Adapted<B>, steps: usize) -> Result<()> {
+        let final_path = self.out.join(format!("{}.safetensors", self.name));
+        if !self.best_path().exists() {
+            files::write(&self.best_path(), &last.valid().to_bytes(self.config)?)?;
+            // --steps 0: the untrained adapters
+        }
+        let best_bytes = std::fs::read(self.best_path())?;
+        let pipeline = checked_pipeline::<B::InnerBackend>(self.generator_bytes, &[&best_bytes], &self.device)?
+            .with_sampler(self.sampler);
+        files::write(&final_path, &best_bytes)?;
+        compare_grid(&pipeline, self.method, &self.out.join("compare.png"))?;
+        let metrics = read_metrics(self.out)?;
+        let best = metrics
+            .iter()
+            .filter(|m| m.step > 0 || steps == 0)
+            .max_by(|x, y| x.val_score.total_cmp(&y.val_score))
+            .expect("a checkpoint was scored");
+        println!(
+            "wrote {} (best validation score {:.4} at step {}), compare.png and curves.png",
+            final_path.display(),
+            best.val_score,
+            best.step
+        );
+        Ok(())
+    }
+}
+
+impl OnBackend for Job {
+    type Output = ();
+
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let a = &self.args;
+        let (role, sampler) = (self.role, self.sampler()?);
         let generator_path = a.generator.clone().unwrap_or_else(shipped_generator);
         let generator_bytes = std::fs::read(&generator_path)
             .with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
         let reward_spec = a.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
-        if a.devices == 0 || a.devices > a.batch {
-            bail!("--devices must be between 1 and --batch ({})", a.batch);
-        }
         let devices = devices::<B>(&device, a.devices);
-        let lora = LoraConfig { rank: a.rank, alpha: a.alpha };
-        // The adapters' random init, made on the CPU and seeded: the same run twice is the same
-        // run, on any device count and backend. (burn-cuda's random ops draw their seeds from one
-        // global generator whenever its lazy queue runs them, so there the init depended on what
-        // else ran first: --devices 2 started from other adapters than --devices 1.)
-        let cpu = Default::default();
-        Flex::seed(&cpu, a.seed);
-        let (init, init_config) = Adapted::<Flex>::fresh(&generator_bytes, role, lora, &cpu)
-            .map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
-        let (adapted, config) =
-            Adapted::<B>::load(&generator_bytes, &init.to_bytes(&init_config)?, &device).map_err(|e| anyhow!("{e}"))?;
+        let (adapted, config) = self.fresh_adapters::<B>(&generator_bytes, &generator_path, &device)?;
         let res = config.generator.resolution;
         let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
-        let val_reward = Reward::<B::InnerBackend>::parse(&reward_spec, res, &device)?;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
         eprintln!(
             "{}: {} on {} x{} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})",
@@ -296,163 +371,57 @@ impl OnBackend for Job {
         spec.global_clip = Some(a.clip);
         let settings = serde_json::json!({ "args": a, "role": role, "sampler": format!("{sampler:?}"), "generator": config.generator_fingerprint });
         let export = |m: &Adapted<B>| Ok(m.valid().to_bytes(&config)?);
-
-        let mut metrics: Vec<Metrics> = read_metrics(&out)?;
-        let metrics_empty = metrics.is_empty();
-        // each step's [1/2 ||f||^2, reward], batch means, until the next checkpoint
-        let since_checkpoint: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>> = Arc::default();
-        let val_items: Vec<Item> = items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect();
-        let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
-        let best_path = out.join("best.safetensors");
+        let mut checkpoints = Checkpoints::<B> {
+            name: self.name(),
+            method: Method::of(role),
+            generator_bytes: &generator_bytes,
+            config: &config,
+            sampler,
+            val_items: items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect(),
+            val_reward: Reward::parse(&reward_spec, res, &device)?,
+            device: device.clone(),
+            out: &out,
+            metrics: read_metrics(&out)?,
+            since_checkpoint: Arc::default(),
+        };
 
         // one device's share of a step: its loss and the terms to log
+        let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
         let shard_loss = move |model: &Adapted<B>, shard: &Shard<B>, step: usize| {
             let (texts, seeds) = batch_prompts(seed, step, n);
-            let (texts, seeds) = (&texts[shard.range(n)], &seeds[shard.range(n)]);
-            let ids = encode_prompts(texts).expect("training prompts are in the vocabulary");
-            let z = noise_tensor::<B>(seeds, res, &shard.device);
-            let (reg, r) = objective_terms(model, role, sampler, z, tokens_tensor(&ids, &shard.device), |x, t| {
+            let inputs = Inputs::new(&texts[shard.range(n)], &seeds[shard.range(n)], res, &shard.device)
+                .expect("training prompts are sentences of the world");
+            let (reg, r) = objective_terms(model, role, sampler, inputs.noise, inputs.tokens, |x, t| {
                 rewards[shard.index].score(x, t)
             });
             let terms = Tensor::cat(vec![reg.clone().mean().inner(), r.clone().mean().inner()], 0);
             (batch_loss(reg, r, reg_weight), terms)
         };
         let shard_loss: ShardLoss<B, Adapted<B>> = Arc::new(shard_loss);
-        let on_checkpoint = |model: &Adapted<B>, step: usize| -> Result<()> {
-            metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
-            let terms = std::mem::take(&mut *since_checkpoint.lock().expect("terms"));
-            let count = terms.len() as f64;
-            let means =
-                terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().to_vec::<f32>().expect("f32 terms"));
-            let mean = |i: usize| means.as_ref().map(|m| m[i] as f64 / count);
-            let valid = model.valid();
-            let adapter_bytes = valid.to_bytes(&config)?;
-            let merged = fold(&generator_bytes, &adapter_bytes, &valid, &val_items, res, &device)?;
-            let images = item_images(&val_items, res, &device, |z, t| merged.generate(z, t, 1.0, sampler))?;
-            let mut report = Report::default();
-            for (item, image) in val_items.iter().zip(&images) {
-                report.add(item.category, evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct);
-            }
-            let ids = encode_prompts(&val_items.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>())
-                .map_err(|e| anyhow!("{e}"))?;
-            let x = hypernoise::generator::pixels::images_to_tensor::<B::InnerBackend>(&images, &device);
-            let val_r = val_reward.score(x, tokens_tensor(&ids, &device)).mean().into_scalar().elem::<f64>();
-            let m =
-                Metrics { step, reward: mean(1), regulariser: mean(0), val_score: report.mean(), val_reward: val_r };
-            let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
-            eprintln!(
-                "{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {:.4}, reward {:.4}",
-                self.name(),
-                shown(m.reward),
-                shown(m.regulariser),
-                m.val_score,
-                m.val_reward
-            );
-            let best_before =
-                metrics.iter().filter(|m| m.step > 0).map(|m| m.val_score).fold(f64::NEG_INFINITY, f64::max);
-            if step > 0 && (m.val_score > best_before || !best_path.exists()) {
-                write_atomic(&best_path, &adapter_bytes)?;
-            }
-            metrics.push(m);
-            write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
-            curves_png(&out, self.name(), &metrics)
-        };
         let model = train_adapters_only(adapted);
-        let mut on_checkpoint = on_checkpoint;
-        if metrics_empty {
+        let _lock = RunLock::take(&out)?;
+        if checkpoints.metrics.is_empty() {
             std::fs::create_dir_all(&out)?;
-            on_checkpoint(&model, 0)?; // the base generator's validation scores: where curves start
+            checkpoints.record(&model, 0)?; // the base generator's validation scores: where curves start
         }
+        let logged = checkpoints.since_checkpoint.clone();
+        let run = Run { dir: &out, spec: &spec, settings, device: &device };
+        let on_checkpoint = |m: &Adapted<B>, step| checkpoints.record(m, step);
+        // one arm per optimizer: the data-parallel stepper's type names the optimizer's
         let (model, outcome) = match a.optimizer {
             OptimizerKind::Sgd => {
-                let sgd = SgdConfig::new().with_momentum(Some(MomentumConfig {
-                    momentum: a.momentum,
-                    dampening: 0.0,
-                    nesterov: false,
-                }));
-                let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
-                Run { dir: &out, spec: &spec, settings, device: &device }.train(
-                    model,
-                    sgd.init(),
-                    export,
-                    parallel,
-                    on_checkpoint,
-                )?
+                let momentum = MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false };
+                let sgd = SgdConfig::new().with_momentum(Some(momentum)).init();
+                run.train(model, sgd, export, DataParallel::new(devices, n, shard_loss, logged)?, on_checkpoint)?
             }
             OptimizerKind::Adam => {
-                let parallel = DataParallel::new(devices, n, shard_loss, since_checkpoint.clone())?;
-                let run = Run { dir: &out, spec: &spec, settings, device: &device };
-                run.train(model, AdamConfig::new().init(), export, parallel, on_checkpoint)?
+                let adam = AdamConfig::new().init();
+                run.train(model, adam, export, DataParallel::new(devices, n, shard_loss, logged)?, on_checkpoint)?
             }
         };
         if let Outcome::Finished = outcome {
-            let final_path = out.join(format!("{}.safetensors", self.name()));
-            if !best_path.exists() {
-                write_atomic(&best_path, &export(&model)?)?; // --steps 0: the untrained adapters
-            }
-            std::fs::copy(&best_path, &final_path)?;
-            let best_bytes = std::fs::read(&final_path)?;
-            let (best, _) =
-                Adapted::<B::InnerBackend>::load(&generator_bytes, &best_bytes, &device).map_err(|e| anyhow!("{e}"))?;
-            compare_grid(
-                &fold(&generator_bytes, &best_bytes, &best, &val_items, res, &device)?,
-                role,
-                sampler,
-                res,
-                &out.join("compare.png"),
-                &device,
-            )?;
-            let metrics = read_metrics(&out)?;
-            let best_m = metrics
-                .iter()
-                .filter(|m| m.step > 0 || a.steps == 0)
-                .max_by(|x, y| x.val_score.total_cmp(&y.val_score))
-                .expect("a checkpoint was scored");
-            println!(
-                "wrote {} (best validation score {:.4} at step {}), compare.png and curves.png",
-                final_path.display(),
-                best_m.val_score,
-                best_m.step
-            );
+            checkpoints.finish(&model, a.steps)?;
         }
         Ok(())
     }
-}
-
-/// `trainer compare-runs`: the reward and the validation score of several `fit`/`finetune`
-/// runs over training, in one picture (e.g. HyperNoise vs fine-tuning on the redness toy).
-#[derive(clap::Args)]
-pub struct CompareArgs {
-    /// Run folders (each with metrics.json).
-    #[arg(long, value_delimiter = ',', required = true)]
-    runs: Vec<PathBuf>,
-    /// A label per run (default: the folder names).
-    #[arg(long, value_delimiter = ',')]
-    names: Vec<String>,
-    #[arg(long)]
-    out: PathBuf,
-}
-
-pub fn compare_runs(a: CompareArgs) -> Result<()> {
-    let mut reward = Vec::new();
-    let mut score = Vec::new();
-    for (i, run) in a.runs.iter().enumerate() {
-        let metrics = read_metrics(run)?;
-        if metrics.is_empty() {
-            bail!("{} has no metrics.json: is it a fit or finetune run folder?", run.display());
-        }
-        let name = a.names.get(i).cloned().unwrap_or_else(|| {
-            run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned())
-        });
-        let points = |f: fn(&Metrics) -> f64| metrics.iter().map(|m| (m.step as f64, f(m))).collect();
-        reward.push(Series { name: name.clone(), points: points(|m| m.val_reward) });
-        score.push(Series { name, points: points(|m| m.val_score) });
-    }
-    let charts = [
-        chart("reward on validation prompts", "steps", &reward, false),
-        chart("exact evaluator on validation prompts", "steps", &score, false),
-    ];
-    png_io::write(&a.out, &stack(&charts))?;
-    println!("wrote {}", a.out.display());
-    Ok(())
 }

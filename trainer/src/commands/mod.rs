@@ -1,22 +1,27 @@
 pub mod bench;
+pub mod best_of_n;
 pub mod check_device;
+pub mod compare_runs;
 pub mod distill;
+pub mod eval;
 pub mod eval_images;
 pub mod evaluate;
 pub mod export_reference;
 pub mod export_web;
 pub mod fit;
+pub mod half;
 pub mod model_args;
-pub mod optimize;
 pub mod render;
 pub mod render_set;
+pub mod reno;
 pub mod reward;
 pub mod sample;
-pub mod table;
 pub mod teach;
+pub mod test_time;
 pub mod world;
 
 use anyhow::{anyhow, Result};
+use hypernoise::pipeline::{Method, Pipeline};
 use hypernoise::world::{render::render, Image, PromptSpec, Scene};
 use std::path::PathBuf;
 
@@ -52,22 +57,15 @@ pub fn write_finished_generator<B: burn::prelude::Backend>(
 ) -> Result<()> {
     use hypernoise::world::split::{prompts, Split};
     let (weights_path, samples) = (out.join(file), out.join("samples.png"));
-    std::fs::write(&weights_path, weights)?;
+    crate::files::write(&weights_path, &weights)?;
     let mut texts = Vec::new();
     for cat in hypernoise::world::Category::ALL {
         let pool = [prompts(Split::Val, cat), prompts(Split::Eval, cat)].concat();
         texts.extend(pool.iter().take(4).flat_map(|p| [p.text(), p.text()]));
     }
     let seeds: Vec<u64> = (0..texts.len() as u64).map(|i| i % 2).collect();
-    let images = crate::models::generate_images(
-        |z, tokens| model.generate(z, tokens, sampler),
-        config.resolution,
-        &texts,
-        &seeds,
-        64,
-        device,
-        |_| {},
-    )?;
+    let pipeline = Pipeline::from_generator(model.clone(), config.clone(), device).with_sampler(sampler);
+    let images = pipeline.draw(Method::Base, 1.0, &texts, &seeds, 64, |_| {})?;
     let cells = images
         .into_iter()
         .zip(&texts)

@@ -1,11 +1,10 @@
-//! Which generator, adapters and sampler a generating command uses.
+//! Which generator, adapters and sampler a generating command uses, as a pipeline.
 
-use crate::models::{generate_images, load_adapters, load_generator, shipped_generator};
+use crate::models::{load_generator, load_pipeline, shipped_generator};
 use anyhow::Result;
 use burn::prelude::*;
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
-use hypernoise::hypernet::{Adapted, Role};
-use hypernoise::world::Image;
+use hypernoise::pipeline::{Method, Pipeline, STRENGTHS};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -18,8 +17,9 @@ pub struct ModelArgs {
     /// gives g(z + s f(z, c)), fine-tuning adapters g_ft(z, c).
     #[arg(long)]
     pub adapters: Option<PathBuf>,
-    /// s, the scale of the hypernetwork's noise offset f (1 = as trained).
-    #[arg(long, default_value_t = 1.0)]
+    /// s, the scale of the hypernetwork's noise offset f (0 = the base image, 1 = as trained,
+    /// at most 2).
+    #[arg(long, default_value_t = 1.0, value_parser = strength)]
     pub strength: f32,
 }
 
@@ -28,61 +28,24 @@ impl ModelArgs {
         self.generator.path()
     }
 
-    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
-        self.generator.load(device)
-    }
-
-    /// What draws the images: the generator, with the adapters when given.
-    pub fn drawer<B: Backend>(&self, device: &B::Device) -> Result<Drawer<B>> {
-        let sampler = self.sampler.sampler();
-        Ok(match &self.adapters {
-            None => {
-                let (generator, config) = self.load(device)?;
-                Drawer { resolution: config.resolution, sampler, model: Drawn::Generator(generator) }
-            }
-            Some(path) => {
-                let (adapted, config) = load_adapters(&self.path(), path, device)?;
-                Drawer {
-                    resolution: config.generator.resolution,
-                    sampler,
-                    model: Drawn::Adapted { adapted, role: config.role, strength: self.strength },
-                }
-            }
-        })
+    /// The pipeline with the adapters when given, its sampler, and the method the arguments
+    /// ask for: the base generator, or what the adapters were trained as.
+    pub fn pipeline<B: Backend>(&self, device: &B::Device) -> Result<(Pipeline<B>, Method)> {
+        self.generator.check_exists()?;
+        let adapters: Vec<PathBuf> = self.adapters.iter().cloned().collect();
+        let pipeline = load_pipeline(&self.path(), &adapters, device)?.with_sampler(self.sampler.sampler());
+        let method = *pipeline.methods().last().expect("the base at least");
+        Ok((pipeline, method))
     }
 }
 
-/// A generator, or a generator with trained adapters, and how it samples.
-pub struct Drawer<B: Backend> {
-    pub resolution: usize,
-    pub sampler: Sampler,
-    model: Drawn<B>,
-}
-
-enum Drawn<B: Backend> {
-    Generator(Generator<B>),
-    Adapted { adapted: Adapted<B>, role: Role, strength: f32 },
-}
-
-impl<B: Backend> Drawer<B> {
-    /// Images for noise `z` (B, 3, H, W) and prompt tokens.
-    pub fn draw(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
-        match &self.model {
-            Drawn::Generator(g) => g.generate(z, tokens, self.sampler),
-            Drawn::Adapted { adapted, role, strength } => adapted.generate(*role, z, tokens, *strength, self.sampler),
-        }
-    }
-
-    /// One image per (prompt, seed), `batch` at a time ([`generate_images`]).
-    pub fn images(
-        &self,
-        prompts: &[String],
-        seeds: &[u64],
-        batch: usize,
-        device: &B::Device,
-        done: impl FnMut(usize),
-    ) -> Result<Vec<Image>> {
-        generate_images(|z, tokens| self.draw(z, tokens), self.resolution, prompts, seeds, batch, device, done)
+/// A strength argument within [`STRENGTHS`].
+fn strength(text: &str) -> Result<f32, String> {
+    let s: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if STRENGTHS.contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!("a number from {} to {}", STRENGTHS.start(), STRENGTHS.end()))
     }
 }
 
@@ -100,6 +63,11 @@ impl GeneratorArg {
     }
 
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
+        self.check_exists()?;
+        load_generator(&self.path(), device)
+    }
+
+    fn check_exists(&self) -> Result<()> {
         let path = self.path();
         if self.weights.is_none() && !path.exists() {
             anyhow::bail!(
@@ -107,7 +75,7 @@ impl GeneratorArg {
                 path.display()
             );
         }
-        load_generator(&path, device)
+        Ok(())
     }
 }
 

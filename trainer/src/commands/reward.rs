@@ -20,6 +20,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::pixels::tokens_tensor;
+use hypernoise::generator::Generator;
 use hypernoise::optimize::reno::RenoConfig;
 use hypernoise::reward::negatives::Perturbation;
 use hypernoise::reward::{RewardConfig, RewardModel};
@@ -212,15 +213,87 @@ fn worst_case<B: AutodiffBackend>(
     (good + Tensor::from_inner(d_good), bad + Tensor::from_inner(d_bad))
 }
 
+/// The generator judged for pairs (on `B`, for ReNO's gradients), and the reward ReNO climbs
+/// to make harder pairs.
+type Judges<B> = (Generator<B>, Option<Reward<B>>);
+
+impl Args {
+    fn config(&self) -> RewardConfig {
+        match self.preset {
+            Preset::Standard => RewardConfig::standard(),
+            Preset::Tiny => RewardConfig::tiny(),
+        }
+    }
+
+    /// A fresh reward, or `--init`'s weights (of this preset).
+    fn start<B: TrainBackend>(&self, config: &RewardConfig, device: &B::Device) -> Result<RewardModel<B>> {
+        let Some(path) = &self.init else { return Ok(config.init::<B>(device)) };
+        let (model, init_config) = RewardModel::<B>::from_bytes(&read(path)?, device)
+            .map_err(|e| anyhow!("cannot load --init {}: {e}", path.display()))?;
+        anyhow::ensure!(init_config == *config, "--init {} is not a {:?}-preset reward", path.display(), self.preset);
+        Ok(model)
+    }
+
+    /// `--generated`'s generator and `--generated-reno`'s reward, checked against the reward's
+    /// resolution; none without `--generated`.
+    fn judges<B: TrainBackend>(&self, res: usize, device: &B::Device) -> Result<Option<Judges<B>>> {
+        let Some(path) = &self.generated else { return Ok(None) };
+        let (g, g_config) = load_generator::<B>(path, device)?;
+        anyhow::ensure!(
+            g_config.resolution == res,
+            "--generated {} makes {} px images, the reward reads {res} px",
+            path.display(),
+            g_config.resolution
+        );
+        anyhow::ensure!((0.0..1.0).contains(&self.generated_share), "--generated-share must be within [0, 1)");
+        anyhow::ensure!(
+            self.generated_prompts > 0 && self.generated_seeds > 0,
+            "--generated-prompts and --generated-seeds must be positive"
+        );
+        let reno_reward = self.generated_reno.as_ref().map(|spec| Reward::<B>::parse(spec, res, device)).transpose()?;
+        Ok(Some((g.no_grad(), reno_reward)))
+    }
+
+    /// The judged pairs of `prompts` prompts of `split`. A resumed run judges its pool again:
+    /// the same images on the same device (on a GPU, float rounding may flip a verdict, and with
+    /// it the pairs drawn after).
+    fn judged_pool<B: TrainBackend>(
+        &self,
+        judges: Option<&Judges<B>>,
+        (split, prompts, seed): (Split, usize, u64),
+        res: usize,
+        device: &B::Device,
+    ) -> Result<Option<JudgedPool>> {
+        let Some((g, reno_reward)) = judges else { return Ok(None) };
+        let source = reno_reward.as_ref().map(|reward| RenoSource {
+            generator: g,
+            reward,
+            config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() },
+        });
+        let pool = JudgedPool::build::<B>(
+            &g.valid(),
+            source.as_ref(),
+            split,
+            prompts,
+            self.generated_seeds,
+            seed,
+            res,
+            device,
+        )?;
+        eprintln!("judged pairs: {} pool: {}", split.name(), pool.tally);
+        Ok(Some(pool))
+    }
+}
+
 impl OnBackend for Args {
     type Output = ();
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let config = match self.preset {
-            Preset::Standard => RewardConfig::standard(),
-            Preset::Tiny => RewardConfig::tiny(),
-        };
+        let config = self.config();
         eprintln!("reward: {:?} preset on {}", self.preset, describe(kind));
+        if self.negatives.is_empty() {
+            anyhow::bail!("--negatives needs at least one kind");
+        }
         let res = config.resolution;
         B::seed(&device, self.seed);
         let spec = self
@@ -228,105 +301,45 @@ impl OnBackend for Args {
             .spec("reward", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let export = |m: &RewardModel<B>| Ok(m.valid().to_bytes(&config)?);
-        if self.negatives.is_empty() {
-            anyhow::bail!("--negatives needs at least one kind");
-        }
         let (n, seed, steps, kinds) = (self.batch, self.seed, self.steps, self.negatives.clone());
         let (eps, pgd_steps) = (self.adversarial_eps, self.adversarial_steps);
-        let start = match &self.init {
-            Some(path) => {
-                let (model, init_config) = RewardModel::<B>::from_bytes(&read(path)?, &device)
-                    .map_err(|e| anyhow!("cannot load --init {}: {e}", path.display()))?;
-                anyhow::ensure!(
-                    init_config == config,
-                    "--init {} is not a {:?}-preset reward",
-                    path.display(),
-                    self.preset
-                );
-                model
-            }
-            None => config.init::<B>(&device),
-        };
-        // the generator judged for pairs (on B for ReNO's gradients), and the reward ReNO climbs
-        let judges = match &self.generated {
-            Some(path) => {
-                let (g, g_config) = load_generator::<B>(path, &device)?;
-                anyhow::ensure!(
-                    g_config.resolution == res,
-                    "--generated {} makes {} px images, the reward reads {res} px",
-                    path.display(),
-                    g_config.resolution
-                );
-                anyhow::ensure!((0.0..1.0).contains(&self.generated_share), "--generated-share must be within [0, 1)");
-                anyhow::ensure!(
-                    self.generated_prompts > 0 && self.generated_seeds > 0,
-                    "--generated-prompts and --generated-seeds must be positive"
-                );
-                let reno_reward =
-                    self.generated_reno.as_ref().map(|spec| Reward::<B>::parse(spec, res, &device)).transpose()?;
-                Some((g.no_grad(), reno_reward))
-            }
-            None => None,
-        };
-        // A resumed run judges its pool again: the same images on the same device (on a GPU,
-        // float rounding may flip a verdict, and with it the pairs drawn after).
-        let judge = |split: Split, prompts: usize, seed: u64| -> Result<Option<JudgedPool>> {
-            let Some((g, reno_reward)) = &judges else { return Ok(None) };
-            let source = reno_reward.as_ref().map(|reward| RenoSource {
-                generator: g,
-                reward,
-                config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() },
-            });
-            let pool = JudgedPool::build::<B>(
-                &g.valid(),
-                source.as_ref(),
-                split,
-                prompts,
-                self.generated_seeds,
-                seed,
-                res,
-                &device,
-            )?;
-            eprintln!("judged pairs: {} pool: {}", split.name(), pool.tally);
-            Ok(Some(pool))
-        };
-        let train_pool = judge(Split::Train, self.generated_prompts, self.seed)?;
+        let start = self.start::<B>(&config, &device)?;
+        let judges = self.judges::<B>(res, &device)?;
+        let train_pool =
+            self.judged_pool(judges.as_ref(), (Split::Train, self.generated_prompts, self.seed), res, &device)?;
         let judged = train_pool.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
-        let (model, outcome) =
-            Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device }.train(
-                start,
-                optim,
-                export,
-                Local(|model: &RewardModel<B>, step| {
-                    let p = batches
-                        .get_or_insert_with(|| {
-                            prefetch(step, steps, {
-                                let kinds = kinds.clone();
-                                move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
-                            })
-                        })
-                        .next()
-                        .expect("pairs per step");
-                    let mut rng = Rng::for_step(seed, step, "judged pairs");
-                    let (good, bad, tokens) =
-                        with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
-                    let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
-                    if eps > 0.0 && pgd_steps > 0 {
-                        let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
-                        (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
-                    } else {
-                        clean
-                    }
-                }),
-                |_, _| Ok(()),
-            )?;
+        // one step's loss: the pairs' ranking loss, and against their worst case within eps
+        let step_loss = Local(|model: &RewardModel<B>, step| {
+            let p = batches
+                .get_or_insert_with(|| {
+                    prefetch(step, steps, {
+                        let kinds = kinds.clone();
+                        move |s| pairs(Split::Train, &kinds, seed, s, n - judged, res)
+                    })
+                })
+                .next()
+                .expect("pairs per step");
+            let mut rng = Rng::for_step(seed, step, "judged pairs");
+            let (good, bad, tokens) =
+                with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
+            let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
+            if eps > 0.0 && pgd_steps > 0 {
+                let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
+                (clean + pair_loss(model, good, bad, tokens).mean()) / 2.0
+            } else {
+                clean
+            }
+        });
+        let run = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device };
+        let (model, outcome) = run.train(start, optim, export, step_loss, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
-            std::fs::write(&weights, export(&model)?)?;
-            let val_pool = judge(Split::Val, self.generated_prompts.min(256), self.seed ^ 0x76_616c)?;
+            crate::files::write(&weights, &export(&model)?)?;
+            let val = (Split::Val, self.generated_prompts.min(256), self.seed ^ 0x76_616c);
+            let val_pool = self.judged_pool(judges.as_ref(), val, res, &device)?;
             let accuracy = pair_accuracy(&model, val_pool.as_ref(), res, self.seed, self.val_pairs, &device);
-            std::fs::write(self.out.join("accuracy.json"), serde_json::to_string_pretty(&accuracy)?)?;
+            crate::files::write(&self.out.join("accuracy.json"), serde_json::to_string_pretty(&accuracy)?.as_bytes())?;
             println!("wrote {}; validation pairs ordered correctly: {accuracy:?}", weights.display());
         }
         Ok(())

@@ -19,10 +19,9 @@ impl OnBackend for Args {
 
     fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
         let OneImage { prompt, seed, out } = &self.image;
-        hypernoise::world::PromptSpec::parse(prompt).map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = std::time::Instant::now();
-        let drawer = self.model.drawer::<B::InnerBackend>(&device)?;
-        let images = drawer.images(std::slice::from_ref(prompt), &[*seed], 1, &device, |_| {})?;
+        let (pipeline, method) = self.model.pipeline::<B::InnerBackend>(&device)?;
+        let images = pipeline.draw(method, self.model.strength, &[prompt], &[*seed], 1, |_| {})?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         png_io::write(out, &images[0])?;
         let verdict = hypernoise::eval::evaluate(prompt, &images[0]).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -22,7 +22,7 @@ fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    crate::files::write(path, bytes)
 }
 
 pub fn save<B, M, O, S>(run_dir: &Path, model: &M, optim: &O, state: &S, weights: &[u8]) -> Result<()>
@@ -51,9 +51,19 @@ where
     Ok(())
 }
 
-/// The newest complete checkpoint's folder, if any.
-pub fn find(run_dir: &Path) -> Option<PathBuf> {
-    [CURRENT, PREVIOUS].iter().map(|d| run_dir.join(d)).find(|d| d.join("state.json").exists())
+/// The newest complete checkpoint's folder, if any. A checkpoint folder without its state
+/// file is damaged, not absent: starting over would overwrite it.
+pub fn find(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let found = [CURRENT, PREVIOUS].iter().map(|d| run_dir.join(d)).find(|d| d.join("state.json").exists());
+    let current = run_dir.join(CURRENT);
+    if found.is_none() && current.is_dir() {
+        anyhow::bail!(
+            "{} has no state.json: the checkpoint is damaged; restore it, or remove {} to start over",
+            current.display(),
+            current.display()
+        );
+    }
+    Ok(found)
 }
 
 pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {

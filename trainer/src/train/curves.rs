@@ -12,9 +12,7 @@ pub fn write(run_dir: &Path, what: &str, history: &[Row]) -> Result<()> {
     for r in history {
         writeln!(csv, "{},{},{},{:.2}", r.step, r.loss, r.lr, r.seconds)?;
     }
-    let tmp = run_dir.join("loss.csv.tmp");
-    std::fs::write(&tmp, csv)?;
-    std::fs::rename(tmp, run_dir.join("loss.csv"))?;
+    crate::files::write(&run_dir.join("loss.csv"), csv.as_bytes())?;
     let series = [Series { name: "loss".into(), points: history.iter().map(|r| (r.step as f64, r.loss)).collect() }];
     png_io::write(&run_dir.join("loss.png"), &chart(&format!("{what}: training loss"), "steps", &series, true))
 }

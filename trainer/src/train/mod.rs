@@ -12,6 +12,7 @@ pub mod curves;
 pub mod data;
 pub mod data_parallel;
 pub mod judged;
+pub mod lock;
 pub mod pairs;
 pub mod run_loop;
 pub mod step;

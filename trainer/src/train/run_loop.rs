@@ -4,6 +4,7 @@
 
 use super::checkpoint;
 use super::curves;
+use super::lock::RunLock;
 use super::step::{StepAt, Stepper};
 use anyhow::{bail, Result};
 use burn::module::AutodiffModule;
@@ -87,6 +88,30 @@ struct State {
     history: Vec<Row>,
 }
 
+/// More steps than any run here needs; a checkpoint claiming more is damaged.
+const MAX_STEPS: usize = 100_000_000;
+
+/// Whether the logged history runs past the checkpoint's step (a state file edited or mixed up).
+fn history_beyond(state: &State) -> bool {
+    state.history.last().is_some_and(|r| r.step > state.step)
+}
+
+/// Whether a checkpoint's settings are `now`'s, leaving out where the run folder is: a copied
+/// or renamed folder resumes.
+fn same_settings(checkpoint: &serde_json::Value, now: &serde_json::Value) -> bool {
+    fn placeless(v: &serde_json::Value) -> serde_json::Value {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("out");
+            if let Some(args) = o.get_mut("args").and_then(|a| a.as_object_mut()) {
+                args.remove("out");
+            }
+        }
+        v
+    }
+    placeless(checkpoint) == placeless(now)
+}
+
 pub enum Outcome {
     Finished,
     /// Stopped at the time budget; the checkpoint holds the progress.
@@ -121,12 +146,24 @@ impl<B: AutodiffBackend> Run<'_, B> {
     {
         let Run { dir: run_dir, spec, settings, device } = self;
         let (mut model, mut optim, mut stepper, mut on_checkpoint) = (model, optim, stepper, on_checkpoint);
-        std::fs::create_dir_all(run_dir)?;
+        let _lock = RunLock::take(run_dir)?;
+        if spec.schedule.steps > MAX_STEPS {
+            bail!("--steps {} is more than {MAX_STEPS}", spec.schedule.steps);
+        }
         let mut history = Vec::new();
         let mut start = 0;
-        if let Some(dir) = checkpoint::find(run_dir) {
+        if let Some(dir) = checkpoint::find(run_dir)? {
             let state: State = checkpoint::load_state(&dir)?;
-            if state.settings != settings {
+            if state.step > MAX_STEPS || history_beyond(&state) {
+                bail!(
+                    "{} says step {} (its history reaches {}): the checkpoint is damaged; remove {} to start over",
+                    dir.join("state.json").display(),
+                    state.step,
+                    state.history.last().map_or(0, |r| r.step),
+                    dir.display()
+                );
+            }
+            if !same_settings(&state.settings, &settings) {
                 bail!(
                     "{} holds a checkpoint made with other settings:\n  checkpoint: {}\n  now:        {}\nuse another --out folder, or delete that one to start over",
                     run_dir.display(),

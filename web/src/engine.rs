@@ -1,6 +1,6 @@
-//! The models behind the page on one backend: the generator with its noise-hypernetwork
-//! adapters and the learned reward, as inference copies (generation) and differentiable
-//! copies (ReNO's noise gradients) sharing the same weights. Results are read back
+//! The models behind the page on one backend: the model crate's inference pipeline (the
+//! generator with its noise hypernetwork folded in) and the learned reward, plus differentiable
+//! copies of the generator and reward for ReNO's noise gradients. Results are read back
 //! asynchronously, as WebGPU requires.
 
 use crate::clock::now_ms;
@@ -8,10 +8,10 @@ use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::noise::seeded;
-use hypernoise::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
+use hypernoise::generator::pixels::data_to_images;
 use hypernoise::generator::{Generator, GeneratorConfig};
-use hypernoise::hypernet::{Merged, Role};
 use hypernoise::optimize::reno::{Reno, RenoConfig};
+use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::reward::RewardModel;
 use hypernoise::weights::Architecture;
 use hypernoise::world::Image;
@@ -57,50 +57,39 @@ pub trait RenoSteps {
     fn step(&mut self) -> Pending<'_, RenoProgress>;
 }
 
-pub struct Pipeline<B: AutodiffBackend> {
+pub struct Models<B: AutodiffBackend> {
     /// The base generator and the hypernetwork, its adapters folded into a copy's weights.
-    merged: Merged<B::InnerBackend>,
+    pipeline: Pipeline<B::InnerBackend>,
     reward: RewardModel<B::InnerBackend>,
-    /// ReNO differentiates through these with respect to the noise only.
-    generator_ad: Generator<B>,
+    /// ReNO differentiates through these with respect to the noise only. (Boxed, as the
+    /// pipeline's networks are, to keep them off WebAssembly's small stack.)
+    generator_ad: Box<Generator<B>>,
     reward_ad: RewardModel<B>,
-    resolution: usize,
     device: B::Device,
 }
 
-impl<B: AutodiffBackend> Pipeline<B> {
+impl<B: AutodiffBackend> Models<B> {
     pub fn load(generator: &[u8], hypernetwork: &[u8], reward: &[u8], device: &B::Device) -> Result<Self, String> {
         // the generator file's own problems first, before whether the adapters fit it
         hypernoise::weights::config_of::<GeneratorConfig>(generator, <GeneratorConfig as Architecture>::KIND)
             .map_err(|e| format!("generator: {e}"))?;
-        let (merged, config) = Merged::<B::InnerBackend>::from_bytes(generator, hypernetwork, device)
+        let pipeline = Pipeline::<B::InnerBackend>::load(generator, &[hypernetwork], device)
             .map_err(|e| format!("hypernetwork: {e}"))?;
-        if config.role != Role::NoiseHypernetwork {
+        if !pipeline.methods().contains(&Method::Hypernoise) {
             return Err("hypernetwork: these adapters are a fine-tuned generator, not a noise hypernetwork".into());
         }
         let (reward_ad, reward_config) =
             RewardModel::<B>::from_bytes(reward, device).map_err(|e| format!("reward: {e}"))?;
-        if reward_config.resolution != config.generator.resolution {
+        if reward_config.resolution != pipeline.resolution() {
             return Err(format!(
                 "reward: scores {0}x{0} images, the generator makes {1}x{1}",
-                reward_config.resolution, config.generator.resolution
+                reward_config.resolution,
+                pipeline.resolution()
             ));
         }
         let (generator_ad, _) = Generator::<B>::from_bytes(generator, device).map_err(|e| format!("generator: {e}"))?;
-        let (generator_ad, reward_ad) = (generator_ad.no_grad(), reward_ad.no_grad());
-        Ok(Pipeline {
-            reward: reward_ad.valid(),
-            merged,
-            generator_ad,
-            reward_ad,
-            resolution: config.generator.resolution,
-            device: device.clone(),
-        })
-    }
-
-    fn tokens<C: Backend>(&self, prompt: &str, device: &C::Device) -> Result<Tensor<C, 2, Int>, String> {
-        hypernoise::world::PromptSpec::parse(prompt).map_err(|e| e.to_string())?;
-        Ok(tokens_tensor(&encode_prompts(&[prompt]).map_err(|e| e.to_string())?, device))
+        let (generator_ad, reward_ad) = (Box::new(generator_ad.no_grad()), reward_ad.no_grad());
+        Ok(Models { reward: reward_ad.valid(), pipeline, generator_ad, reward_ad, device: device.clone() })
     }
 }
 
@@ -114,27 +103,27 @@ async fn read_image<C: Backend>(x: Tensor<C, 4>) -> Result<Image, String> {
     Ok(data_to_images(&read(x).await?, dims).remove(0))
 }
 
-impl<B: AutodiffBackend> Engine for Pipeline<B> {
+impl<B: AutodiffBackend> Engine for Models<B> {
     fn resolution(&self) -> usize {
-        self.resolution
+        self.pipeline.resolution()
     }
 
     fn generate<'a>(&'a self, prompt: &'a str, seed: u64, strength: Option<f32>) -> Pending<'a, Generation> {
         Box::pin(async move {
-            let tokens = self.tokens::<B::InnerBackend>(prompt, &self.device)?;
-            // the noise is made on the CPU, so only the modulated noise needs reading back
-            let z = seeded(seed, self.resolution);
-            let z_tensor = Tensor::<B::InnerBackend, 4>::from_data(
-                TensorData::new(z.clone(), [1, 3, self.resolution, self.resolution]),
-                &self.device,
-            );
-            let g = self.merged.base();
+            let inputs = self.pipeline.inputs(&[prompt], &[seed]).map_err(|e| e.to_string())?;
+            let tokens = inputs.tokens.clone();
+            // the noise is also made on the CPU, so only the modulated noise needs reading back
+            let z = seeded(seed, self.pipeline.resolution());
             let started = now_ms();
+            // HyperNoise is the base generator on the modulated noise z' = z + s f(z, c)
             let fed = match strength {
-                Some(s) => self.merged.modulate(z_tensor, tokens.clone(), s),
-                None => z_tensor,
+                Some(s) => self.pipeline.modulate(&inputs, s).map_err(|e| e.to_string())?,
+                None => inputs.noise.clone(),
             };
-            let x = g.one_step(fed.clone(), g.encode(tokens.clone()));
+            let x = self
+                .pipeline
+                .images(Method::Base, &Inputs { noise: fed.clone(), tokens: tokens.clone() }, 1.0)
+                .map_err(|e| e.to_string())?;
             let image = read_image(x.clone()).await?;
             let generate_ms = now_ms() - started;
             let started = now_ms();
@@ -153,15 +142,16 @@ impl<B: AutodiffBackend> Engine for Pipeline<B> {
     }
 
     fn start_reno(self: Rc<Self>, prompt: &str, seed: u64, config: RenoConfig) -> Result<Box<dyn RenoSteps>, String> {
-        let tokens = self.tokens::<B>(prompt, &self.device)?;
-        let z = noise_tensor::<B>(&[seed], self.resolution, &self.device);
+        let Inputs { noise: z, tokens } =
+            Inputs::<B>::new(&[prompt], &[seed], self.pipeline.resolution(), &self.device)
+                .map_err(|e| e.to_string())?;
         let reno = Reno::new(self.generator_ad.encode(tokens.clone()), z, &config);
-        Ok(Box::new(RenoRun { pipeline: self, reno, tokens }))
+        Ok(Box::new(RenoRun { models: self, reno, tokens }))
     }
 }
 
 struct RenoRun<B: AutodiffBackend> {
-    pipeline: Rc<Pipeline<B>>,
+    models: Rc<Models<B>>,
     reno: Reno<B>,
     tokens: Tensor<B, 2, Int>,
 }
@@ -172,7 +162,7 @@ impl<B: AutodiffBackend> RenoSteps for RenoRun<B> {
             if self.reno.finished() {
                 return Err("this ReNO run is finished".into());
             }
-            let (p, tokens) = (&self.pipeline, self.tokens.clone());
+            let (p, tokens) = (&self.models, self.tokens.clone());
             let (x, r) = self.reno.evaluate(&p.generator_ad, |x| p.reward_ad.forward(x, tokens.clone()));
             let scores = read(r).await?;
             let reward = self.reno.record(x, &scores);

@@ -1,0 +1,296 @@
+//! Prompts and seeds to images, the one way every caller makes them (the trainer's `sample`,
+//! `evaluate`, `bench`, `eval`, `fit`'s validation and `check-device`, and the page):
+//! items -> [`Inputs`] (seeded noise, prompt tokens) -> a [`Method`] (the base generator, the
+//! noise hypernetwork at a strength, the fine-tuned generator) -> images. The weights files are
+//! checked against each other once, when the [`Pipeline`] is loaded; an input or method that
+//! cannot be served is an error, never a silently different image.
+
+use crate::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
+use crate::generator::{Adapters, Generator, GeneratorConfig, Sampler};
+use crate::hypernet::{fold, Adapted, AdapterConfig, FoldCheck, Role};
+use crate::text::PromptError;
+use crate::weights::{self, WeightsError};
+use crate::world::{Image, PromptSpec};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::RangeInclusive;
+
+/// What draws an image from an item's noise and prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// The frozen generator: g(z, c).
+    Base,
+    /// The noise hypernetwork, then the frozen generator: g(z + s f(z, c), c).
+    Hypernoise,
+    /// The generator fine-tuned on the reward: g_ft(z, c).
+    Finetune,
+}
+
+impl Method {
+    /// The name in tables and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Base => "base",
+            Method::Hypernoise => "hypernoise",
+            Method::Finetune => "finetune",
+        }
+    }
+
+    /// The adapters the method needs, if any.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Method::Base => None,
+            Method::Hypernoise => Some(Role::NoiseHypernetwork),
+            Method::Finetune => Some(Role::FineTune),
+        }
+    }
+
+    /// The method a set of adapters serves.
+    pub fn of(role: Role) -> Method {
+        match role {
+            Role::NoiseHypernetwork => Method::Hypernoise,
+            Role::FineTune => Method::Finetune,
+        }
+    }
+
+    /// Network evaluations per image with `sampler` (the hypernetwork's f is one more).
+    pub fn nfe(self, sampler: Sampler) -> usize {
+        sampler.nfe() + usize::from(self == Method::Hypernoise)
+    }
+}
+
+/// Strengths s of the hypernetwork's offset that are served: 0 is the base image, 1 as trained;
+/// beyond 2 the offset leaves the noise distribution the generator was trained on.
+pub const STRENGTHS: RangeInclusive<f32> = 0.0..=2.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("{} needs {:?} adapters, and none were loaded", .0.name(), .0.role().expect("an adapted method"))]
+    NotLoaded(Method),
+    #[error("two sets of {0:?} adapters were given; pass one")]
+    TwoOfOneRole(Role),
+    #[error("the fine-tuned generator is a one-step generator; it has no {0:?} sampler")]
+    FineTuneSampler(Sampler),
+    #[error("strength must be a number from {lo} to {hi}, got {0}", lo = STRENGTHS.start(), hi = STRENGTHS.end())]
+    Strength(f32),
+    #[error("{0} prompts and {1} seeds: one seed per prompt")]
+    Unpaired(usize, usize),
+    #[error("the {0} produced non-finite pixels (NaN or infinity): its weights or inputs are broken")]
+    NotFinite(&'static str),
+}
+
+/// A batch's inputs: one noise image per seed (B, 3, H, W) and one prompt's tokens per item.
+#[derive(Clone, Debug)]
+pub struct Inputs<B: Backend> {
+    pub noise: Tensor<B, 4>,
+    pub tokens: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> Inputs<B> {
+    /// Checks that every prompt is a sentence of the scene world (not only known words: the
+    /// generator never saw anything else) and pairs it with its seed's noise.
+    pub fn new<S: AsRef<str>>(
+        prompts: &[S],
+        seeds: &[u64],
+        resolution: usize,
+        device: &B::Device,
+    ) -> Result<Self, PipelineError> {
+        if prompts.len() != seeds.len() {
+            return Err(PipelineError::Unpaired(prompts.len(), seeds.len()));
+        }
+        for prompt in prompts {
+            PromptSpec::parse(prompt.as_ref())?;
+        }
+        Ok(Inputs {
+            noise: noise_tensor(seeds, resolution, device),
+            tokens: tokens_tensor(&encode_prompts(prompts)?, device),
+        })
+    }
+
+    /// The first `n` items.
+    pub fn first(&self, n: usize) -> Self {
+        let n = n.min(self.noise.dims()[0]);
+        Inputs { noise: self.noise.clone().narrow(0, 0, n), tokens: self.tokens.clone().narrow(0, 0, n) }
+    }
+}
+
+/// The base generator and, when loaded, adapters folded into copies of it (one plain network
+/// pass each, the cost the browser and the table measure), with the sampler they run. The
+/// networks are boxed: a generator's parameter handles take tens of kB, and moved by value
+/// through a few frames they overflowed WebAssembly's 1 MB stack on WebGPU.
+#[derive(Clone)]
+pub struct Pipeline<B: Backend> {
+    base: Box<Generator<B>>,
+    device: B::Device,
+    config: GeneratorConfig,
+    hypernetwork: Option<Box<Generator<B>>>,
+    finetuned: Option<Box<Generator<B>>>,
+    sampler: Sampler,
+}
+
+impl<B: Backend> Pipeline<B> {
+    /// The generator in `generator` with each of `adapters` (at most one per role) folded in.
+    /// The generator's own problems are reported first, then whether each set of adapters was
+    /// trained on it.
+    pub fn load(generator: &[u8], adapters: &[&[u8]], device: &B::Device) -> Result<Self, PipelineError> {
+        let (base, config) = Generator::from_bytes(generator, device)?;
+        let mut pipeline = Pipeline::from_generator(base, config, device);
+        for bytes in adapters {
+            let (folded, adapter_config) = fold::<B>(generator, bytes, device)?;
+            let slot = match adapter_config.role {
+                Role::NoiseHypernetwork => &mut pipeline.hypernetwork,
+                Role::FineTune => &mut pipeline.finetuned,
+            };
+            if slot.replace(Box::new(folded)).is_some() {
+                return Err(PipelineError::TwoOfOneRole(adapter_config.role));
+            }
+        }
+        Ok(pipeline)
+    }
+
+    /// A generator already in memory (just trained), without adapters.
+    pub fn from_generator(base: Generator<B>, config: GeneratorConfig, device: &B::Device) -> Self {
+        let device = device.clone();
+        let base = Box::new(base);
+        Pipeline { base, device, config, hypernetwork: None, finetuned: None, sampler: Sampler::OneStep }
+    }
+
+    /// Draws with `sampler` (the teacher's guided flow) instead of one step.
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    pub fn sampler(&self) -> Sampler {
+        self.sampler
+    }
+
+    pub fn resolution(&self) -> usize {
+        self.config.resolution
+    }
+
+    /// The frozen generator (what ReNO and best-of-N search the noise of).
+    pub fn generator(&self) -> &Generator<B> {
+        &self.base
+    }
+
+    /// The methods the loaded files serve, base first.
+    pub fn methods(&self) -> Vec<Method> {
+        let mut methods = vec![Method::Base];
+        methods.extend(self.hypernetwork.as_ref().map(|_| Method::Hypernoise));
+        methods.extend(self.finetuned.as_ref().map(|_| Method::Finetune));
+        methods
+    }
+
+    /// The inputs of (prompt, seed) items at this generator's resolution.
+    pub fn inputs<S: AsRef<str>>(&self, prompts: &[S], seeds: &[u64]) -> Result<Inputs<B>, PipelineError> {
+        Inputs::new(prompts, seeds, self.resolution(), &self.device)
+    }
+
+    /// z' = z + s f(z, c), the noise the generator receives under HyperNoise.
+    pub fn modulate(&self, inputs: &Inputs<B>, strength: f32) -> Result<Tensor<B, 4>, PipelineError> {
+        if !STRENGTHS.contains(&strength) {
+            return Err(PipelineError::Strength(strength));
+        }
+        let f = self.hypernetwork.as_ref().ok_or(PipelineError::NotLoaded(Method::Hypernoise))?;
+        let z = inputs.noise.clone();
+        Ok(z.clone() + f.noise_offset_with(z, inputs.tokens.clone(), Adapters::Off) * strength)
+    }
+
+    /// The images of `method` for `inputs`, in [-1, 1] (unclamped); `strength` scales the
+    /// hypernetwork's offset and is ignored by the other methods.
+    pub fn images(&self, method: Method, inputs: &Inputs<B>, strength: f32) -> Result<Tensor<B, 4>, PipelineError> {
+        self.images_with(self.sampler, method, inputs, strength)
+    }
+
+    fn images_with(
+        &self,
+        sampler: Sampler,
+        method: Method,
+        inputs: &Inputs<B>,
+        strength: f32,
+    ) -> Result<Tensor<B, 4>, PipelineError> {
+        let tokens = inputs.tokens.clone();
+        Ok(match method {
+            Method::Base => self.base.generate(inputs.noise.clone(), tokens, sampler),
+            Method::Hypernoise => self.base.generate(self.modulate(inputs, strength)?, tokens, sampler),
+            Method::Finetune => {
+                let g = self.finetuned.as_ref().ok_or(PipelineError::NotLoaded(Method::Finetune))?;
+                if sampler != Sampler::OneStep {
+                    return Err(PipelineError::FineTuneSampler(sampler));
+                }
+                g.one_step(inputs.noise.clone(), g.encode(tokens))
+            }
+        })
+    }
+
+    /// One image per (prompt, seed), `batch` items at a time, calling `done(n)` after each
+    /// batch; non-finite pixels are an error (a NaN would otherwise be a black image).
+    pub fn draw<S: AsRef<str>>(
+        &self,
+        method: Method,
+        strength: f32,
+        prompts: &[S],
+        seeds: &[u64],
+        batch: usize,
+        mut done: impl FnMut(usize),
+    ) -> Result<Vec<Image>, PipelineError> {
+        if prompts.len() != seeds.len() {
+            return Err(PipelineError::Unpaired(prompts.len(), seeds.len()));
+        }
+        let mut out = Vec::with_capacity(prompts.len());
+        for (prompts, seeds) in prompts.chunks(batch.max(1)).zip(seeds.chunks(batch.max(1))) {
+            let x = self.images(method, &self.inputs(prompts, seeds)?, strength)?;
+            out.extend(finite_images(x, method)?);
+            done(prompts.len());
+        }
+        Ok(out)
+    }
+
+    /// How far `method`'s folded images are from the same adapters run unfolded: on this
+    /// device (`unfolded`) and exactly, on backend `E` (the CPU's plain f32). A wrong fold would
+    /// make every later image and number silently wrong; see [`FoldCheck`].
+    pub fn check_fold<E: Backend>(
+        &self,
+        method: Method,
+        unfolded: &Adapted<B>,
+        exact: &Adapted<E>,
+        exact_device: &E::Device,
+        inputs: &Inputs<B>,
+    ) -> Result<FoldCheck, PipelineError> {
+        let role = method.role().ok_or(PipelineError::NotLoaded(method))?;
+        let there = |x: Tensor<B, 4>| Tensor::<E, 4>::from_data(x.into_data(), exact_device);
+        let tokens = Tensor::<E, 2, Int>::from_data(inputs.tokens.to_data(), exact_device);
+        let reference = exact.generate(role, there(inputs.noise.clone()), tokens, 1.0, Sampler::OneStep);
+        let off = |x: Tensor<B, 4>| (there(x) - reference.clone()).abs().max().into_scalar().elem::<f32>();
+        Ok(FoldCheck {
+            unfolded: off(unfolded.generate(role, inputs.noise.clone(), inputs.tokens.clone(), 1.0, Sampler::OneStep)),
+            folded: off(self.images_with(Sampler::OneStep, method, inputs, 1.0)?),
+        })
+    }
+}
+
+/// 8-bit images from a batch of pixels, once every value is finite.
+pub fn finite_images<B: Backend>(x: Tensor<B, 4>, method: Method) -> Result<Vec<Image>, PipelineError> {
+    let dims = x.dims();
+    let data = x.into_data().convert::<f32>().into_vec::<f32>().expect("float pixels");
+    if data.iter().any(|v| !v.is_finite()) {
+        return Err(PipelineError::NotFinite(method.name()));
+    }
+    Ok(data_to_images(&data, dims))
+}
+
+/// The adapters' configuration in `bytes`, checked as [`Pipeline::load`] would (for callers that
+/// need the role or fingerprint before loading).
+pub fn adapter_config(bytes: &[u8]) -> Result<AdapterConfig, WeightsError> {
+    weights::config_of(bytes, crate::hypernet::KIND)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+use super::*;
+use crate::hypernet::tests::{generator_file, perturb_adapters, LORA};
+use burn::backend::Flex;
+
+type B = Flex;
+
+const PROMPTS: [&str; 3] = ["a red circle", "two blue squares", "a green star above a red triangle"];
+const SEEDS: [u64; 3] = [0, 1, 2];
+
+fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+    (a - b).abs().max().into_scalar()
+}
+
+/// Trained-looking adapters of `role` on `generator`: the unfolded model and its file.
+fn adapters(generator: &[u8], role: Role) -> (Adapted<B>, Vec<u8>) {
+    let (a, config) = Adapted::<B>::fresh(generator, role, LORA, &Default::default()).unwrap();
+    let a = perturb_adapters(a);
+    let bytes = a.to_bytes(&config).unwrap();
+    (a, bytes)
+}
+
+#[test]
+fn each_method_draws_what_its_unfolded_model_draws() {
+    let file = generator_file();
+    let dev = Default::default();
+    let (hyper, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
+    let (tuned, tuned_bytes) = adapters(&file, Role::FineTune);
+    let pipeline = Pipeline::<B>::load(&file, &[&hyper_bytes, &tuned_bytes], &dev).unwrap();
+    assert_eq!(pipeline.methods(), [Method::Base, Method::Hypernoise, Method::Finetune]);
+    let inputs = pipeline.inputs(&PROMPTS, &SEEDS).unwrap();
+    let (z, tokens) = (inputs.noise.clone(), inputs.tokens.clone());
+
+    let (g, _) = Generator::<B>::from_bytes(&file, &dev).unwrap();
+    let base = pipeline.images(Method::Base, &inputs, 1.0).unwrap();
+    assert_eq!(max_diff(base.clone(), g.one_step(z.clone(), g.encode(tokens.clone()))), 0.0);
+    for (method, unfolded) in [(Method::Hypernoise, &hyper), (Method::Finetune, &tuned)] {
+        let role = method.role().unwrap();
+        let exact = unfolded.generate(role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
+        let folded = pipeline.images(method, &inputs, 1.0).unwrap();
+        assert!(max_diff(folded.clone(), base.clone()) > 1e-2, "{method:?}: the adapters change the image");
+        assert!(max_diff(folded, exact) < 1e-4, "{method:?}: folded and unfolded agree");
+        let check = pipeline.check_fold(method, unfolded, unfolded, &dev, &inputs).unwrap();
+        assert!(check.folded < 1e-4 && check.unfolded == 0.0 && check.passed(), "{method:?}: {check:?}");
+        // the check tells other adapters apart
+        let other = perturb_adapters(unfolded.clone());
+        let check = pipeline.check_fold(method, &other, &other, &dev, &inputs).unwrap();
+        assert!(!check.passed(), "{method:?}: other adapters pass: {check:?}");
+    }
+    let modulated = pipeline.modulate(&inputs, 0.5).unwrap();
+    assert!(max_diff(modulated, hyper.modulate(z.clone(), tokens, 0.5)) < 1e-5, "z + s f");
+    // strength 0 is the base image
+    assert_eq!(max_diff(pipeline.images(Method::Hypernoise, &inputs, 0.0).unwrap(), base), 0.0);
+}
+
+#[test]
+fn drawing_in_batches_gives_the_images_of_one_batch() {
+    let file = generator_file();
+    let (_, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
+    let pipeline = Pipeline::<B>::load(&file, &[&hyper_bytes], &Default::default()).unwrap();
+    let mut done = Vec::new();
+    let batched = pipeline.draw(Method::Hypernoise, 1.0, &PROMPTS, &SEEDS, 2, |n| done.push(n)).unwrap();
+    assert_eq!(done, [2, 1]);
+    let whole = pipeline.draw(Method::Hypernoise, 1.0, &PROMPTS, &SEEDS, 3, |_| {}).unwrap();
+    assert_eq!(batched, whole);
+    let base = pipeline.draw(Method::Base, 1.0, &PROMPTS, &SEEDS, 3, |_| {}).unwrap();
+    assert_ne!(base, whole, "the hypernetwork changes the images");
+}
+
+#[test]
+fn what_cannot_be_served_is_refused() {
+    let file = generator_file();
+    let dev = Default::default();
+    let (_, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
+    let pipeline = Pipeline::<B>::load(&file, &[&hyper_bytes], &dev).unwrap();
+    let inputs = pipeline.inputs(&PROMPTS[..1], &SEEDS[..1]).unwrap();
+    for strength in [f32::NAN, f32::INFINITY, -0.5, 2.5, 1e30] {
+        let e = pipeline.images(Method::Hypernoise, &inputs, strength).unwrap_err();
+        assert!(matches!(e, PipelineError::Strength(_)), "{strength}: {e}");
+    }
+    let e = pipeline.images(Method::Finetune, &inputs, 1.0).unwrap_err();
+    assert!(e.to_string().contains("finetune needs FineTune adapters"), "{e}");
+    let flow = pipeline.clone().with_sampler(Sampler::Flow { steps: 2, guidance: 1.0 });
+    assert!(flow.images(Method::Hypernoise, &inputs, 1.0).is_ok(), "the hypernetwork runs before any sampler");
+
+    let e = Pipeline::<B>::load(&file, &[&hyper_bytes, &hyper_bytes], &dev).err().unwrap();
+    assert!(matches!(e, PipelineError::TwoOfOneRole(Role::NoiseHypernetwork)), "{e}");
+    let e = Pipeline::<B>::load(&generator_file(), &[&hyper_bytes], &dev).err().unwrap();
+    assert!(e.to_string().contains("trained on generator"), "{e}");
+    let e = Pipeline::<B>::load(&hyper_bytes, &[], &dev).err().unwrap();
+    assert!(matches!(e, PipelineError::Weights(WeightsError::WrongKind { .. })), "{e}");
+
+    let e = pipeline.inputs(&["a red circle", "a blue star"], &[1]).unwrap_err();
+    assert!(matches!(e, PipelineError::Unpaired(2, 1)), "{e}");
+    let e = pipeline.inputs(&["a red hexagon"], &[1]).unwrap_err();
+    assert!(e.to_string().contains("unknown word 'hexagon'"), "{e}");
+    let e = pipeline.inputs(&["a red circle above"], &[1]).unwrap_err();
+    assert!(matches!(e, PipelineError::Prompt(PromptError::Grammar(_))), "{e}");
+}
+
+#[test]
+fn non_finite_pixels_are_an_error_not_a_black_image() {
+    let dev = Default::default();
+    let mut data = vec![0.5f32; 2 * 3 * 4 * 4];
+    let fine = Tensor::<B, 4>::from_data(TensorData::new(data.clone(), [2, 3, 4, 4]), &dev);
+    assert_eq!(finite_images(fine, Method::Base).unwrap().len(), 2);
+    data[40] = f32::NAN;
+    let broken = Tensor::<B, 4>::from_data(TensorData::new(data, [2, 3, 4, 4]), &dev);
+    let e = finite_images(broken, Method::Hypernoise).unwrap_err();
+    assert!(e.to_string().contains("hypernoise produced non-finite pixels"), "{e}");
+}

@@ -1,0 +1,413 @@
+//! `trainer eval`: the analogue of the paper's Table 1 on the evaluation prompts. Every method
+//! starts from the same noise per item (the item's seed) on the same device in one run: the
+//! base one-step generator, + HyperNoise, + best-of-N (by reward), + ReNO, + the LoRA
+//! fine-tune. Per method: the exact evaluator's mean and six categories, the mean reward,
+//! seconds per image, generator evaluations per image, diversity across seeds of a prompt and
+//! distance to the base image from the same noise. `samples.png` shows what the numbers
+//! count: a row per method, the same few items in every row, framed by the evaluator's verdict.
+
+use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::grid::{compose, Cell};
+use crate::models::{load_generator, load_pipeline, read, shipped, shipped_generator};
+use crate::png_io;
+use crate::progress;
+use crate::rewards::{shipped_reward, Reward};
+use anyhow::{anyhow, bail, Result};
+use burn::prelude::*;
+use hypernoise::eval::{evaluate, Report};
+use hypernoise::generator::pixels::{images_to_tensor, tensor_to_images};
+use hypernoise::hypernet::fingerprint;
+use hypernoise::optimize::best_of_n::best_of_n;
+use hypernoise::optimize::reno::{reno, RenoConfig};
+use hypernoise::pipeline::{adapter_config, Inputs, Method, Pipeline};
+use hypernoise::world::split::{items, Item, Split};
+use hypernoise::world::Image;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The base generator (default: the shipped student).
+    #[arg(long)]
+    generator: Option<PathBuf>,
+    /// Hypernetwork adapters (default: the shipped weights/hypernoise.safetensors).
+    #[arg(long)]
+    hypernoise: Option<PathBuf>,
+    /// Fine-tuning adapters (default: the shipped weights/finetune.safetensors).
+    #[arg(long)]
+    finetune: Option<PathBuf>,
+    /// The reward best-of-N and ReNO optimise and the table reports (default: the shipped one).
+    #[arg(long)]
+    reward: Option<String>,
+    /// Methods to run (the base always runs first: the other rows' distance to it needs its images).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "base,hypernoise,best-of-n,reno,finetune")]
+    methods: Vec<Row>,
+    /// N of best-of-N: candidates per item, the item's own noise first.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    best_of: u64,
+    /// Score every k-th evaluation item (1 = all 2,168).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    every: u64,
+    /// `val` scores the validation prompts instead (what `fit` selects on), to compare with its curves.
+    #[arg(long, value_enum, default_value = "eval")]
+    split: super::render_set::Which,
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    batch: u64,
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    reno_iterations: u64,
+    /// Folder for eval.json, eval.md and samples.png.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// The accelerator's name for the record (e.g. from nvidia-smi); default: the backend.
+    #[arg(long)]
+    card: Option<String>,
+}
+
+/// A row of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+enum Row {
+    Base,
+    Hypernoise,
+    BestOfN,
+    Reno,
+    Finetune,
+}
+
+impl Row {
+    /// The generating method, for rows the pipeline draws.
+    fn method(self) -> Option<Method> {
+        match self {
+            Row::Base => Some(Method::Base),
+            Row::Hypernoise => Some(Method::Hypernoise),
+            Row::Finetune => Some(Method::Finetune),
+            Row::BestOfN | Row::Reno => None,
+        }
+    }
+}
+
+/// At most this many timed passes over the items per method; more than one only while the
+/// passes so far took under `EXTRA_PASSES_WITHIN_S` seconds (so on a GPU, not the CPU or ReNO).
+const TIMED_PASSES: usize = 5;
+const EXTRA_PASSES_WITHIN_S: f64 = 10.0;
+
+/// Items shown per method in samples.png.
+const SAMPLE_COLUMNS: usize = 8;
+
+/// A method's images of every item, the median seconds for all of them, and its generator
+/// evaluations per image.
+struct Run {
+    images: Vec<Image>,
+    seconds: f64,
+    nfe: usize,
+}
+
+/// Mean RMS pixel difference (in [0, 1] units) between paired images.
+fn rms(a: &Image, b: &Image) -> f64 {
+    let s: f64 = a.rgb.iter().zip(&b.rgb).map(|(x, y)| ((*x as f64 - *y as f64) / 255.0).powi(2)).sum();
+    (s / a.rgb.len() as f64).sqrt()
+}
+
+/// Mean RMS difference between images of the same prompt from different seeds.
+fn diversity(items: &[Item], images: &[Image]) -> f64 {
+    let mut by_prompt: BTreeMap<&str, Vec<&Image>> = BTreeMap::new();
+    for (item, img) in items.iter().zip(images) {
+        by_prompt.entry(&item.prompt).or_default().push(img);
+    }
+    let (mut sum, mut n) = (0.0, 0usize);
+    for imgs in by_prompt.values() {
+        for i in 0..imgs.len() {
+            for j in i + 1..imgs.len() {
+                sum += rms(imgs[i], imgs[j]);
+                n += 1;
+            }
+        }
+    }
+    sum / n.max(1) as f64
+}
+
+/// What every row is measured with, loaded once.
+struct Bench<'a, B: TrainBackend> {
+    args: &'a Args,
+    device: B::Device,
+    generator_path: PathBuf,
+    pipeline: Pipeline<B::InnerBackend>,
+    reward: Reward<B::InnerBackend>,
+    reward_spec: String,
+    items: Vec<Item>,
+    batch: usize,
+}
+
+impl<B: TrainBackend> Bench<'_, B> {
+    fn batches(&self) -> std::slice::Chunks<'_, Item> {
+        self.items.chunks(self.batch)
+    }
+
+    fn inputs(&self, chunk: &[Item]) -> Result<Inputs<B::InnerBackend>> {
+        let prompts: Vec<&str> = chunk.iter().map(|i| i.prompt.as_str()).collect();
+        Ok(self.pipeline.inputs(&prompts, &chunk.iter().map(|i| i.seed).collect::<Vec<_>>())?)
+    }
+
+    /// Times `make` over all items, after an untimed warm-up on the first batch and on a
+    /// shorter last one: GPU kernels compile and autotune per shape (a last batch compiled
+    /// inside the timing made the first method look 3x slower than the same network later).
+    /// Warm-ups read their images back, so no queued GPU work spills into the timing. One pass
+    /// of a method under a millisecond per image took 0.72 and 0.89 ms on two runs on one H100:
+    /// quick methods get more timed passes, and the median counts.
+    fn timed(
+        &self,
+        name: &str,
+        nfe: usize,
+        make: impl Fn(&[Item], &Inputs<B::InnerBackend>) -> Result<Tensor<B::InnerBackend, 4>>,
+    ) -> Result<Run> {
+        let first = self.batches().next().expect("items");
+        let last = self.batches().last().filter(|l| l.len() != first.len());
+        for shape in std::iter::once(first).chain(last) {
+            tensor_to_images(make(shape, &self.inputs(shape)?)?);
+        }
+        let bar = progress::bar(self.items.len(), name);
+        let started = Instant::now();
+        let mut images = Vec::with_capacity(self.items.len());
+        for chunk in self.batches() {
+            images.extend(tensor_to_images(make(chunk, &self.inputs(chunk)?)?));
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        let mut passes = vec![started.elapsed().as_secs_f64()];
+        while passes.len() < TIMED_PASSES && passes.iter().sum::<f64>() < EXTRA_PASSES_WITHIN_S {
+            let again = Instant::now();
+            for chunk in self.batches() {
+                tensor_to_images(make(chunk, &self.inputs(chunk)?)?);
+            }
+            passes.push(again.elapsed().as_secs_f64());
+        }
+        passes.sort_by(f64::total_cmp);
+        Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
+    }
+
+    fn run(&self, row: Row, name: &str) -> Result<Run> {
+        if let Some(method) = row.method() {
+            let sampler = self.pipeline.sampler();
+            return self.timed(name, method.nfe(sampler), |_, inputs| Ok(self.pipeline.images(method, inputs, 1.0)?));
+        }
+        match row {
+            Row::BestOfN => self.best_of_n(name),
+            Row::Reno => self.reno(name),
+            _ => unreachable!("the pipeline draws {row:?}"),
+        }
+    }
+
+    /// Best-of-N by reward; candidate 0 is the item's own noise, so it contains the base image.
+    fn best_of_n(&self, name: &str) -> Result<Run> {
+        let n = self.args.best_of;
+        let g = self.pipeline.generator();
+        let res = self.pipeline.resolution();
+        let seeds_of = |chunk: &[Item]| -> Vec<Vec<u64>> {
+            chunk.iter().map(|i| (0..n).map(|k| if k == 0 { i.seed } else { i.seed ^ (k << 32) }).collect()).collect()
+        };
+        self.timed(name, n as usize, |chunk, inputs| {
+            let tokens = inputs.tokens.clone();
+            let score = |x| self.reward.score(x, tokens.clone());
+            Ok(best_of_n(g, g.encode(tokens.clone()), &seeds_of(chunk), res, score).images)
+        })
+    }
+
+    /// ReNO from each item's noise, differentiating through the generator and the reward.
+    fn reno(&self, name: &str) -> Result<Run> {
+        let (g, _) = load_generator::<B>(&self.generator_path, &self.device)?;
+        let g = g.no_grad();
+        let reward = Reward::<B>::parse(&self.reward_spec, self.pipeline.resolution(), &self.device)?;
+        let iterations = self.args.reno_iterations as usize;
+        let settings = RenoConfig { iterations, ..RenoConfig::default() };
+        self.timed(name, iterations + 1, |_, inputs| {
+            let tokens = Tensor::<B, 2, Int>::from_inner(inputs.tokens.clone());
+            let z = Tensor::<B, 4>::from_inner(inputs.noise.clone());
+            let score = |x| reward.score(x, tokens.clone());
+            Ok(reno(&g, g.encode(tokens.clone()), z, score, &settings, |_, _| {}).images)
+        })
+    }
+
+    /// The evaluator's report and per-item verdicts, and the mean reward, of a run's images.
+    fn score(&self, run: &Run) -> Result<(Report, Vec<bool>, f64)> {
+        let mut report = Report::default();
+        let mut verdicts = Vec::with_capacity(self.items.len());
+        for (item, image) in self.items.iter().zip(&run.images) {
+            let correct = evaluate(&item.prompt, image).map_err(|e| anyhow!("{e}"))?.correct;
+            report.add(item.category, correct);
+            verdicts.push(correct);
+        }
+        let mut reward_sum = 0.0;
+        for (chunk, images) in self.batches().zip(run.images.chunks(self.batch)) {
+            let x = images_to_tensor::<B::InnerBackend>(images, &self.device);
+            reward_sum += self.reward.score(x, self.inputs(chunk)?.tokens).sum().into_scalar().elem::<f64>();
+        }
+        Ok((report, verdicts, reward_sum / self.items.len() as f64))
+    }
+}
+
+/// A row's numbers, as eval.json holds them.
+struct Scored {
+    report: Report,
+    reward: f64,
+    run: Run,
+    distance_to_base: Option<f64>,
+    adapters: Option<String>,
+}
+
+impl Scored {
+    fn json(&self, items: &[Item], card: &str) -> serde_json::Value {
+        let scores = self.report.scores();
+        json!({
+            "mean": self.report.mean(),
+            "single_object": scores.get("single_object"), "two_object": scores.get("two_object"),
+            "counting": scores.get("counting"), "colors": scores.get("colors"),
+            "position": scores.get("position"), "color_attr": scores.get("color_attr"),
+            "reward": self.reward,
+            "seconds_per_image": self.run.seconds / items.len() as f64,
+            "nfe": self.run.nfe,
+            "diversity": diversity(items, &self.run.images),
+            "distance_to_base": self.distance_to_base,
+            "card": card,
+            "adapters": self.adapters,
+        })
+    }
+}
+
+const MARKDOWN_HEAD: &str = "| method | mean | single_object | two_object | counting | colors | position | color_attr | reward | s/img | NFE | diversity | distance to base |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+/// A row of eval.md from its eval.json row.
+fn markdown_row(name: &str, row: &serde_json::Value) -> String {
+    let f = |k: &str| row[k].as_f64().map_or("-".into(), |v| format!("{v:.3}"));
+    let seconds = row["seconds_per_image"].as_f64().unwrap_or(f64::NAN);
+    let cells = ["mean", "single_object", "two_object", "counting", "colors", "position", "color_attr", "reward"]
+        .map(f)
+        .join(" | ");
+    format!("| {name} | {cells} | {seconds:.4} | {} | {} | {} |\n", row["nfe"], f("diversity"), f("distance_to_base"))
+}
+
+impl Args {
+    /// Adapter files the rows need, each checked to hold the role its row runs.
+    fn adapter_files(&self) -> Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for (row, given, default) in [
+            (Row::Hypernoise, &self.hypernoise, "hypernoise.safetensors"),
+            (Row::Finetune, &self.finetune, "finetune.safetensors"),
+        ] {
+            if !self.methods.contains(&row) {
+                continue;
+            }
+            let path = given.clone().unwrap_or_else(|| shipped(default));
+            let role = row.method().and_then(Method::role).expect("an adapted row");
+            let found = adapter_config(&read(&path)?).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?.role;
+            if found != role {
+                bail!("{} holds {found:?} adapters, not {role:?} ones", path.display());
+            }
+            files.push(path);
+        }
+        Ok(files)
+    }
+
+    fn bench<B: TrainBackend>(&self, device: B::Device) -> Result<Bench<'_, B>> {
+        let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
+        let pipeline = load_pipeline::<B::InnerBackend>(&generator_path, &self.adapter_files()?, &device)?;
+        let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
+        let reward = Reward::parse(&reward_spec, pipeline.resolution(), &device)?;
+        let items = items(self.split.into()).into_iter().step_by(self.every as usize).collect();
+        Ok(Bench {
+            args: self,
+            device,
+            generator_path,
+            pipeline,
+            reward,
+            reward_spec,
+            items,
+            batch: self.batch as usize,
+        })
+    }
+
+    /// Writes eval.json, eval.md and samples.png: after every row, so a run stopped part-way
+    /// keeps the rows it finished.
+    fn write<B: TrainBackend>(
+        &self,
+        bench: &Bench<B>,
+        rows: &serde_json::Map<String, serde_json::Value>,
+        markdown: &str,
+        cells: &[Cell],
+        card: &str,
+    ) -> Result<()> {
+        let split: Split = self.split.into();
+        let footer = format!(
+            "\n{} images (every {} item of the {} split), reward `{}`, on {card}.\n",
+            bench.items.len(),
+            self.every,
+            split.name(),
+            bench.reward_spec
+        );
+        let body = json!({ "rows": rows, "images": bench.items.len(), "every": self.every, "split": split.name(), "reward": bench.reward_spec, "card": card, "generator": bench.generator_path.display().to_string() });
+        std::fs::create_dir_all(&self.out)?;
+        crate::files::write(&self.out.join("eval.json"), serde_json::to_string_pretty(&body)?.as_bytes())?;
+        crate::files::write(&self.out.join("eval.md"), format!("{markdown}{footer}").as_bytes())?;
+        png_io::write(&self.out.join("samples.png"), &compose(cells, cells.len() / rows.len().max(1), 2))
+    }
+}
+
+impl OnBackend for Args {
+    type Output = ();
+
+    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+        let mut methods = self.methods.clone();
+        methods.sort();
+        methods.dedup();
+        let bench = self.bench::<B>(device)?;
+        let card = self.card.clone().unwrap_or_else(|| describe(kind));
+        // samples.png: items spread over the run (evaluation items are ordered by task type)
+        let columns = SAMPLE_COLUMNS.min(bench.items.len());
+        let picks: Vec<usize> = (0..columns).map(|k| k * bench.items.len() / columns).collect();
+        let (mut cells, mut rows) = (Vec::new(), serde_json::Map::new());
+        let mut base_images: Option<Vec<Image>> = None;
+        let mut markdown = MARKDOWN_HEAD.to_string();
+        for row in methods {
+            let name = match row {
+                Row::BestOfN => format!("best_of_{}", self.best_of),
+                _ => row.method().map_or("reno", Method::name).to_string(),
+            };
+            let run = bench.run(row, &name)?;
+            let (report, verdicts, reward) = bench.score(&run)?;
+            // adapter rows name their file's fingerprint: a table row belongs to one set of weights
+            let adapters = match row {
+                Row::Hypernoise | Row::Finetune => {
+                    let path = if row == Row::Hypernoise { &self.hypernoise } else { &self.finetune };
+                    let default = format!("{name}.safetensors");
+                    Some(fingerprint(&read(&path.clone().unwrap_or_else(|| shipped(&default)))?))
+                }
+                _ => None,
+            };
+            if row == Row::Base {
+                base_images = Some(run.images.clone());
+            }
+            // null when the base is not among the methods
+            let distance_to_base = base_images.as_ref().map(|base| {
+                run.images.iter().zip(base).map(|(a, b)| rms(a, b)).sum::<f64>() / bench.items.len() as f64
+            });
+            cells.extend(picks.iter().map(|&i| Cell {
+                image: run.images[i].clone(),
+                caption: format!("{name}: {}", bench.items[i].prompt),
+                correct: Some(verdicts[i]),
+            }));
+            let scored = Scored { report, reward, run, distance_to_base, adapters };
+            eprintln!(
+                "{name}: mean {:.4}, reward {:.4}, {:.2} ms/image",
+                scored.report.mean(),
+                scored.reward,
+                scored.run.seconds * 1e3 / bench.items.len() as f64
+            );
+            let json = scored.json(&bench.items, &card);
+            markdown += &markdown_row(&name, &json);
+            rows.insert(name, json);
+            self.write(&bench, &rows, &markdown, &cells, &card)?;
+        }
+        println!("{markdown}");
+        Ok(())
+    }
+}
