@@ -7,6 +7,16 @@ const status = (state, text) => { $('status').dataset.state = state; $('status')
 const ms = (t) => `${t.toFixed(0)} ms`;
 let model;
 let renoRunning = false;
+/** Seeds in the row under the main images. */
+const SEEDS = 8;
+/** Prompts to click: one per task type, most of them held out from training. */
+const EXAMPLES = [
+  'a blue circle to the left of a yellow square',
+  'a red star and an orange circle',
+  'three green triangles',
+  'a purple square above a yellow star',
+  'two blue stars',
+];
 let stopReno = false;
 
 function showError(message) {
@@ -45,6 +55,33 @@ async function drawHyperNoise(req) {
   return hyper;
 }
 
+/** Base and HyperNoise for seeds seed..seed+7 of the prompt, framed by the evaluator's verdicts. */
+async function drawSeeds(req) {
+  const strength = Number($('strength').value);
+  $('seeds-from').textContent = req.seed;
+  $('seeds-to').textContent = req.seed + SEEDS - 1;
+  const correct = { base: 0, hyper: 0 };
+  for (const [row, hypernoise] of [['base', false], ['hyper', true]]) {
+    const cells = [];
+    for (let k = 0; k < SEEDS; k++) {
+      const g = await model.generate({ prompt: req.prompt, seed: req.seed + k, hypernoise, ...(hypernoise ? { strength } : {}) });
+      if (document.body.dataset.rendered !== `${req.prompt}#${req.seed}`) return; // a newer prompt took over
+      const canvas = document.createElement('canvas');
+      drawPicture(canvas, g.image);
+      canvas.className = g.verdict.correct ? 'ok' : 'wrong';
+      canvas.title = `seed ${req.seed + k}: ${g.verdict.correct ? 'correct' : g.verdict.reason}`;
+      cells.push(canvas);
+      correct[row] += g.verdict.correct;
+    }
+    const label = document.createElement('span');
+    label.textContent = hypernoise ? `HyperNoise ${correct.hyper}/${SEEDS}` : `base ${correct.base}/${SEEDS}`;
+    $(`seeds-${row}`).replaceChildren(label, ...cells);
+  }
+  const summary = `base ${correct.base}/${SEEDS}, HyperNoise ${correct.hyper}/${SEEDS}`;
+  $('seeds-summary').textContent = summary;
+  document.body.dataset.seeds = `${req.prompt}#${req.seed}: ${summary}`;
+}
+
 async function draw() {
   const req = request();
   try {
@@ -61,6 +98,7 @@ async function draw() {
     }
     showError('');
     document.body.dataset.rendered = `${req.prompt}#${req.seed}`;
+    if (model) drawSeeds(req).catch((e) => showError(e.message || String(e)));
   } catch (e) {
     showError(e.message || String(e));
     document.body.dataset.rendered = 'error';
@@ -115,10 +153,17 @@ async function main() {
       $('vocabulary').append(b);
     }
     $('controls').onsubmit = (e) => { e.preventDefault(); draw(); };
+    for (const prompt of EXAMPLES) {
+      const b = document.createElement('button');
+      b.type = 'button'; b.textContent = prompt;
+      b.onclick = () => { $('prompt').value = prompt; if (model) draw(); };
+      $('examples').append(b);
+    }
     status('loading', 'Loading the models…');
     const backend = new URLSearchParams(location.search).get('backend') || 'auto';
     try {
       model = await loadHyperNoise({ backend });
+      window.hypernoise = model; // the page's models, for the console (and the browser tests)
       $('render').disabled = false;
       $('reno-run').disabled = false;
       $('reno-run').onclick = runReno;

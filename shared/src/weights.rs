@@ -1,7 +1,8 @@
 //! Weights files: safetensors whose metadata names the model kind and holds its architecture
 //! config, so a file rebuilds its own network. Loading checks the header against the file size,
 //! then every tensor's name, shape and dtype, and fails with a readable error. Tensors are f32,
-//! or f16 in the browser's copies ([`to_f16`]: half the download), widened to f32 on load.
+//! f16 ([`to_f16`]: half the size) or 8-bit with per-row scales ([`to_q8`]: the browser's
+//! download, a quarter), widened to f32 on load.
 
 use burn::prelude::*;
 use burn::tensor::f16;
@@ -85,6 +86,21 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
         if offsets[1] > data_len {
             return Err(WeightsError::Truncated(format!("tensor {name} ends at byte {} of {data_len}", offsets[1])));
         }
+        let width = match dtype.as_str() {
+            "F32" => 4,
+            "F16" => 2,
+            "I8" => 1,
+            other => {
+                return Err(WeightsError::Corrupt(format!("tensor {name} has dtype {other} (F32, F16 or I8 expected)")))
+            }
+        };
+        let bytes = shape.iter().try_fold(width, |n: usize, &d| n.checked_mul(d));
+        if bytes != Some(offsets[1] - offsets[0]) {
+            return Err(WeightsError::Corrupt(format!(
+                "tensor {name} of shape {shape:?} ({dtype}) has {} bytes of data",
+                offsets[1] - offsets[0]
+            )));
+        }
         tensors.insert(name, TensorInfo { dtype, shape, offsets });
     }
     let get = |k: &str| {
@@ -95,36 +111,140 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
     Ok(Header { kind: get(KIND_KEY)?, config: get(CONFIG_KEY)?, tensors, metadata: meta, data_start: 8 + header_len })
 }
 
-/// A copy of a weights file with its f32 tensors stored as f16 (the browser's download).
+/// A copy of a weights file with its f32 tensors stored as f16 (half the size).
 pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
-    convert(bytes, "F32", "F16", |b| {
-        b.chunks_exact(4).flat_map(|c| f16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()).collect()
-    })
+    rewrite(
+        bytes,
+        |_| {},
+        |name, t, raw| Ok(vec![if t.dtype == "F32" { halved(name, t, raw) } else { kept(name, t, raw) }]),
+    )
 }
 
-/// The file with f16 tensors widened to f32, which is what the models compute in.
+/// The suffix of the tensor holding an 8-bit tensor's per-row scales.
+const SCALE_SUFFIX: &str = ".q8_scale";
+
+/// A copy of a weights file for the browser's download: every f32 tensor of two or more
+/// dimensions stored as 8-bit integers with one f32 scale per row (per output channel of a
+/// convolution; symmetric, the row's largest magnitude at 127), the others (biases, norms) as
+/// f16. Loading dequantizes to f32, which is what the models compute in.
+pub fn to_q8(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+    rewrite(
+        bytes,
+        |_| {},
+        |name, t, raw| {
+            Ok(match (t.dtype.as_str(), t.shape.len()) {
+                ("F32", 2..) => quantized(name, t, raw),
+                ("F32", _) => vec![halved(name, t, raw)],
+                _ => vec![kept(name, t, raw)],
+            })
+        },
+    )
+}
+
+/// A tensor as it is written: name, dtype, shape, little-endian data.
+struct Stored<'a> {
+    name: String,
+    dtype: String,
+    shape: Vec<usize>,
+    data: Cow<'a, [u8]>,
+}
+
+fn kept<'a>(name: &str, t: &TensorInfo, raw: &'a [u8]) -> Stored<'a> {
+    Stored { name: name.into(), dtype: t.dtype.clone(), shape: t.shape.clone(), data: Cow::Borrowed(raw) }
+}
+
+fn floats(raw: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+fn halved<'a>(name: &str, t: &TensorInfo, raw: &[u8]) -> Stored<'a> {
+    let data = floats(raw).flat_map(|v| f16::from_f32(v).to_le_bytes()).collect();
+    Stored { name: name.into(), dtype: "F16".into(), shape: t.shape.clone(), data: Cow::Owned(data) }
+}
+
+fn quantized<'a>(name: &str, t: &TensorInfo, raw: &[u8]) -> Vec<Stored<'a>> {
+    let rows = t.shape[0].max(1);
+    let values: Vec<f32> = floats(raw).collect();
+    let per_row = values.len() / rows;
+    let mut scales = Vec::with_capacity(rows * 4);
+    let mut q = Vec::with_capacity(values.len());
+    for row in values.chunks(per_row.max(1)) {
+        let scale = row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        scales.extend(scale.to_le_bytes());
+        q.extend(
+            row.iter().map(|v| if scale > 0.0 { (v / scale).round().clamp(-127.0, 127.0) as i8 as u8 } else { 0 }),
+        );
+    }
+    vec![
+        Stored { name: name.into(), dtype: "I8".into(), shape: t.shape.clone(), data: Cow::Owned(q) },
+        Stored {
+            name: format!("{name}{SCALE_SUFFIX}"),
+            dtype: "F32".into(),
+            shape: vec![rows],
+            data: Cow::Owned(scales),
+        },
+    ]
+}
+
+/// The file with f16 and 8-bit tensors widened to f32, which is what the models compute in.
 fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
-    if read_header(bytes)?.tensors.values().all(|t| t.dtype != "F16") {
+    let header = read_header(bytes)?;
+    if header.tensors.values().all(|t| t.dtype == "F32") {
         return Ok(Cow::Borrowed(bytes));
     }
-    let widen =
-        |b: &[u8]| b.chunks_exact(2).flat_map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes()).collect();
-    convert(bytes, "F16", "F32", widen).map(Cow::Owned)
+    let data_of = |t: &TensorInfo| &bytes[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
+    rewrite(
+        bytes,
+        |_| {},
+        |name, t, raw| {
+            if name.ends_with(SCALE_SUFFIX) {
+                return Ok(vec![]); // read with its tensor below
+            }
+            Ok(vec![match t.dtype.as_str() {
+                "F16" => {
+                    let data =
+                        raw.chunks_exact(2).flat_map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes());
+                    Stored {
+                        name: name.into(),
+                        dtype: "F32".into(),
+                        shape: t.shape.clone(),
+                        data: Cow::Owned(data.collect()),
+                    }
+                }
+                "I8" => {
+                    let scales = header
+                        .tensors
+                        .get(&format!("{name}{SCALE_SUFFIX}"))
+                        .filter(|s| s.dtype == "F32" && t.shape.first() == s.shape.first() && s.shape.len() == 1)
+                        .ok_or_else(|| {
+                            WeightsError::Corrupt(format!("8-bit tensor {name} has no scales of its rows"))
+                        })?;
+                    let scales: Vec<f32> = floats(data_of(scales)).collect();
+                    let per_row = raw.len() / scales.len().max(1);
+                    let data = raw
+                        .chunks(per_row.max(1))
+                        .zip(&scales)
+                        .flat_map(|(row, s)| row.iter().flat_map(move |&q| (q as i8 as f32 * s).to_le_bytes()));
+                    Stored {
+                        name: name.into(),
+                        dtype: "F32".into(),
+                        shape: t.shape.clone(),
+                        data: Cow::Owned(data.collect()),
+                    }
+                }
+                _ => kept(name, t, raw),
+            }])
+        },
+    )
+    .map(Cow::Owned)
 }
 
-/// Rewrites the tensors of dtype `from` as `to` with `f` (on their little-endian bytes),
-/// keeping names, shapes, order and metadata.
-fn convert(bytes: &[u8], from: &str, to: &str, f: impl Fn(&[u8]) -> Vec<u8>) -> Result<Vec<u8>, WeightsError> {
-    rewrite(bytes, |_| {}, from, to, f)
-}
-
-/// As [`convert`], with the metadata edited by `edit` too.
+/// Rewrites a weights file: its metadata edited by `edit` and each tensor (in file order) replaced
+/// by what `f` makes of it (none, itself, or several).
 fn rewrite(
     bytes: &[u8],
     edit: impl FnOnce(&mut BTreeMap<String, String>),
-    from: &str,
-    to: &str,
-    f: impl Fn(&[u8]) -> Vec<u8>,
+    f: impl for<'a> Fn(&str, &TensorInfo, &'a [u8]) -> Result<Vec<Stored<'a>>, WeightsError>,
 ) -> Result<Vec<u8>, WeightsError> {
     let mut header = read_header(bytes)?;
     edit(&mut header.metadata);
@@ -138,14 +258,14 @@ fn rewrite(
     let mut data = Vec::with_capacity(bytes.len());
     for (name, t) in order {
         let raw = &bytes[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
-        let (dtype, stored) =
-            if t.dtype == from { (to, Cow::Owned(f(raw))) } else { (t.dtype.as_str(), Cow::Borrowed(raw)) };
-        let start = data.len();
-        data.extend_from_slice(&stored);
-        json.insert(
-            name.clone(),
-            serde_json::json!({ "dtype": dtype, "shape": t.shape, "data_offsets": [start, data.len()] }),
-        );
+        for stored in f(name, t, raw)? {
+            let start = data.len();
+            data.extend_from_slice(&stored.data);
+            json.insert(
+                stored.name,
+                serde_json::json!({ "dtype": stored.dtype, "shape": stored.shape, "data_offsets": [start, data.len()] }),
+            );
+        }
     }
     let mut head = serde_json::to_vec(&json).map_err(|e| WeightsError::Save(e.to_string()))?;
     // the format asks for 8-byte aligned data: pad the header with spaces
@@ -165,7 +285,7 @@ pub(crate) fn with_config(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value
         edit(&mut config);
         m.insert(CONFIG_KEY.into(), config.to_string());
     };
-    rewrite(bytes, metadata, "", "", |b| b.to_vec()).expect("a weights file")
+    rewrite(bytes, metadata, |name, t, raw| Ok(vec![kept(name, t, raw)])).expect("a weights file")
 }
 
 /// Fails on the first tensor with a NaN or infinite value (`bytes` widened to f32): such a

@@ -1,12 +1,14 @@
 // The demo page and the embeddable package running the models in headless Chromium: on
 // WebGPU (SwiftShader here) and on the CPU fallback, each matching the native CPU trainer's
 // pixels for the same prompt and seed; ReNO streaming its steps; bad models and prompts
-// giving readable errors. Timings are written to ARTIFACTS/browser-bench.json (recorded in
-// BENCHMARKS.md, never asserted).
+// giving readable errors; the row of eight seeds framed by the evaluator. Timings and sizes are
+// written to ARTIFACTS/browser-bench.json (committed as results/browser-bench.json, never
+// asserted).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '../../scripts/serve.mjs';
@@ -20,7 +22,7 @@ let server, base, fixtures;
 
 before(async () => {
   fixtures = mkdtempSync(join(tmpdir(), 'hypernoise-native-'));
-  // the native CPU trainer's images from the same (f16) model files the page loads
+  // the native CPU trainer's images from the same (8-bit) model files the page loads
   const sample = (out, extra) => execFileSync(TRAINER, ['--device', 'cpu', 'sample', '--prompt', PROMPT, '--seed', String(SEED),
     '--weights', join(MODELS, 'generator.safetensors'), '--out', join(fixtures, out), ...extra]);
   sample('base.png', []);
@@ -35,13 +37,42 @@ after(() => {
   writeFileSync(join(ARTIFACTS, 'browser-bench.json'), JSON.stringify(bench, null, 2));
 });
 
+/** Bytes, gzip-compressed as a server would send them, of the files the page fetched. */
+function gzipBytes(urls) {
+  const file = (url) => join(ROOT, 'www', new URL(url).pathname.replace(/\/$/, '/index.html'));
+  return urls.reduce((sum, url) => sum + gzipSync(readFileSync(file(url)), { level: 9 }).length, 0);
+}
+
 async function readyPage(browser, query = '') {
-  const { page, log } = await openPage(browser, `${base}/${query}`);
+  const fetched = [];
+  const { page, log } = await openPage(browser, `${base}/${query}`, (url) => fetched.push(url));
   const failed = async () => assert.fail(`${await page.textContent('#status')}\n${log.join('\n')}`);
   await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120000 }).catch(failed);
   if (await page.getAttribute('#status', 'data-state') !== 'ready') await failed();
   await page.waitForFunction(() => document.body.dataset.firstImageMs, null, { timeout: 120000 });
-  return { page, log };
+  return { page, log, beforeFirstImage: [...fetched] };
+}
+
+/** Median of `n` generations' own timings (prompt to pixels read back), after one warm-up. */
+async function medianMs(page, request, n = 5) {
+  return page.evaluate(async ([request, n]) => {
+    await window.hypernoise.generate(request);
+    const times = [];
+    for (let k = 0; k < n; k++) times.push((await window.hypernoise.generate(request)).timings.generateMs);
+    return times.sort((a, b) => a - b)[Math.floor(n / 2)];
+  }, [request, n]);
+}
+
+/** The row of eight seeds: every image framed by its verdict, and the counts saying as much. */
+async function seedRow(page) {
+  await page.waitForFunction((want) => (document.body.dataset.seeds || '').startsWith(want), `${PROMPT}#${SEED}:`, { timeout: 300000 });
+  const row = await page.evaluate(() => ['base', 'hyper'].map((r) => [...document.querySelectorAll(`#seeds-${r} canvas`)].map((c) => c.className)));
+  for (const frames of row) {
+    assert.equal(frames.length, 8);
+    assert.ok(frames.every((f) => f === 'ok' || f === 'wrong'), frames.join());
+  }
+  const count = (frames) => frames.filter((f) => f === 'ok').length;
+  assert.equal(await page.textContent('#seeds-summary'), `base ${count(row[0])}/8, HyperNoise ${count(row[1])}/8`);
 }
 
 /** Relative L1 error of a page canvas's RGB against a native PNG. */
@@ -71,8 +102,10 @@ async function generateAndCompare(page, label) {
     assert.ok(e.relative < 1e-3, `${label} ${canvas}: relative error ${e.relative} (${e.differing} values differ) vs the native CPU`);
     bench[`${label}_${canvas}_relative_error`] = e.relative;
   }
-  const times = await page.evaluate(() => ({ base: document.getElementById('base-time').textContent, hyper: document.getElementById('hyper-time').textContent }));
-  bench[`${label}_ms`] = times;
+  await seedRow(page);
+  const request = { prompt: PROMPT, seed: SEED };
+  bench[`${label}_base_ms`] = await medianMs(page, request);
+  bench[`${label}_hypernoise_ms`] = await medianMs(page, { ...request, hypernoise: true });
 }
 
 /** ReNO from the page's button, 3 steps, streamed into the ReNO panel. */
@@ -83,12 +116,13 @@ async function runReno(page, label) {
   assert.equal(await page.evaluate(() => document.body.dataset.reno), 'done', await page.textContent('#error'));
   const cost = await page.textContent('#reno-time');
   assert.match(cost, /^step 3\/3: [\d.]+ s, \d+ ms\/step$/);
-  bench[`${label}_reno`] = cost;
+  bench[`${label}_reno_ms_per_step`] = Number(cost.match(/(\d+) ms\/step$/)[1]);
 }
 
 /** The demo page on one backend: status and notice, native-matching pixels, live ReNO, a screenshot. */
 async function demoMatchesNative(browser, query, label, backend, notice) {
-  const { page } = await readyPage(browser, query);
+  const { page, beforeFirstImage } = await readyPage(browser, query);
+  bench[`${label}_bytes_before_first_image_gzip`] = gzipBytes(beforeFirstImage);
   assert.match(await page.textContent('#status'), backend);
   assert.equal(await page.isVisible('#notice'), notice !== null);
   if (notice) assert.match(await page.textContent('#notice'), notice);

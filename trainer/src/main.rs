@@ -68,7 +68,7 @@ enum Command {
     Bench(commands::bench::Args),
     /// Compare this device's passes of the shipped models with the CPU's, part by part.
     CheckDevice(commands::check_device::Args),
-    /// Write the browser's (f16) copies of the generator, hypernetwork and reward.
+    /// Write the browser's (8-bit) copies of the generator, hypernetwork and reward.
     ExportWeb(commands::export_web::Args),
     /// Write an f16 copy of a weights file (half the size; e.g. a reward ensemble's members).
     Half(commands::half::Args),
