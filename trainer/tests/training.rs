@@ -643,29 +643,24 @@ fn fit_finetune_resume_and_the_table() {
 
     let results = dir.join("results");
     // the base listed second: distances are still measured against the base's images
-    let text = ok(&trainer(&[
-        "--device",
-        "cpu",
-        "eval",
-        "--generator",
-        g,
-        "--hypernoise",
-        adapters.to_str().unwrap(),
-        "--finetune",
-        finetune.to_str().unwrap(),
-        "--reward",
-        "redness",
-        "--methods",
-        "hypernoise,base,best-of-n,reno,finetune",
-        "--best-of",
-        "3",
-        "--every",
-        "150",
-        "--reno-iterations",
-        "2",
-        "--out",
-        results.to_str().unwrap(),
-    ]));
+    let text = ok(&tiny_eval(
+        Path::new(g),
+        &results,
+        &[
+            "--hypernoise",
+            adapters.to_str().unwrap(),
+            "--finetune",
+            finetune.to_str().unwrap(),
+            "--methods",
+            "hypernoise,base,best-of-n,reno,finetune",
+            "--best-of",
+            "3",
+            "--every",
+            "150",
+            "--reno-iterations",
+            "2",
+        ],
+    ));
     assert!(text.contains("| hypernoise |"), "{text}");
     // samples.png: a row per method (5), the same 8 of the 15 items in every row
     let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(results.join("samples.png")).unwrap()));
@@ -701,23 +696,7 @@ fn fit_finetune_resume_and_the_table() {
 
     // on the validation prompts the table reproduces fit's own scores (step 0: the base generator)
     let val = dir.join("val");
-    ok(&trainer(&[
-        "--device",
-        "cpu",
-        "eval",
-        "--generator",
-        g,
-        "--split",
-        "val",
-        "--methods",
-        "base",
-        "--every",
-        "50",
-        "--reward",
-        "redness",
-        "--out",
-        val.to_str().unwrap(),
-    ]));
+    ok(&tiny_eval(Path::new(g), &val, &["--split", "val", "--methods", "base", "--every", "50"]));
     let table: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(val.join("eval.json")).unwrap()).unwrap();
     assert_eq!(table["split"], "val");
@@ -725,42 +704,18 @@ fn fit_finetune_resume_and_the_table() {
 
     // adapters only load on the generator they were trained on, and roles are checked
     let other = tiny_teacher_seeded(&dir.join("other"), "1");
-    let o = trainer(&[
-        "--device",
-        "cpu",
-        "eval",
-        "--generator",
-        other.to_str().unwrap(),
-        "--hypernoise",
-        adapters.to_str().unwrap(),
-        "--reward",
-        "redness",
-        "--methods",
-        "hypernoise",
-        "--every",
-        "150",
-        "--out",
-        results.to_str().unwrap(),
-    ]);
+    let o = tiny_eval(
+        &other,
+        &results,
+        &["--hypernoise", adapters.to_str().unwrap(), "--methods", "hypernoise", "--every", "150"],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("trained on generator"), "{err}");
-    let o = trainer(&[
-        "--device",
-        "cpu",
-        "eval",
-        "--generator",
-        g,
-        "--hypernoise",
-        finetune.to_str().unwrap(),
-        "--reward",
-        "redness",
-        "--methods",
-        "hypernoise",
-        "--every",
-        "150",
-        "--out",
-        results.to_str().unwrap(),
-    ]);
+    let o = tiny_eval(
+        Path::new(g),
+        &results,
+        &["--hypernoise", finetune.to_str().unwrap(), "--methods", "hypernoise", "--every", "150"],
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("FineTune adapters"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -827,6 +782,14 @@ fn fit_split_over_two_devices_matches_one_device() {
     assert!(relative(&a, &c) < 1e-4, "relative difference {}", relative(&a, &c));
     let o = fit("x0", "0", "3").0;
     assert!(String::from_utf8_lossy(&o.stderr).contains("--devices must be between 1 and --batch"));
+}
+
+/// `eval` on the CPU of `generator` with the redness reward, written to `out`, with `extra` arguments.
+fn tiny_eval(generator: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (generator, out) = (generator.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["--device", "cpu", "eval", "--generator", generator, "--reward", "redness", "--out", out];
+    args.extend(extra);
+    trainer(&args)
 }
 
 /// `fit` on the CPU with the redness reward, one warmup step and `extra` arguments.

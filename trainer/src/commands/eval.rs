@@ -133,6 +133,8 @@ struct Bench<'a, B: TrainBackend> {
     device: B::Device,
     generator_path: PathBuf,
     pipeline: Pipeline<B::InnerBackend>,
+    /// The adapter rows' files' fingerprints.
+    fingerprints: BTreeMap<Row, String>,
     reward: Reward<B::InnerBackend>,
     reward_spec: String,
     items: Vec<Item>,
@@ -287,8 +289,9 @@ fn markdown_row(name: &str, row: &serde_json::Value) -> String {
 }
 
 impl Args {
-    /// Adapter files the rows need, each checked to hold the role its row runs.
-    fn adapter_files(&self) -> Result<Vec<PathBuf>> {
+    /// Adapter files the rows need, each checked to hold the role its row runs, with the
+    /// fingerprint its row names: a table row belongs to one set of weights.
+    fn adapter_files(&self) -> Result<Vec<(Row, PathBuf, String)>> {
         let mut files = Vec::new();
         for (row, given, default) in [
             (Row::Hypernoise, &self.hypernoise, "hypernoise.safetensors"),
@@ -299,18 +302,22 @@ impl Args {
             }
             let path = given.clone().unwrap_or_else(|| shipped(default));
             let role = row.method().and_then(Method::role).expect("an adapted row");
-            let found = adapter_config(&read(&path)?).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?.role;
+            let bytes = read(&path)?;
+            let found = adapter_config(&bytes).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?.role;
             if found != role {
                 bail!("{} holds {found:?} adapters, not {role:?} ones", path.display());
             }
-            files.push(path);
+            files.push((row, path, fingerprint(&bytes)));
         }
         Ok(files)
     }
 
     fn bench<B: TrainBackend>(&self, device: B::Device) -> Result<Bench<'_, B>> {
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
-        let pipeline = load_pipeline::<B::InnerBackend>(&generator_path, &self.adapter_files()?, &device)?;
+        let adapters = self.adapter_files()?;
+        let paths: Vec<PathBuf> = adapters.iter().map(|(_, path, _)| path.clone()).collect();
+        let pipeline = load_pipeline::<B::InnerBackend>(&generator_path, &paths, &device)?;
+        let fingerprints = adapters.into_iter().map(|(row, _, fingerprint)| (row, fingerprint)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let reward = Reward::parse(&reward_spec, pipeline.resolution(), &device)?;
         let items = items(self.split.into()).into_iter().step_by(self.every as usize).collect();
@@ -319,6 +326,7 @@ impl Args {
             device,
             generator_path,
             pipeline,
+            fingerprints,
             reward,
             reward_spec,
             items,
@@ -374,15 +382,7 @@ impl OnBackend for Args {
             };
             let run = bench.run(row, &name)?;
             let (report, verdicts, reward) = bench.score(&run)?;
-            // adapter rows name their file's fingerprint: a table row belongs to one set of weights
-            let adapters = match row {
-                Row::Hypernoise | Row::Finetune => {
-                    let path = if row == Row::Hypernoise { &self.hypernoise } else { &self.finetune };
-                    let default = format!("{name}.safetensors");
-                    Some(fingerprint(&read(&path.clone().unwrap_or_else(|| shipped(&default)))?))
-                }
-                _ => None,
-            };
+            let adapters = bench.fingerprints.get(&row).cloned();
             if row == Row::Base {
                 base_images = Some(run.images.clone());
             }
