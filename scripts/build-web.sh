@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the embeddable package into www/pkg (where the demo page loads it): the wasm module
 # (web/, Debian's rustc-web with -Zbuild-std, then wasm-bindgen), the package's own files
-# (web/package/) and the browser's f16 copies of the shipped models (`trainer export-web`).
+# (web/package/) and the browser's quantised copies of the shipped models (`trainer export-web`).
 # Run scripts/setup.sh once first. TRAINER: a built trainer binary (default: the debug build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,8 +20,11 @@ TRAINER=${TRAINER:-$TARGET_DIR/debug/trainer}
 "$TRAINER" export-web --out www/pkg/models
 gz() { gzip -9c "$1" | wc -c; }
 total=0
+first=0
 for f in www/pkg/hypernoise_web_bg.wasm www/pkg/hypernoise_web.js www/pkg/index.js www/pkg/models/*.safetensors; do
   total=$((total + $(gz "$f")))
+  # the page's first image waits for the module, its glue and the generator alone
+  case "$f" in *hypernoise.safetensors|*reward.safetensors) ;; *) first=$((first + $(gz "$f"))) ;; esac
   printf '  %-40s %9d bytes, %9d gzip\n' "$f" "$(stat -c %s "$f")" "$(gz "$f")"
 done
-echo "built www/pkg: the page downloads $total bytes gzip (wasm, glue and models)"
+echo "built www/pkg: the page downloads $total bytes gzip (wasm, glue and models), $first before its first image"

@@ -42,6 +42,11 @@ function drawScene({ prompt, seed }) {
   $('split').textContent = info.split === 'train' ? 'training composition' : `held out (${info.split})`;
 }
 
+/** The learned reward of a shown image (the reward is fetched the first time). */
+async function showReward(id, prompt, image) {
+  $(id).textContent = (await model.score({ prompt, image })).toFixed(3);
+}
+
 async function drawHyperNoise(req) {
   const strength = Number($('strength').value);
   const hyper = await model.generate({ ...req, hypernoise: true, strength });
@@ -49,9 +54,10 @@ async function drawHyperNoise(req) {
   drawPicture($('noise'), hyper.noise);
   drawPicture($('offset'), hyper.offset);
   showVerdict('hyper-verdict', hyper.verdict);
-  $('hyper-reward').textContent = hyper.reward.toFixed(3);
   $('hyper-time').textContent = ms(hyper.timings.generateMs);
+  $('hyper-design').textContent = `f: ${hyper.hypernetwork}`;
   $('offset-scale').textContent = `±${hyper.offsetScale.toFixed(3)} (RMS ${hyper.offsetRms.toFixed(4)}; the noise has 1)`;
+  await showReward('hyper-reward', req.prompt, hyper.image);
   return hyper;
 }
 
@@ -90,10 +96,12 @@ async function draw() {
     if (model) {
       const base = await model.generate(req);
       drawPicture($('base'), base.image);
+      // the first image waits for the generator alone; the hypernetwork and reward follow
+      document.body.dataset.firstImageMs ??= String(performance.now()); // since navigation started
       showVerdict('base-verdict', base.verdict);
-      $('base-reward').textContent = base.reward.toFixed(3);
       $('base-time').textContent = ms(base.timings.generateMs);
       const hyper = await drawHyperNoise(req);
+      await showReward('base-reward', req.prompt, base.image);
       $('prompt-info').textContent = `HyperNoise took ${(hyper.timings.generateMs / base.timings.generateMs).toFixed(2)}x the base's time on ${model.backend}.`;
     }
     showError('');
@@ -110,13 +118,14 @@ async function runReno() {
   const req = request();
   const iterations = Number($('reno-iterations').value);
   let session;
+  renoRunning = true; stopReno = false; // before the await: a second click stops, never starts another
   try {
-    session = model.startReno({ ...req, iterations });
+    session = await model.startReno({ ...req, iterations });
   } catch (e) {
     showError(e.message || String(e));
+    renoRunning = false;
     return;
   }
-  renoRunning = true; stopReno = false;
   $('reno-run').textContent = 'Stop';
   $('reno-progress').max = iterations;
   document.body.dataset.reno = 'running';
@@ -178,7 +187,6 @@ async function main() {
       return;
     }
     await draw();
-    document.body.dataset.firstImageMs = String(performance.now()); // since navigation started
   } catch (e) {
     status('error', 'Could not load the model package: ' + (e.message || e));
   }

@@ -7,7 +7,8 @@
 
 use crate::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::{Adapters, Generator, GeneratorConfig, Sampler};
-use crate::hypernet::{fold, Adapted, AdapterConfig, FoldCheck, Role};
+use crate::hypernet::light::LightHypernet;
+use crate::hypernet::{fold, load_light, Adapted, AdapterConfig, Design, FoldCheck, Role};
 use crate::text::PromptError;
 use crate::weights::{self, WeightsError};
 use crate::world::{Image, PromptSpec};
@@ -53,11 +54,6 @@ impl Method {
             Role::NoiseHypernetwork => Method::Hypernoise,
             Role::FineTune => Method::Finetune,
         }
-    }
-
-    /// Network evaluations per image with `sampler` (the hypernetwork's f is one more).
-    pub fn nfe(self, sampler: Sampler) -> usize {
-        sampler.nfe() + usize::from(self == Method::Hypernoise)
     }
 }
 
@@ -120,8 +116,47 @@ impl<B: Backend> Inputs<B> {
     }
 }
 
+/// The noise hypernetwork as inference runs it.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant, reason = "one per pipeline, boxed there")]
+pub enum NoiseMap<B: Backend> {
+    /// LoRA adapters folded into a copy of the generator: one plain network pass.
+    Folded(Generator<B>),
+    /// The light hypernetwork on the noise's low frequencies.
+    Light(LightHypernet<B>),
+}
+
+impl<B: Backend> NoiseMap<B> {
+    /// f(z, c).
+    pub fn offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+        match self {
+            NoiseMap::Folded(g) => g.noise_offset_with(z, tokens, Adapters::Off),
+            NoiseMap::Light(light) => light.offset(z, tokens),
+        }
+    }
+
+    /// What computes f, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            NoiseMap::Folded(_) => "LoRA copy of the generator (one more generator pass)".into(),
+            NoiseMap::Light(l) => {
+                format!("light network on the noise's lowest {0}x{0} frequencies (a small MLP)", l.grid())
+            }
+        }
+    }
+
+    /// The noise hypernetwork in `adapters` (either design) on the generator in `generator`.
+    pub fn load(generator: &[u8], adapters: &[u8], device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
+        match adapter_config(adapters)?.design {
+            Design::Lora(_) => fold(generator, adapters, device).map(|(g, c)| (NoiseMap::Folded(g), c)),
+            Design::Light(_) => load_light(generator, adapters, device).map(|(l, c)| (NoiseMap::Light(l), c)),
+        }
+    }
+}
+
 /// The base generator and, when loaded, adapters folded into copies of it (one plain network
-/// pass each, the cost the browser and the table measure), with the sampler they run. The
+/// pass each, the cost the browser and the table measure) or the light hypernetwork, with the
+/// sampler they run. The
 /// networks are boxed: a generator's parameter handles take tens of kB, and moved by value
 /// through a few frames they overflowed WebAssembly's 1 MB stack on WebGPU.
 #[derive(Clone)]
@@ -129,7 +164,7 @@ pub struct Pipeline<B: Backend> {
     base: Box<Generator<B>>,
     device: B::Device,
     config: GeneratorConfig,
-    hypernetwork: Option<Box<Generator<B>>>,
+    hypernetwork: Option<Box<NoiseMap<B>>>,
     finetuned: Option<Box<Generator<B>>>,
     sampler: Sampler,
 }
@@ -142,16 +177,25 @@ impl<B: Backend> Pipeline<B> {
         let (base, config) = Generator::from_bytes(generator, device)?;
         let mut pipeline = Pipeline::from_generator(base, config, device);
         for bytes in adapters {
-            let (folded, adapter_config) = fold::<B>(generator, bytes, device)?;
-            let slot = match adapter_config.role {
-                Role::NoiseHypernetwork => &mut pipeline.hypernetwork,
-                Role::FineTune => &mut pipeline.finetuned,
-            };
-            if slot.replace(Box::new(folded)).is_some() {
-                return Err(PipelineError::TwoOfOneRole(adapter_config.role));
-            }
+            pipeline.add(generator, bytes)?;
         }
         Ok(pipeline)
+    }
+
+    /// Adds the adapters in `adapters`, trained on the generator in `generator` (this pipeline's).
+    pub fn add(&mut self, generator: &[u8], adapters: &[u8]) -> Result<Method, PipelineError> {
+        let role = adapter_config(adapters)?.role;
+        let method = Method::of(role);
+        if self.methods().contains(&method) {
+            return Err(PipelineError::TwoOfOneRole(role));
+        }
+        match role {
+            Role::NoiseHypernetwork => {
+                self.hypernetwork = Some(Box::new(NoiseMap::load(generator, adapters, &self.device)?.0));
+            }
+            Role::FineTune => self.finetuned = Some(Box::new(fold::<B>(generator, adapters, &self.device)?.0)),
+        }
+        Ok(method)
     }
 
     /// A generator already in memory (just trained), without adapters.
@@ -180,6 +224,19 @@ impl<B: Backend> Pipeline<B> {
         &self.base
     }
 
+    /// Generator-sized network evaluations per image of `method`: the sampler's, and one more
+    /// for a LoRA hypernetwork's f (the light one costs a small fraction of one).
+    pub fn nfe(&self, method: Method) -> usize {
+        let folded_f =
+            matches!((method, self.hypernetwork.as_deref()), (Method::Hypernoise, Some(NoiseMap::Folded(_))));
+        self.sampler.nfe() + usize::from(folded_f)
+    }
+
+    /// The noise hypernetwork, if loaded.
+    pub fn hypernetwork(&self) -> Option<&NoiseMap<B>> {
+        self.hypernetwork.as_deref()
+    }
+
     /// The methods the loaded files serve, base first.
     pub fn methods(&self) -> Vec<Method> {
         let mut methods = vec![Method::Base];
@@ -200,7 +257,7 @@ impl<B: Backend> Pipeline<B> {
         }
         let f = self.hypernetwork.as_ref().ok_or(PipelineError::NotLoaded(Method::Hypernoise))?;
         let z = inputs.noise.clone();
-        Ok(z.clone() + f.noise_offset_with(z, inputs.tokens.clone(), Adapters::Off) * strength)
+        Ok(z.clone() + f.offset(z, inputs.tokens.clone()) * strength)
     }
 
     /// The images of `method` for `inputs`, in [-1, 1] (unclamped); `strength` scales the

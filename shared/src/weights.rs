@@ -1,8 +1,8 @@
 //! Weights files: safetensors whose metadata names the model kind and holds its architecture
 //! config, so a file rebuilds its own network. Loading checks the header against the file size,
 //! then every tensor's name, shape and dtype, and fails with a readable error. Tensors are f32,
-//! f16 ([`to_f16`]: half the size) or 8-bit with per-row scales ([`to_q8`]: the browser's
-//! download, a quarter), widened to f32 on load.
+//! f16 ([`to_f16`]: half the size) or integers of a few bits with per-row scales
+//! ([`quantize`]: the browser's download), widened to f32 on load.
 
 use burn::prelude::*;
 use burn::tensor::f16;
@@ -111,6 +111,13 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
     Ok(Header { kind: get(KIND_KEY)?, config: get(CONFIG_KEY)?, tensors, metadata: meta, data_start: 8 + header_len })
 }
 
+/// The parameters a file holds (each quantised tensor's row scales not counted).
+pub fn parameter_count(bytes: &[u8]) -> Result<usize, WeightsError> {
+    let header = read_header(bytes)?;
+    let tensors = header.tensors.iter().filter(|(name, _)| !name.ends_with(SCALE_SUFFIX));
+    Ok(tensors.map(|(_, t)| t.shape.iter().product::<usize>()).sum())
+}
+
 /// A copy of a weights file with its f32 tensors stored as f16 (half the size).
 pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
     rewrite(
@@ -123,17 +130,26 @@ pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
 /// The suffix of the tensor holding an 8-bit tensor's per-row scales.
 const SCALE_SUFFIX: &str = ".q8_scale";
 
+/// Bit widths [`quantize`] stores.
+pub const QUANTIZED_BITS: std::ops::RangeInclusive<u32> = 2..=8;
+
 /// A copy of a weights file for the browser's download: every f32 tensor of two or more
-/// dimensions stored as 8-bit integers with one f32 scale per row (per output channel of a
-/// convolution; symmetric, the row's largest magnitude at 127), the others (biases, norms) as
-/// f16. Loading dequantizes to f32, which is what the models compute in.
-pub fn to_q8(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
+/// dimensions stored as `bits`-bit integers (symmetric, in 8-bit storage) with one f32 scale
+/// per row (per output channel of a convolution), the others (biases, norms) as f16. Loading
+/// dequantizes to f32, which is what the models compute in. Below 8 bits each row's range is
+/// clipped where that minimises the row's squared error (a few outlying weights would
+/// otherwise spend most of the levels); the bytes left unused compress away under gzip, so
+/// fewer bits mean a smaller download with the same loader.
+pub fn quantize(bytes: &[u8], bits: u32) -> Result<Vec<u8>, WeightsError> {
+    if !QUANTIZED_BITS.contains(&bits) {
+        return Err(WeightsError::Save(format!("{bits}-bit weights: from 2 to 8 bits are stored")));
+    }
     rewrite(
         bytes,
         |_| {},
         |name, t, raw| {
             Ok(match (t.dtype.as_str(), t.shape.len()) {
-                ("F32", 2..) => quantized(name, t, raw),
+                ("F32", 2..) => quantized(name, t, raw, bits),
                 ("F32", _) => vec![halved(name, t, raw)],
                 _ => vec![kept(name, t, raw)],
             })
@@ -162,18 +178,17 @@ fn halved<'a>(name: &str, t: &TensorInfo, raw: &[u8]) -> Stored<'a> {
     Stored { name: name.into(), dtype: "F16".into(), shape: t.shape.clone(), data: Cow::Owned(data) }
 }
 
-fn quantized<'a>(name: &str, t: &TensorInfo, raw: &[u8]) -> Vec<Stored<'a>> {
+fn quantized<'a>(name: &str, t: &TensorInfo, raw: &[u8], bits: u32) -> Vec<Stored<'a>> {
     let rows = t.shape[0].max(1);
     let values: Vec<f32> = floats(raw).collect();
     let per_row = values.len() / rows;
+    let levels = ((1 << (bits - 1)) - 1) as f32;
     let mut scales = Vec::with_capacity(rows * 4);
     let mut q = Vec::with_capacity(values.len());
     for row in values.chunks(per_row.max(1)) {
-        let scale = row.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        let scale = row_scale(row, levels);
         scales.extend(scale.to_le_bytes());
-        q.extend(
-            row.iter().map(|v| if scale > 0.0 { (v / scale).round().clamp(-127.0, 127.0) as i8 as u8 } else { 0 }),
-        );
+        q.extend(row.iter().map(|&v| level(v, scale, levels) as i8 as u8));
     }
     vec![
         Stored { name: name.into(), dtype: "I8".into(), shape: t.shape.clone(), data: Cow::Owned(q) },
@@ -184,6 +199,26 @@ fn quantized<'a>(name: &str, t: &TensorInfo, raw: &[u8]) -> Vec<Stored<'a>> {
             data: Cow::Owned(scales),
         },
     ]
+}
+
+/// The integer level of `v` at `scale`, within +-`levels`.
+fn level(v: f32, scale: f32, levels: f32) -> f32 {
+    if scale > 0.0 {
+        (v / scale).round().clamp(-levels, levels)
+    } else {
+        0.0
+    }
+}
+
+/// The scale of a row at +-`levels`: its largest magnitude, or a fraction of it down to 30%
+/// when clipping the few larger weights lowers the row's squared error.
+fn row_scale(row: &[f32], levels: f32) -> f32 {
+    let largest = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let error = |scale: f32| row.iter().map(|&v| (v - level(v, scale, levels) * scale).powi(2)).sum::<f32>();
+    (6..=20)
+        .map(|k| largest * k as f32 / 20.0 / levels)
+        .min_by(|a, b| error(*a).total_cmp(&error(*b)))
+        .expect("candidates")
 }
 
 /// The file with f16 and 8-bit tensors widened to f32, which is what the models compute in.

@@ -19,12 +19,10 @@ export async function launch(extraArgs = []) {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...QUIET, ...extraArgs] });
 }
 
-/** A page that fails the test on uncaught page errors, with console output kept for messages;
- * `onResponse(url)` hears every URL it fetched from its own origin with success. */
-export async function openPage(browser, url, onResponse = () => {}) {
+/** A page that fails the test on uncaught page errors, with console output kept for messages. */
+export async function openPage(browser, url) {
   const page = await browser.newPage();
   const log = [];
-  page.on('response', (r) => { if (r.status() === 200 && r.url().startsWith(new URL(url).origin)) onResponse(r.url()); });
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
   await page.goto(url);

@@ -44,13 +44,18 @@ function gzipBytes(urls) {
 }
 
 async function readyPage(browser, query = '') {
-  const fetched = [];
-  const { page, log } = await openPage(browser, `${base}/${query}`, (url) => fetched.push(url));
+  const { page, log } = await openPage(browser, `${base}/${query}`);
   const failed = async () => assert.fail(`${await page.textContent('#status')}\n${log.join('\n')}`);
   await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 120000 }).catch(failed);
   if (await page.getAttribute('#status', 'data-state') !== 'ready') await failed();
   await page.waitForFunction(() => document.body.dataset.firstImageMs, null, { timeout: 120000 });
-  return { page, log, beforeFirstImage: [...fetched] };
+  // what had arrived when the first image was drawn, by the page's own resource timings
+  const beforeFirstImage = await page.evaluate(() => {
+    const first = Number(document.body.dataset.firstImageMs);
+    const arrived = performance.getEntriesByType('resource').filter((e) => e.responseEnd <= first && e.responseStatus === 200);
+    return [location.href.split('?')[0], ...arrived.map((e) => e.name)];
+  });
+  return { page, log, beforeFirstImage };
 }
 
 /** Median of `n` generations' own timings (prompt to pixels read back), after one warm-up. */
@@ -122,6 +127,9 @@ async function runReno(page, label) {
 /** The demo page on one backend: status and notice, native-matching pixels, live ReNO, a screenshot. */
 async function demoMatchesNative(browser, query, label, backend, notice) {
   const { page, beforeFirstImage } = await readyPage(browser, query);
+  // the first image waits for the generator alone: the hypernetwork and the reward come after it
+  const models = beforeFirstImage.filter((url) => url.includes('/models/')).map((url) => new URL(url).pathname);
+  assert.deepEqual(models, ['/pkg/models/generator.safetensors']);
   bench[`${label}_bytes_before_first_image_gzip`] = gzipBytes(beforeFirstImage);
   assert.match(await page.textContent('#status'), backend);
   assert.equal(await page.isVisible('#notice'), notice !== null);
@@ -166,20 +174,37 @@ test('the embedding example works, and bad models or requests are readable error
       const message = (p) => p.then(() => 'no error', (e) => e.message);
       const bytes = new Uint8Array(await (await fetch('/pkg/models/generator.safetensors')).arrayBuffer());
       const model = await pkg.loadHyperNoise({ backend: 'cpu' });
+      const image = (await model.generate({ prompt: 'a red circle', seed: 1 })).image;
+      const noReward = await pkg.loadHyperNoise({ reward: '/pkg/models/nothing.safetensors', backend: 'cpu' });
+      const wrongHypernetwork = await pkg.loadHyperNoise({ hypernetwork: '/pkg/models/reward.safetensors', backend: 'cpu' });
       return {
         truncated: await message(pkg.loadHyperNoise({ generator: bytes.slice(0, bytes.length - 1000), backend: 'cpu' })),
-        missing: await message(pkg.loadHyperNoise({ reward: '/pkg/models/nothing.safetensors', backend: 'cpu' })),
+        missing: await message(noReward.score({ prompt: 'a red circle', image })),
+        missingAgain: await message(noReward.preload()),
+        missingReno: await message(noReward.startReno({ prompt: 'a red circle', iterations: 1 })),
+        wrongHypernetwork: await message(wrongHypernetwork.generate({ prompt: 'a red circle', seed: 1, hypernoise: true })),
+        baseStillDraws: await message(wrongHypernetwork.generate({ prompt: 'a red circle', seed: 1 })),
         swapped: await message(pkg.loadHyperNoise({ generator: '/pkg/models/reward.safetensors', backend: 'cpu' })),
+        score: await model.score({ prompt: 'a red circle', image }),
+        scoreField: await message(model.score({ prompt: 'a red circle', picture: image })),
+        scoreSize: await message(model.score({ prompt: 'a red circle', image: { width: 2, height: 2, rgba: new Uint8Array(16) } })),
         unknownWord: await message(model.generate({ prompt: 'a red dog', seed: 1 })),
         badSeed: await message(model.generate({ prompt: 'a red circle', seed: 1.5 })),
         misspelt: await message(model.generate({ prompt: 'a red circle', seed: 1, hypernoise: true, strenght: 2 })),
         strength: await message(model.generate({ prompt: 'a red circle', seed: 1, hypernoise: true, strength: 3 })),
-        renoField: await message(Promise.resolve().then(() => model.startReno({ prompt: 'a red circle', iteratons: 5 }))),
+        renoField: await message(model.startReno({ prompt: 'a red circle', iteratons: 5 })),
         urlObject: await message(pkg.loadHyperNoise({ generator: new URL('/pkg/models/generator.safetensors', location.href), backend: 'cpu' })),
       };
     });
     assert.match(errors.truncated, /truncated/);
     assert.match(errors.missing, /reward: cannot fetch .*nothing.safetensors: HTTP 404/);
+    assert.equal(errors.missingAgain, errors.missing, 'one fetch, one error, for every caller');
+    assert.equal(errors.missingReno, errors.missing);
+    assert.match(errors.wrongHypernetwork, /hypernetwork: this file holds a 'reward' model, not a 'adapters'/);
+    assert.equal(errors.baseStillDraws, 'no error');
+    assert.ok(Number.isFinite(errors.score), `score ${errors.score}`);
+    assert.match(errors.scoreField, /score: unknown field 'picture', expected one of: prompt, image/);
+    assert.match(errors.scoreSize, /score: the reward scores 64x64 images, not 2x2/);
     assert.match(errors.swapped, /'reward' model, not a 'generator'/);
     assert.match(errors.unknownWord, /unknown word 'dog'/);
     assert.match(errors.badSeed, /seed must be a whole number/);

@@ -243,7 +243,7 @@ fn browser_copies_are_a_quarter_size_and_sample_like_the_originals() {
     let (o, out) = sample(&dir.join("generator.safetensors"), &dir.join("hypernoise.safetensors"), "hyper.png");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(png_size(&out), (64, 64));
-    // the copies are re-stamped for the 8-bit generator: the f32 one is a different generator
+    // the copies are re-stamped for the quantised generator: the f32 one is a different generator
     let (o, _) = sample(&shipped.join("generator.safetensors"), &dir.join("hypernoise.safetensors"), "mixed.png");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("trained on generator"), "{}", stderr(&o));

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use hypernoise::generator::layers::merge_adapters;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Adapters, Sampler, OUTPUT_LAYER};
-use hypernoise::hypernet::{Adapted, Role};
+use hypernoise::hypernet::{Adapted, Design, Role};
 use hypernoise::world::split::{items, Split};
 
 /// Rounds every float parameter to TF32's 10-bit mantissa (to nearest).
@@ -48,14 +48,15 @@ fn shipped_adapters_move_little_under_tf32_weights_folded_or_not() {
         let (a, config) = Adapted::<Flex>::load(&generator, &std::fs::read(weights.join(file)).unwrap(), &dev).unwrap();
         let exact = a.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
         let off = |x: Tensor<Flex, 4>| (x - exact.clone()).abs().max().into_scalar();
-        let unfolded = Adapted { model: a.model.clone().map(&mut Tf32) }.generate(
+        let unfolded = Adapted { model: a.model.clone().map(&mut Tf32), light: None }.generate(
             config.role,
             z.clone(),
             tokens.clone(),
             1.0,
             Sampler::OneStep,
         );
-        let folded = merge_adapters(a.model.clone(), config.lora, config.role.adapters(), OUTPUT_LAYER).map(&mut Tf32);
+        let Design::Lora(lora) = config.design else { panic!("the shipped adapters are LoRA adapters") };
+        let folded = merge_adapters(a.model.clone(), lora, config.role.adapters(), OUTPUT_LAYER).map(&mut Tf32);
         let folded = match config.role {
             Role::NoiseHypernetwork => {
                 let base = a.model.clone().map(&mut Tf32);

@@ -858,3 +858,56 @@ fn run_folders_are_guarded() {
     assert!(!o.status.success(), "a corrupt best is an error");
     assert_eq!(std::fs::read(&adapters).unwrap(), shipped, "the valid result is untouched");
 }
+
+#[test]
+fn fit_trains_a_light_hypernetwork_that_eval_serves() {
+    let dir = fresh("light");
+    let g = tiny_teacher(&dir.join("g"));
+    let run = dir.join("run");
+    let light = ["--design", "light", "--grid", "4", "--hidden", "16", "--batch", "2", "--lr", "0.5"];
+    let fit = |steps: &str| {
+        tiny_fit(&g, &run, steps, &[&light[..], &["--checkpoint-every", "2", "--val-every-item", "100"]].concat())
+    };
+    ok(&fit("2"));
+    let adapters = run.join("hypernoise.safetensors");
+    let names = tensors(&adapters).into_keys().collect::<Vec<_>>();
+    assert!(!names.is_empty() && names.iter().all(|k| !k.contains("lora") && !k.starts_with("unet")), "{names:?}");
+    assert!(ok(&fit("4")).contains("resuming from step 2"), "a light run resumes");
+    // a LoRA run does not resume a light one's folder
+    let o = tiny_fit(&g, &run, "6", &["--batch", "2", "--checkpoint-every", "2", "--val-every-item", "100"]);
+    assert!(!o.status.success(), "a LoRA run resumed a light run's folder");
+
+    let table = dir.join("table");
+    let text = ok(&tiny_eval(
+        &g,
+        &table,
+        &["--hypernoise", adapters.to_str().unwrap(), "--methods", "base,hypernoise", "--every", "100", "--batch", "4"],
+    ));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(table.join("eval.json")).unwrap()).unwrap();
+    let row = &json["rows"]["hypernoise"];
+    assert!(row["mean"].as_f64().is_some(), "{text}\n{json}");
+    assert_eq!(row["design"], "light 4x4 frequencies, 16 wide");
+    // the prompt encoder's embeddings ((28 words + 12 positions) x 16), its two layers (12 x 16
+    // -> 16 -> 16), the MLP's three (3 x 4 x 4 coefficients and the prompt's 16 -> 16 -> 16 -> 48)
+    let prompt = (28 + 12) * 16 + (12 * 16 * 16 + 16) + (16 * 16 + 16);
+    let parameters = prompt + ((48 + 16) * 16 + 16) + (16 * 16 + 16) + (16 * 48 + 48);
+    assert_eq!(row["parameters"], parameters, "{row}");
+
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "finetune",
+        "--generator",
+        g.to_str().unwrap(),
+        "--reward",
+        "redness",
+        "--design",
+        "light",
+        "--out",
+        dir.join("ft").to_str().unwrap(),
+        "--steps",
+        "1",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fine-tuning needs LoRA"), "{o:?}");
+}

@@ -42,11 +42,14 @@ export interface Generated {
   offsetScale: number | null;
   /** Root mean square of strength * f (the noise itself has 1). */
   offsetRms: number | null;
-  /** The learned reward of the image. */
-  reward: number;
+  /** What computed f, in words (hypernoise only): the LoRA or the light hypernetwork. */
+  hypernetwork: string | null;
   verdict: Verdict;
-  timings: { generateMs: number; rewardMs: number };
+  /** Prompt to pixels read back. */
+  timings: { generateMs: number };
 }
+
+export interface ScoreRequest { prompt: string; image: Picture; }
 
 export interface RenoRequest { prompt: string; seed?: number; /** default 50 (the paper's) */ iterations?: number; }
 
@@ -71,7 +74,10 @@ export declare class RenoSession {
 }
 
 export declare class HyperNoise {
-  static load(options: Required<Pick<LoadOptions, 'generator' | 'hypernetwork' | 'reward'>> & LoadOptions): Promise<HyperNoise>;
+  /** Resolves once the generator is loaded; the hypernetwork and the reward load when first needed. */
+  static load(options: Required<Pick<LoadOptions, 'generator'>> & LoadOptions): Promise<HyperNoise>;
+  /** Loads the hypernetwork and the reward now (each at most once). */
+  preload(): Promise<void>;
   /** e.g. "webgpu (...)" or "cpu (WebAssembly)". */
   readonly backend: string;
   /** Set when WebGPU was wanted but is unavailable, saying why. */
@@ -80,7 +86,10 @@ export declare class HyperNoise {
   readonly resolution: number;
   /** Rejects with a readable Error for unknown words or bad input. */
   generate(request: GenerateRequest): Promise<Generated>;
-  startReno(request: RenoRequest): RenoSession;
+  /** The learned reward of a picture for a prompt (loads the reward on first use). */
+  score(request: ScoreRequest): Promise<number>;
+  /** Loads the reward on first use. */
+  startReno(request: RenoRequest): Promise<RenoSession>;
   free(): void;
 }
 

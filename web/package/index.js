@@ -13,7 +13,8 @@ export function initialise(wasm) {
   return ready;
 }
 
-/** Loads the generator, the noise hypernetwork and the reward (the package's own by default). */
+/** Loads the generator (the package's own by default); the noise hypernetwork and the reward
+ * given (the package's own by default) are loaded when first needed. */
 export async function loadHyperNoise(options = {}) {
   await initialise();
   return HyperNoise.load({
@@ -26,7 +27,7 @@ export async function loadHyperNoise(options = {}) {
 
 /** Runs ReNO to the end, calling `onStep(update)` after every iteration; resolves to the last update. */
 export async function runReno(model, request, onStep = () => {}) {
-  const session = model.startReno(request);
+  const session = await model.startReno(request);
   let update;
   do {
     update = await session.step();

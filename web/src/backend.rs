@@ -74,7 +74,8 @@ async fn webgpu_adapter() -> Result<Adapter, String> {
     Ok(Adapter { label, software })
 }
 
-pub async fn load(choice: Choice, generator: &[u8], hypernetwork: &[u8], reward: &[u8]) -> Result<Loaded, String> {
+/// The generator on the backend `choice` asks for (the other models are added to it later).
+pub async fn load(choice: Choice, generator: &[u8]) -> Result<Loaded, String> {
     let webgpu = match choice {
         Choice::Cpu => Err("the CPU backend was requested".to_string()),
         Choice::Auto => webgpu_adapter().await.and_then(|a| match a.software {
@@ -88,12 +89,12 @@ pub async fn load(choice: Choice, generator: &[u8], hypernetwork: &[u8], reward:
         Ok(adapter) => {
             let device = WgpuDevice::default();
             init_setup_async::<AutoGraphicsApi>(&device, Default::default()).await;
-            let pipeline = Models::<Autodiff<Wgpu>>::load(generator, hypernetwork, reward, &device)?;
+            let pipeline = Models::<Autodiff<Wgpu>>::load(generator, &device)?;
             Ok(Loaded { engine: Rc::new(pipeline), backend: format!("webgpu ({})", adapter.label), notice: None })
         }
         Err(why) if choice == Choice::WebGpu => Err(why),
         Err(why) => {
-            let pipeline = Models::<Autodiff<Flex>>::load(generator, hypernetwork, reward, &Default::default())?;
+            let pipeline = Models::<Autodiff<Flex>>::load(generator, &Default::default())?;
             let notice = (choice == Choice::Auto).then(|| format!("{why}: running on the CPU in WebAssembly instead"));
             Ok(Loaded { engine: Rc::new(pipeline), backend: "cpu (WebAssembly)".into(), notice })
         }

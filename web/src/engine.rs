@@ -1,25 +1,43 @@
 //! The models behind the page on one backend: the model crate's inference pipeline (the
-//! generator with its noise hypernetwork folded in) and the learned reward, plus differentiable
-//! copies of the generator and reward for ReNO's noise gradients. Results are read back
-//! asynchronously, as WebGPU requires.
+//! generator, and its noise hypernetwork once added), the learned reward once added, and
+//! differentiable copies of the generator and reward for ReNO's noise gradients, made when ReNO
+//! first runs. Only the generator is needed for the first image; the other parts are added when
+//! something first needs them (`model.rs`), so a visitor's first image waits for one download.
+//! Results are read back asynchronously, as WebGPU requires.
 
 use crate::clock::now_ms;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::noise::seeded;
-use hypernoise::generator::pixels::data_to_images;
-use hypernoise::generator::{Generator, GeneratorConfig};
+use hypernoise::generator::pixels::{data_to_images, images_to_tensor};
+use hypernoise::generator::Generator;
 use hypernoise::optimize::reno::{Reno, RenoConfig};
 use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::reward::RewardModel;
-use hypernoise::weights::Architecture;
 use hypernoise::world::Image;
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + 'a>>;
+
+/// A model the page adds after the generator, when first needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Hypernetwork,
+    Reward,
+}
+
+impl Part {
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Hypernetwork => "hypernetwork",
+            Part::Reward => "reward",
+        }
+    }
+}
 
 /// One image, with what the page shows beside it.
 pub struct Generation {
@@ -28,10 +46,10 @@ pub struct Generation {
     pub noise: Vec<f32>,
     /// s f(z, c) when the hypernetwork ran.
     pub offset: Option<Vec<f32>>,
-    pub reward: f32,
-    /// Prompt to pixels read back, and the reward's own pass.
+    /// What computed f, when the hypernetwork ran.
+    pub hypernetwork: Option<String>,
+    /// Prompt to pixels read back.
     pub generate_ms: f64,
-    pub reward_ms: f64,
 }
 
 /// One ReNO evaluation, as the page shows it live.
@@ -48,8 +66,15 @@ pub struct RenoProgress {
 /// What the page asks of the models, on whichever backend they run.
 pub trait Engine {
     fn resolution(&self) -> usize;
-    /// `strength`: None = the base generator; Some(s) = g(z + s f(z, c)).
+    /// Whether `part` has been added.
+    fn has(&self, part: Part) -> bool;
+    /// Adds `part` from its file's bytes, checked against the generator.
+    fn add(&self, part: Part, bytes: &[u8]) -> Result<(), String>;
+    /// `strength`: None = the base generator; Some(s) = g(z + s f(z, c)) (the hypernetwork added).
     fn generate<'a>(&'a self, prompt: &'a str, seed: u64, strength: Option<f32>) -> Pending<'a, Generation>;
+    /// The learned reward of an image for a prompt (the reward added).
+    fn score<'a>(&'a self, prompt: &'a str, image: &'a Image) -> Pending<'a, f32>;
+    /// The reward added.
     fn start_reno(self: Rc<Self>, prompt: &str, seed: u64, config: RenoConfig) -> Result<Box<dyn RenoSteps>, String>;
 }
 
@@ -57,39 +82,71 @@ pub trait RenoSteps {
     fn step(&mut self) -> Pending<'_, RenoProgress>;
 }
 
+/// The learned reward, for scoring and, differentiable, for ReNO.
+struct Reward<B: AutodiffBackend> {
+    plain: RewardModel<B::InnerBackend>,
+    differentiable: RewardModel<B>,
+}
+
 pub struct Models<B: AutodiffBackend> {
-    /// The base generator and the hypernetwork, its adapters folded into a copy's weights.
-    pipeline: Pipeline<B::InnerBackend>,
-    reward: RewardModel<B::InnerBackend>,
-    /// ReNO differentiates through these with respect to the noise only. (Boxed, as the
-    /// pipeline's networks are, to keep them off WebAssembly's small stack.)
-    generator_ad: Box<Generator<B>>,
-    reward_ad: RewardModel<B>,
+    /// The generator's file: adapters added later are checked against it.
+    generator: Vec<u8>,
+    /// The base generator and the hypernetwork once added (a LoRA one folded into a copy's
+    /// weights).
+    pipeline: RefCell<Pipeline<B::InnerBackend>>,
+    reward: OnceCell<Rc<Reward<B>>>,
+    /// ReNO differentiates through this with respect to the noise only. (Boxed, as the
+    /// pipeline's networks are, to keep it off WebAssembly's small stack.)
+    reno_generator: OnceCell<Rc<Generator<B>>>,
     device: B::Device,
 }
 
 impl<B: AutodiffBackend> Models<B> {
-    pub fn load(generator: &[u8], hypernetwork: &[u8], reward: &[u8], device: &B::Device) -> Result<Self, String> {
-        // the generator file's own problems first, before whether the adapters fit it
-        hypernoise::weights::config_of::<GeneratorConfig>(generator, <GeneratorConfig as Architecture>::KIND)
-            .map_err(|e| format!("generator: {e}"))?;
-        let pipeline = Pipeline::<B::InnerBackend>::load(generator, &[hypernetwork], device)
-            .map_err(|e| format!("hypernetwork: {e}"))?;
-        if !pipeline.methods().contains(&Method::Hypernoise) {
-            return Err("hypernetwork: these adapters are a fine-tuned generator, not a noise hypernetwork".into());
+    pub fn load(generator: &[u8], device: &B::Device) -> Result<Self, String> {
+        let pipeline =
+            Pipeline::<B::InnerBackend>::load(generator, &[], device).map_err(|e| format!("generator: {e}"))?;
+        Ok(Models {
+            generator: generator.to_vec(),
+            pipeline: RefCell::new(pipeline),
+            reward: OnceCell::new(),
+            reno_generator: OnceCell::new(),
+            device: device.clone(),
+        })
+    }
+
+    fn add_hypernetwork(&self, bytes: &[u8]) -> Result<(), String> {
+        let method = self.pipeline.borrow_mut().add(&self.generator, bytes).map_err(|e| e.to_string())?;
+        if method != Method::Hypernoise {
+            return Err("these adapters are a fine-tuned generator, not a noise hypernetwork".into());
         }
-        let (reward_ad, reward_config) =
-            RewardModel::<B>::from_bytes(reward, device).map_err(|e| format!("reward: {e}"))?;
-        if reward_config.resolution != pipeline.resolution() {
+        Ok(())
+    }
+
+    fn add_reward(&self, bytes: &[u8]) -> Result<(), String> {
+        let (differentiable, config) = RewardModel::<B>::from_bytes(bytes, &self.device).map_err(|e| e.to_string())?;
+        let resolution = self.pipeline.borrow().resolution();
+        if config.resolution != resolution {
             return Err(format!(
-                "reward: scores {0}x{0} images, the generator makes {1}x{1}",
-                reward_config.resolution,
-                pipeline.resolution()
+                "scores {0}x{0} images, the generator makes {resolution}x{resolution}",
+                config.resolution
             ));
         }
-        let (generator_ad, _) = Generator::<B>::from_bytes(generator, device).map_err(|e| format!("generator: {e}"))?;
-        let (generator_ad, reward_ad) = (Box::new(generator_ad.no_grad()), reward_ad.no_grad());
-        Ok(Models { reward: reward_ad.valid(), pipeline, generator_ad, reward_ad, device: device.clone() })
+        let differentiable = differentiable.no_grad();
+        let reward = Reward { plain: differentiable.valid(), differentiable };
+        self.reward.set(Rc::new(reward)).map_err(|_| "a reward was already added".to_string())
+    }
+
+    fn reward(&self) -> Result<Rc<Reward<B>>, String> {
+        self.reward.get().cloned().ok_or_else(|| "the reward is not loaded yet".into())
+    }
+
+    fn reno_generator(&self) -> Result<Rc<Generator<B>>, String> {
+        if let Some(g) = self.reno_generator.get() {
+            return Ok(g.clone());
+        }
+        let (g, _) =
+            Generator::<B>::from_bytes(&self.generator, &self.device).map_err(|e| format!("generator: {e}"))?;
+        Ok(self.reno_generator.get_or_init(|| Rc::new(g.no_grad())).clone())
     }
 }
 
@@ -105,53 +162,81 @@ async fn read_image<C: Backend>(x: Tensor<C, 4>) -> Result<Image, String> {
 
 impl<B: AutodiffBackend> Engine for Models<B> {
     fn resolution(&self) -> usize {
-        self.pipeline.resolution()
+        self.pipeline.borrow().resolution()
+    }
+
+    fn has(&self, part: Part) -> bool {
+        match part {
+            Part::Hypernetwork => self.pipeline.borrow().methods().contains(&Method::Hypernoise),
+            Part::Reward => self.reward.get().is_some(),
+        }
+    }
+
+    fn add(&self, part: Part, bytes: &[u8]) -> Result<(), String> {
+        match part {
+            Part::Hypernetwork => self.add_hypernetwork(bytes),
+            Part::Reward => self.add_reward(bytes),
+        }
+        .map_err(|e| format!("{}: {e}", part.name()))
     }
 
     fn generate<'a>(&'a self, prompt: &'a str, seed: u64, strength: Option<f32>) -> Pending<'a, Generation> {
         Box::pin(async move {
-            let inputs = self.pipeline.inputs(&[prompt], &[seed]).map_err(|e| e.to_string())?;
-            let tokens = inputs.tokens.clone();
-            // the noise is also made on the CPU, so only the modulated noise needs reading back
-            let z = seeded(seed, self.pipeline.resolution());
             let started = now_ms();
-            // HyperNoise is the base generator on the modulated noise z' = z + s f(z, c)
-            let fed = match strength {
-                Some(s) => self.pipeline.modulate(&inputs, s).map_err(|e| e.to_string())?,
-                None => inputs.noise.clone(),
+            // the pipeline is borrowed only while the passes are queued, never across a read
+            let (x, fed, hypernetwork) = {
+                let pipeline = self.pipeline.borrow();
+                let hypernetwork = strength.and(pipeline.hypernetwork()).map(|f| f.describe());
+                let inputs = pipeline.inputs(&[prompt], &[seed]).map_err(|e| e.to_string())?;
+                // HyperNoise is the base generator on the modulated noise z' = z + s f(z, c)
+                let fed = match strength {
+                    Some(s) => Some(pipeline.modulate(&inputs, s).map_err(|e| e.to_string())?),
+                    None => None,
+                };
+                let noise = fed.clone().unwrap_or(inputs.noise);
+                let x = pipeline.images(Method::Base, &Inputs { noise, tokens: inputs.tokens }, 1.0);
+                (x.map_err(|e| e.to_string())?, fed, hypernetwork)
             };
-            let x = self
-                .pipeline
-                .images(Method::Base, &Inputs { noise: fed.clone(), tokens: tokens.clone() }, 1.0)
-                .map_err(|e| e.to_string())?;
-            let image = read_image(x.clone()).await?;
+            let image = read_image(x).await?;
             let generate_ms = now_ms() - started;
-            let started = now_ms();
-            let reward = read(self.reward.forward(x, tokens)).await?[0];
-            let reward_ms = now_ms() - started;
-            let (noise, offset) = match strength {
-                Some(_) => {
+            // the noise is also made on the CPU, so only the modulated noise needs reading back
+            let z = seeded(seed, image.width);
+            let (noise, offset) = match fed {
+                Some(fed) => {
                     let fed = read(fed).await?;
                     let offset = fed.iter().zip(&z).map(|(a, b)| a - b).collect();
                     (fed, Some(offset))
                 }
                 None => (z, None),
             };
-            Ok(Generation { image, noise, offset, reward, generate_ms, reward_ms })
+            Ok(Generation { image, noise, offset, hypernetwork, generate_ms })
+        })
+    }
+
+    fn score<'a>(&'a self, prompt: &'a str, image: &'a Image) -> Pending<'a, f32> {
+        Box::pin(async move {
+            let reward = self.reward()?;
+            let tokens = Inputs::<B::InnerBackend>::new(&[prompt], &[0], image.width, &self.device)
+                .map_err(|e| e.to_string())?
+                .tokens;
+            let x = images_to_tensor::<B::InnerBackend>(std::slice::from_ref(image), &self.device);
+            Ok(read(reward.plain.forward(x, tokens)).await?[0])
         })
     }
 
     fn start_reno(self: Rc<Self>, prompt: &str, seed: u64, config: RenoConfig) -> Result<Box<dyn RenoSteps>, String> {
+        let reward = self.reward()?;
+        let generator = self.reno_generator()?;
         let Inputs { noise: z, tokens } =
-            Inputs::<B>::new(&[prompt], &[seed], self.pipeline.resolution(), &self.device)
-                .map_err(|e| e.to_string())?;
-        let reno = Reno::new(self.generator_ad.encode(tokens.clone()), z, &config);
-        Ok(Box::new(RenoRun { models: self, reno, tokens }))
+            Inputs::<B>::new(&[prompt], &[seed], self.resolution(), &self.device).map_err(|e| e.to_string())?;
+        let reno = Reno::new(generator.encode(tokens.clone()), z, &config);
+        Ok(Box::new(RenoRun { generator, reward, reno, tokens }))
     }
 }
 
 struct RenoRun<B: AutodiffBackend> {
-    models: Rc<Models<B>>,
+    generator: Rc<Generator<B>>,
+    reward: Rc<Reward<B>>,
     reno: Reno<B>,
     tokens: Tensor<B, 2, Int>,
 }
@@ -162,8 +247,8 @@ impl<B: AutodiffBackend> RenoSteps for RenoRun<B> {
             if self.reno.finished() {
                 return Err("this ReNO run is finished".into());
             }
-            let (p, tokens) = (&self.models, self.tokens.clone());
-            let (x, r) = self.reno.evaluate(&p.generator_ad, |x| p.reward_ad.forward(x, tokens.clone()));
+            let (reward, tokens) = (&self.reward.differentiable, self.tokens.clone());
+            let (x, r) = self.reno.evaluate(&self.generator, |x| reward.forward(x, tokens.clone()));
             let scores = read(r).await?;
             let reward = self.reno.record(x, &scores);
             let (best, rewards) = self.reno.best().expect("recorded above");

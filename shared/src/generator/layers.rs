@@ -89,6 +89,12 @@ impl<B: Backend> Dense<B> {
         Dense { weight: base.weight, bias: base.bias.expect("burn's Linear has a bias by default"), lora }
     }
 
+    /// A layer that starts as zero (an output that must be zero before training), no adapter.
+    pub fn zeros(d_in: usize, d_out: usize, device: &B::Device) -> Self {
+        let base = LinearConfig::new(d_in, d_out).with_initializer(Initializer::Zeros).init(device);
+        Dense { weight: base.weight, bias: base.bias.expect("burn's Linear has a bias by default"), lora: None }
+    }
+
     fn base<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         x.matmul(self.weight.val().unsqueeze()) + self.bias.val().unsqueeze()
     }
@@ -204,6 +210,10 @@ pub trait AdapterAwareMap<B: Backend> {
     fn map<const D: usize>(&mut self, adapter: bool, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>>;
 }
 
+/// Modules whose parameters are what training changes: LoRA branches, and the light noise
+/// hypernetwork (`hypernet::light`, a field named `light` beside the frozen generator).
+const ADAPTER_MODULES: [&str; 2] = ["lora", "light"];
+
 /// Applies `m` to every float parameter of `module`, telling it adapter from base parameters.
 pub fn map_params<B: Backend, M: Module<B>>(module: M, m: impl AdapterAwareMap<B>) -> M {
     struct Walk<T>(Vec<String>, T);
@@ -215,7 +225,7 @@ pub fn map_params<B: Backend, M: Module<B>>(module: M, m: impl AdapterAwareMap<B
             self.0.pop();
         }
         fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let adapter = self.0.iter().any(|n| n == "lora");
+            let adapter = self.0.iter().any(|n| ADAPTER_MODULES.contains(&n.as_str()));
             self.1.map(adapter, p)
         }
     }
@@ -236,7 +246,7 @@ pub fn train_adapters_only<B: Backend, M: Module<B>>(module: M) -> M {
 
 /// Whether a parameter path (`unet.stem.lora.up`) belongs to an adapter.
 pub fn is_adapter_path(path: &str) -> bool {
-    path.split('.').any(|p| p == "lora")
+    path.split('.').any(|p| ADAPTER_MODULES.contains(&p))
 }
 
 /// A copy of `module` whose layers absorb their adapters, W + scale * (up * down) (Dense:

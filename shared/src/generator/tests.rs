@@ -162,7 +162,8 @@ fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
     type Convert = fn(&[u8]) -> Result<Vec<u8>, WeightsError>;
     for (what, convert, size, matrix_dtype, tolerance) in [
         ("f16", weights::to_f16 as Convert, 0.6, "F16", 1e-2 * range),
-        ("8-bit", weights::to_q8 as Convert, 0.45, "I8", 3e-2 * range),
+        ("8-bit", (|b| weights::quantize(b, 8)) as Convert, 0.45, "I8", 3e-2 * range),
+        ("4-bit", (|b| weights::quantize(b, 4)) as Convert, 0.45, "I8", 0.3 * range),
     ] {
         let copy = convert(&bytes).unwrap();
         assert!((copy.len() as f32) < bytes.len() as f32 * size, "{what}: {} -> {} bytes", bytes.len(), copy.len());
@@ -178,8 +179,17 @@ fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
             Err(WeightsError::Truncated(_))
         ));
     }
+    // 4 bits use levels -7..=7 of the 8-bit storage
+    let q4 = weights::quantize(&bytes, 4).unwrap();
+    let header = weights::read_header(&q4).unwrap();
+    let t = header.tensors.values().find(|t| t.dtype == "I8").unwrap();
+    let data = &q4[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
+    assert!(data.iter().all(|&b| (-7..=7).contains(&(b as i8))) && data.iter().any(|&b| b as i8 == 7 || b as i8 == -7));
+    for bits in [0, 1, 9] {
+        assert!(weights::quantize(&bytes, bits).is_err(), "{bits} bits");
+    }
     // an 8-bit tensor whose row scales are missing is a readable error
-    let q8 = weights::to_q8(&bytes).unwrap();
+    let q8 = weights::quantize(&bytes, 8).unwrap();
     let header = weights::read_header(&q8).unwrap();
     let name = header.tensors.iter().find(|(_, t)| t.dtype == "I8").map(|(n, _)| n.clone()).unwrap();
     let key = format!("{name}.q8_scale");

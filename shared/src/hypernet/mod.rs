@@ -5,15 +5,19 @@
 //! *sum* over all 3 x H x W noise elements of an image (the KL's own convention), averaged over
 //! the batch; `lambda` = 1 is the paper's objective. The same adapters on every layer, with the
 //! output layer adapted like the others, are the direct fine-tuning baseline g_ft(z, c).
-//! Adapter files hold only the LoRA tensors plus a fingerprint of the generator they were
+//! The hypernetwork is either that LoRA copy or a light network on the noise's low
+//! frequencies ([`light`]), chosen by the [`Design`].
+//! Adapter files hold only the trained tensors plus a fingerprint of the generator they were
 //! trained on; they load on top of that generator's file.
 
+pub mod light;
 #[cfg(test)]
 pub(crate) mod tests;
 
 use crate::generator::{Adapters, Generator, GeneratorConfig, LoraConfig, Sampler};
 use crate::weights::{self, WeightsError};
 use burn::prelude::*;
+use light::{LightConfig, LightHypernet};
 use serde::{Deserialize, Serialize};
 
 /// What a set of adapters does to the generator.
@@ -34,10 +38,51 @@ impl Role {
     }
 }
 
+/// What is trained beside the frozen generator. In files it is a key of the adapters' config,
+/// `"lora": {...}` or `"light": {...}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Design {
+    /// LoRA adapters on every layer of a copy of the generator (the paper's hypernetwork, and
+    /// the fine-tuning baseline).
+    Lora(LoraConfig),
+    /// The light network of [`light`] (noise hypernetworks only).
+    Light(LightConfig),
+}
+
+impl std::fmt::Display for Design {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Design::Lora(l) => write!(f, "LoRA rank {} alpha {}", l.rank, l.alpha),
+            Design::Light(l) => write!(f, "light {0}x{0} frequencies, {1} wide", l.grid, l.hidden),
+        }
+    }
+}
+
+impl Design {
+    fn check(&self, role: Role, generator: &GeneratorConfig) -> Result<(), String> {
+        match self {
+            Design::Lora(lora) => lora.check(),
+            Design::Light(_) if role == Role::FineTune => {
+                Err("a light hypernetwork only changes the noise; fine-tuning needs LoRA adapters".into())
+            }
+            Design::Light(light) => light.check(generator.resolution),
+        }
+    }
+
+    fn lora(&self) -> Option<LoraConfig> {
+        match self {
+            Design::Lora(lora) => Some(*lora),
+            Design::Light(_) => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterConfig {
     pub role: Role,
-    pub lora: LoraConfig,
+    #[serde(flatten)]
+    pub design: Design,
     pub generator: GeneratorConfig,
     /// FNV-1a of the generator's weights file: adapters only fit the generator they learnt on.
     pub generator_fingerprint: String,
@@ -51,10 +96,12 @@ pub fn fingerprint(bytes: &[u8]) -> String {
     format!("{hash:016x}")
 }
 
-/// The generator with one set of adapters (trainable or loaded).
+/// The generator with one set of adapters (trainable or loaded): LoRA branches inside `model`,
+/// or the light hypernetwork beside it.
 #[derive(Module, Debug)]
 pub struct Adapted<B: Backend> {
     pub model: Generator<B>,
+    pub light: Option<LightHypernet<B>>,
 }
 
 impl<B: Backend> Adapted<B> {
@@ -62,18 +109,22 @@ impl<B: Backend> Adapted<B> {
     pub fn fresh(
         generator_bytes: &[u8],
         role: Role,
-        lora: LoraConfig,
+        design: Design,
         device: &B::Device,
     ) -> Result<(Self, AdapterConfig), WeightsError> {
-        lora.check().map_err(WeightsError::Corrupt)?;
         let generator: GeneratorConfig =
             weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
         generator.check().map_err(WeightsError::Corrupt)?;
-        let model = weights::load_part(Generator::new(&generator, Some(lora), device), generator_bytes, |p| {
+        design.check(role, &generator).map_err(WeightsError::Corrupt)?;
+        let model = weights::load_part(Generator::new(&generator, design.lora(), device), generator_bytes, |p| {
             !crate::generator::layers::is_adapter_path(p)
         })?;
-        let config = AdapterConfig { role, lora, generator, generator_fingerprint: fingerprint(generator_bytes) };
-        Ok((Adapted { model }, config))
+        let light = match design {
+            Design::Light(c) => Some(LightHypernet::new(&c, device)),
+            Design::Lora(_) => None,
+        };
+        let config = AdapterConfig { role, design, generator, generator_fingerprint: fingerprint(generator_bytes) };
+        Ok((Adapted { model, light }, config))
     }
 
     /// Trained adapters (`adapter_bytes`) on their generator (`generator_bytes`).
@@ -84,32 +135,37 @@ impl<B: Backend> Adapted<B> {
     ) -> Result<(Self, AdapterConfig), WeightsError> {
         let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
         // the generator file's own problems (not a generator, truncated) come first
-        let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.lora, device)?;
-        let found = fresh_config.generator_fingerprint;
-        if found == config.generator_fingerprint && fresh_config.generator != config.generator {
-            return Err(WeightsError::Mismatch(format!(
-                "these adapters describe their generator as {:?}, but it is {:?}",
-                config.generator, fresh_config.generator
-            )));
-        }
-        if found != config.generator_fingerprint {
-            return Err(WeightsError::Mismatch(format!(
-                "these adapters were trained on generator {}, not on this one ({found}): load them with the generator they were trained on",
-                config.generator_fingerprint
-            )));
-        }
-        let model = weights::load_part(fresh.model, adapter_bytes, crate::generator::layers::is_adapter_path)?;
-        Ok((Adapted { model }, config))
+        let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.design, device)?;
+        trained_on(&config, &fresh_config)?;
+        let loaded = match fresh.light {
+            Some(light) => Adapted { model: fresh.model, light: Some(weights::load_into(light, adapter_bytes)?) },
+            None => Adapted {
+                model: weights::load_part(fresh.model, adapter_bytes, crate::generator::layers::is_adapter_path)?,
+                light: None,
+            },
+        };
+        Ok((loaded, config))
     }
 
     /// The adapters alone, as a weights file.
     pub fn to_bytes(&self, config: &AdapterConfig) -> Result<Vec<u8>, WeightsError> {
-        weights::save_part(&self.model, KIND, config, r"(^|\.)lora\.")
+        match &self.light {
+            Some(light) => weights::save(light, KIND, config),
+            None => weights::save_part(&self.model, KIND, config, r"(^|\.)lora\."),
+        }
+    }
+
+    /// f(z, c), the hypernetwork's change to the noise.
+    pub fn offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+        match &self.light {
+            Some(light) => light.offset(z, tokens),
+            None => self.model.noise_offset(z, tokens),
+        }
     }
 
     /// z' = z + strength * f(z, c): the hypernetwork's modulated noise (strength 1 as trained).
     pub fn modulate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32) -> Tensor<B, 4> {
-        z.clone() + self.model.noise_offset(z, tokens) * strength
+        z.clone() + self.offset(z, tokens) * strength
     }
 
     /// Images for noise `z` and prompts: g(z + s f(z, c), c) for a hypernetwork, with g the
@@ -135,6 +191,45 @@ impl<B: Backend> Adapted<B> {
     }
 }
 
+/// Adapters in a file described as trained on the generator `found` describes: same
+/// fingerprint, and the same architecture the fingerprint stands for.
+fn trained_on(config: &AdapterConfig, found: &AdapterConfig) -> Result<(), WeightsError> {
+    let fingerprint = &found.generator_fingerprint;
+    if fingerprint == &config.generator_fingerprint && found.generator != config.generator {
+        return Err(WeightsError::Mismatch(format!(
+            "these adapters describe their generator as {:?}, but it is {:?}",
+            config.generator, found.generator
+        )));
+    }
+    if fingerprint != &config.generator_fingerprint {
+        return Err(WeightsError::Mismatch(format!(
+            "these adapters were trained on generator {}, not on this one ({fingerprint}): load them with the generator they were trained on",
+            config.generator_fingerprint
+        )));
+    }
+    Ok(())
+}
+
+/// A trained light hypernetwork (`adapter_bytes`, of [`Design::Light`]) checked against the
+/// generator it was trained on, without building a second copy of that generator.
+pub fn load_light<B: Backend>(
+    generator_bytes: &[u8],
+    adapter_bytes: &[u8],
+    device: &B::Device,
+) -> Result<(LightHypernet<B>, AdapterConfig), WeightsError> {
+    let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
+    let generator: GeneratorConfig =
+        weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
+    generator.check().map_err(WeightsError::Corrupt)?;
+    let Design::Light(light) = config.design else {
+        return Err(WeightsError::Mismatch("these adapters are LoRA adapters, not a light hypernetwork".into()));
+    };
+    config.design.check(config.role, &generator).map_err(WeightsError::Corrupt)?;
+    let found = AdapterConfig { generator, generator_fingerprint: fingerprint(generator_bytes), ..config.clone() };
+    trained_on(&config, &found)?;
+    Ok((weights::load_into(LightHypernet::new(&light, device), adapter_bytes)?, config))
+}
+
 /// Trained adapters prepared for inference: their layers folded into a copy of their generator
 /// (`merge_adapters`), so the hypernetwork's f costs one plain network pass without the per-pass
 /// work of the adapters (each convolution's low-rank kernel, each linear layer's rank-r branch),
@@ -151,15 +246,13 @@ pub fn fold<B: Backend>(
     device: &B::Device,
 ) -> Result<(Generator<B>, AdapterConfig), WeightsError> {
     let (a, config) = Adapted::<burn_flex::Flex>::load(generator_bytes, adapter_bytes, &Default::default())?;
-    let folded = crate::generator::layers::merge_adapters(
-        a.model,
-        config.lora,
-        config.role.adapters(),
-        crate::generator::OUTPUT_LAYER,
-    );
-    let folded_bytes = weights::save(&folded, KIND, &config)?;
+    let Design::Lora(lora) = config.design else {
+        return Err(WeightsError::Mismatch("a light hypernetwork has no adapters to fold".into()));
+    };
     let folded =
-        weights::load_part(Generator::new(&config.generator, Some(config.lora), device), &folded_bytes, |_| true)?;
+        crate::generator::layers::merge_adapters(a.model, lora, config.role.adapters(), crate::generator::OUTPUT_LAYER);
+    let folded_bytes = weights::save(&folded, KIND, &config)?;
+    let folded = weights::load_part(Generator::new(&config.generator, Some(lora), device), &folded_bytes, |_| true)?;
     Ok((folded, config))
 }
 
@@ -196,7 +289,7 @@ pub fn objective_terms<B: Backend>(
     let [b, ..] = z.dims();
     match role {
         Role::NoiseHypernetwork => {
-            let f = adapted.model.noise_offset(z.clone(), tokens.clone());
+            let f = adapted.offset(z.clone(), tokens.clone());
             let reg = f.clone().reshape([b as i64, -1]).powi_scalar(2).sum_dim(1).reshape([b]) / 2.0;
             let x = adapted.model.generate(z + f, tokens.clone(), sampler);
             (reg, reward(x, tokens))

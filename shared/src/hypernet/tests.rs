@@ -6,10 +6,11 @@ use crate::reward::analytic::redness;
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use light::LightConfig;
 
 type B = Flex;
 type AB = Autodiff<Flex>;
-pub(crate) const LORA: LoraConfig = LoraConfig { rank: 4, alpha: 4.0 };
+pub(crate) const LORA: Design = Design::Lora(LoraConfig { rank: 4, alpha: 4.0 });
 
 pub(crate) fn generator_file() -> Vec<u8> {
     let c = GeneratorConfig::tiny();
@@ -99,32 +100,34 @@ fn adapter_files_hold_only_adapters_and_check_their_generator() {
 fn only_adapters_train_and_the_objective_raises_the_reward() {
     let file = generator_file();
     let dev = Default::default();
-    let (a, _) =
-        Adapted::<AB>::fresh(&file, Role::NoiseHypernetwork, LoraConfig { rank: 8, alpha: 8.0 }, &dev).unwrap();
-    let mut a = train_adapters_only(a);
-    let mut optim = SgdConfig::new().init();
-    let (z, tokens) = inputs::<AB>(3);
-    let terms = |a: &Adapted<AB>| {
-        objective_terms(a, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, _| redness(x))
-    };
-    let reward_before = terms(&a).1.mean().into_scalar();
-    for _ in 0..20 {
+    // the light network's offsets are smaller per step: it is given a larger rate
+    for (design, lr) in [(Design::Lora(LoraConfig { rank: 8, alpha: 8.0 }), 0.05), (LIGHT, 1.0)] {
+        let (a, _) = Adapted::<AB>::fresh(&file, Role::NoiseHypernetwork, design, &dev).unwrap();
+        let mut a = train_adapters_only(a);
+        let mut optim = SgdConfig::new().init();
+        let (z, tokens) = inputs::<AB>(3);
+        let terms = |a: &Adapted<AB>| {
+            objective_terms(a, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, _| redness(x))
+        };
+        let reward_before = terms(&a).1.mean().into_scalar();
+        for _ in 0..20 {
+            let (reg, reward) = terms(&a);
+            let loss = (reg * 1e-3 - reward).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &a);
+            a = optim.step(lr, a, grads);
+        }
         let (reg, reward) = terms(&a);
-        let loss = (reg * 1e-3 - reward).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &a);
-        a = optim.step(0.05, a, grads);
+        let reward_after = reward.mean().into_scalar();
+        assert!(reward_after > reward_before + 0.01, "{design}: redness {reward_before} -> {reward_after}");
+        assert!(reg.mean().into_scalar() > 0.0, "{design}: f moved the noise");
+        // the generator itself is untouched: adapters off, it is the file's generator
+        let after = a.model.valid();
+        let (plain, _) = Generator::<B>::from_bytes(&file, &dev).unwrap();
+        let (zb, tb) = inputs::<B>(3);
+        let x0 = plain.one_step(zb.clone(), plain.encode(tb.clone()));
+        let x1 = after.one_step(zb, after.encode(tb));
+        assert_eq!(max_diff(x0, x1), 0.0, "{design}: adapters off = the frozen generator");
     }
-    let (reg, reward) = terms(&a);
-    let reward_after = reward.mean().into_scalar();
-    assert!(reward_after > reward_before + 0.01, "redness {reward_before} -> {reward_after}");
-    assert!(reg.mean().into_scalar() > 0.0, "f moved the noise");
-    // the generator itself is untouched: adapters off, it is the file's generator
-    let after = a.model.valid();
-    let (plain, _) = Generator::<B>::from_bytes(&file, &dev).unwrap();
-    let (zb, tb) = inputs::<B>(3);
-    let x0 = plain.one_step(zb.clone(), plain.encode(tb.clone()));
-    let x1 = after.one_step(zb, after.encode(tb));
-    assert_eq!(max_diff(x0, x1), 0.0, "adapters off = the frozen generator");
 }
 
 #[test]
@@ -178,4 +181,73 @@ fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
     assert!(e.to_string().contains("NaN or infinite"), "{e}");
     let half = weights::to_f16(&bytes).unwrap();
     assert!(matches!(Generator::<B>::from_bytes(&half, &dev), Err(WeightsError::NotFinite(_))), "f16 copies too");
+}
+
+pub(crate) const LIGHT: Design = Design::Light(LightConfig { grid: 4, hidden: 16, token_dim: 4 });
+
+#[test]
+fn the_dct_basis_is_orthonormal() {
+    let dev = Default::default();
+    let basis = light::dct_basis::<B>(16, 5, &dev);
+    let gram = basis.clone().transpose().matmul(basis);
+    let eye = Tensor::<B, 2>::eye(5, &dev);
+    assert!((gram - eye).abs().max().into_scalar() < 1e-5);
+}
+
+#[test]
+fn light_hypernetwork_starts_at_zero_and_changes_only_low_frequencies() {
+    let file = generator_file();
+    let dev = Default::default();
+    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
+    assert_eq!(config.design, LIGHT);
+    let (z, tokens) = inputs::<B>(3);
+    assert_eq!(max_diff(a.offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
+    let a = perturb_adapters(a);
+    let f = a.offset(z.clone(), tokens.clone());
+    assert!(f.clone().abs().max().into_scalar() > 1e-3, "perturbed, f != 0");
+    // projecting onto the lowest 4 x 4 frequencies leaves f as it is; the noise itself is not
+    let p = light::dct_basis::<B>(16, 4, &dev);
+    let project = |x: Tensor<B, 4>| {
+        let pp = p.clone().matmul(p.clone().transpose()).unsqueeze::<4>();
+        pp.clone().matmul(x).matmul(pp)
+    };
+    assert!(max_diff(project(f.clone()), f.clone()) < 1e-5, "f lies in the low frequencies");
+    assert!(max_diff(project(z.clone()), z.clone()) > 0.5, "the noise does not");
+    // the prompt matters
+    let (_, other_tokens) = inputs::<B>(3);
+    let swapped = Tensor::cat(vec![other_tokens.clone().narrow(0, 1, 2), other_tokens.narrow(0, 0, 1)], 0);
+    assert!(max_diff(a.offset(z, swapped), f) > 1e-4, "f depends on the prompt");
+}
+
+#[test]
+fn light_files_hold_only_the_light_network_and_check_their_generator() {
+    let file = generator_file();
+    let dev = Default::default();
+    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
+    let a = perturb_adapters(a);
+    let bytes = a.to_bytes(&config).unwrap();
+    let header = weights::read_header(&bytes).unwrap();
+    assert!(header.tensors.keys().all(|k| k.starts_with("fc") || k.starts_with("out") || k.starts_with("prompt")));
+    let (loaded, c2) = Adapted::<B>::load(&file, &bytes, &dev).unwrap();
+    assert_eq!(c2, config);
+    let (z, tokens) = inputs::<B>(2);
+    let f = a.offset(z.clone(), tokens.clone());
+    assert_eq!(max_diff(loaded.offset(z.clone(), tokens.clone()), f.clone()), 0.0);
+    let (light, _) = load_light::<B>(&file, &bytes, &dev).unwrap();
+    assert_eq!(max_diff(light.offset(z, tokens), f), 0.0);
+    for e in [
+        Adapted::<B>::load(&generator_file(), &bytes, &dev).err().unwrap(),
+        load_light::<B>(&generator_file(), &bytes, &dev).err().unwrap(),
+    ] {
+        assert!(e.to_string().contains("trained on generator"), "{e}");
+    }
+    // LoRA files are not light ones, and nothing light fine-tunes
+    let (lora, lora_config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
+    let e = load_light::<B>(&file, &lora.to_bytes(&lora_config).unwrap(), &dev).err().unwrap();
+    assert!(e.to_string().contains("not a light hypernetwork"), "{e}");
+    let e = Adapted::<B>::fresh(&file, Role::FineTune, LIGHT, &dev).err().unwrap();
+    assert!(e.to_string().contains("fine-tuning needs LoRA"), "{e}");
+    let bad = weights::with_config(&bytes, |c| c["light"]["grid"] = serde_json::json!(17));
+    let e = load_light::<B>(&file, &bad, &dev).err().unwrap();
+    assert!(e.to_string().contains("grid 17"), "{e}");
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::hypernet::tests::{generator_file, perturb_adapters, LORA};
+use crate::hypernet::tests::{generator_file, perturb_adapters, LIGHT, LORA};
 use burn::backend::Flex;
 
 type B = Flex;
@@ -107,4 +107,24 @@ fn non_finite_pixels_are_an_error_not_a_black_image() {
     let broken = Tensor::<B, 4>::from_data(TensorData::new(data, [2, 3, 4, 4]), &dev);
     let e = finite_images(broken, Method::Hypernoise).unwrap_err();
     assert!(e.to_string().contains("hypernoise produced non-finite pixels"), "{e}");
+}
+
+#[test]
+fn the_light_hypernetwork_draws_what_its_trained_model_draws_and_is_added_once() {
+    let file = generator_file();
+    let dev = Default::default();
+    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
+    let light = perturb_adapters(a);
+    let bytes = light.to_bytes(&config).unwrap();
+    let (g, config) = Generator::<B>::from_bytes(&file, &dev).unwrap();
+    let mut pipeline = Pipeline::from_generator(g, config, &dev);
+    assert_eq!(pipeline.methods(), [Method::Base]);
+    assert_eq!(pipeline.add(&file, &bytes).unwrap(), Method::Hypernoise);
+    let inputs = pipeline.inputs(&PROMPTS, &SEEDS).unwrap();
+    let exact =
+        light.generate(Role::NoiseHypernetwork, inputs.noise.clone(), inputs.tokens.clone(), 1.0, Sampler::OneStep);
+    assert_eq!(max_diff(pipeline.images(Method::Hypernoise, &inputs, 1.0).unwrap(), exact), 0.0);
+    let check = pipeline.check_fold(Method::Hypernoise, &light, &light, &dev, &inputs).unwrap();
+    assert!(check.passed(), "{check:?}");
+    assert!(matches!(pipeline.add(&file, &bytes), Err(PipelineError::TwoOfOneRole(Role::NoiseHypernetwork))));
 }

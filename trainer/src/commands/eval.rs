@@ -20,6 +20,7 @@ use hypernoise::hypernet::fingerprint;
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
 use hypernoise::pipeline::{adapter_config, Inputs, Method, Pipeline};
+use hypernoise::weights::parameter_count;
 use hypernoise::world::split::{items, Item, Split};
 use hypernoise::world::Image;
 use serde_json::json;
@@ -133,8 +134,8 @@ struct Bench<'a, B: TrainBackend> {
     device: B::Device,
     generator_path: PathBuf,
     pipeline: Pipeline<B::InnerBackend>,
-    /// The adapter rows' files' fingerprints.
-    fingerprints: BTreeMap<Row, String>,
+    /// The adapter rows' files.
+    adapter_files: BTreeMap<Row, AdapterFile>,
     reward: Reward<B::InnerBackend>,
     reward_spec: String,
     items: Vec<Item>,
@@ -190,8 +191,8 @@ impl<B: TrainBackend> Bench<'_, B> {
 
     fn run(&self, row: Row, name: &str) -> Result<Run> {
         if let Some(method) = row.method() {
-            let sampler = self.pipeline.sampler();
-            return self.timed(name, method.nfe(sampler), |_, inputs| Ok(self.pipeline.images(method, inputs, 1.0)?));
+            return self
+                .timed(name, self.pipeline.nfe(method), |_, inputs| Ok(self.pipeline.images(method, inputs, 1.0)?));
         }
         match row {
             Row::BestOfN => self.best_of_n(name),
@@ -254,7 +255,16 @@ struct Scored {
     reward: f64,
     run: Run,
     distance_to_base: Option<f64>,
-    adapters: Option<String>,
+    adapters: Option<AdapterFile>,
+}
+
+/// What a table row's adapters file is: its fingerprint (the row belongs to one set of
+/// weights), its design and its size.
+#[derive(Clone)]
+struct AdapterFile {
+    fingerprint: String,
+    design: String,
+    parameters: usize,
 }
 
 impl Scored {
@@ -271,7 +281,9 @@ impl Scored {
             "diversity": diversity(items, &self.run.images),
             "distance_to_base": self.distance_to_base,
             "card": card,
-            "adapters": self.adapters,
+            "adapters": self.adapters.as_ref().map(|a| &a.fingerprint),
+            "design": self.adapters.as_ref().map(|a| &a.design),
+            "parameters": self.adapters.as_ref().map(|a| a.parameters),
         })
     }
 }
@@ -289,9 +301,9 @@ fn markdown_row(name: &str, row: &serde_json::Value) -> String {
 }
 
 impl Args {
-    /// Adapter files the rows need, each checked to hold the role its row runs, with the
-    /// fingerprint its row names: a table row belongs to one set of weights.
-    fn adapter_files(&self) -> Result<Vec<(Row, PathBuf, String)>> {
+    /// Adapter files the rows need, each checked to hold the role its row runs, with what
+    /// its row says of it.
+    fn adapter_files(&self) -> Result<Vec<(Row, PathBuf, AdapterFile)>> {
         let mut files = Vec::new();
         for (row, given, default) in [
             (Row::Hypernoise, &self.hypernoise, "hypernoise.safetensors"),
@@ -303,11 +315,16 @@ impl Args {
             let path = given.clone().unwrap_or_else(|| shipped(default));
             let role = row.method().and_then(Method::role).expect("an adapted row");
             let bytes = read(&path)?;
-            let found = adapter_config(&bytes).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?.role;
-            if found != role {
-                bail!("{} holds {found:?} adapters, not {role:?} ones", path.display());
+            let config = adapter_config(&bytes).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))?;
+            if config.role != role {
+                bail!("{} holds {:?} adapters, not {role:?} ones", path.display(), config.role);
             }
-            files.push((row, path, fingerprint(&bytes)));
+            let parameters = parameter_count(&bytes)?;
+            files.push((
+                row,
+                path,
+                AdapterFile { fingerprint: fingerprint(&bytes), design: config.design.to_string(), parameters },
+            ));
         }
         Ok(files)
     }
@@ -317,7 +334,7 @@ impl Args {
         let adapters = self.adapter_files()?;
         let paths: Vec<PathBuf> = adapters.iter().map(|(_, path, _)| path.clone()).collect();
         let pipeline = load_pipeline::<B::InnerBackend>(&generator_path, &paths, &device)?;
-        let fingerprints = adapters.into_iter().map(|(row, _, fingerprint)| (row, fingerprint)).collect();
+        let adapter_files = adapters.into_iter().map(|(row, _, file)| (row, file)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let reward = Reward::parse(&reward_spec, pipeline.resolution(), &device)?;
         let items = items(self.split.into()).into_iter().step_by(self.every as usize).collect();
@@ -326,7 +343,7 @@ impl Args {
             device,
             generator_path,
             pipeline,
-            fingerprints,
+            adapter_files,
             reward,
             reward_spec,
             items,
@@ -382,7 +399,7 @@ impl OnBackend for Args {
             };
             let run = bench.run(row, &name)?;
             let (report, verdicts, reward) = bench.score(&run)?;
-            let adapters = bench.fingerprints.get(&row).cloned();
+            let adapters = bench.adapter_files.get(&row).cloned();
             if row == Row::Base {
                 base_images = Some(run.images.clone());
             }

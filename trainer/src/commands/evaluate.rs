@@ -134,7 +134,7 @@ impl OnBackend for Args {
             per_image * 1e3,
             self.batch,
             describe(kind),
-            method.nfe(sampler)
+            pipeline.nfe(method)
         );
         if let Some(dir) = &self.save_dir {
             self.save(dir, &items, &images)?;
@@ -146,7 +146,7 @@ impl OnBackend for Args {
                 "strength": self.model.strength,
                 "sampler": format!("{sampler:?}"),
                 "method": method.name(),
-                "nfe": method.nfe(sampler),
+                "nfe": pipeline.nfe(method),
                 "split": split.name(),
                 "images": items.len(),
                 "scores": report.scores(),

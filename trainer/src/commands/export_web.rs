@@ -1,13 +1,13 @@
-//! `trainer export-web`: the browser's copies of the shipped models, their matrices stored at 8
-//! bits with per-row scales (a quarter of the download; the models still compute in f32;
-//! `weights::to_q8`). The adapters are re-stamped with the 8-bit generator's fingerprint, since
-//! that is the generator they will run on.
+//! `trainer export-web`: the browser's copies of the shipped models, their matrices stored as
+//! integers of a few bits with per-row scales (the models still compute in f32;
+//! `weights::quantize`). The adapters are re-stamped with the quantised generator's
+//! fingerprint, since that is the generator they will run on.
 
 use crate::models::{read, shipped};
 use anyhow::{anyhow, Context, Result};
 use burn::backend::Flex;
 use hypernoise::hypernet::{fingerprint, Adapted};
-use hypernoise::weights::to_q8;
+use hypernoise::weights::{quantize, QUANTIZED_BITS};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -24,24 +24,42 @@ pub struct Args {
     /// Learned reward (default: weights/reward.safetensors).
     #[arg(long)]
     reward: Option<PathBuf>,
+    /// Bits per weight of the generator's matrices: at 5 its evaluation score is that of f32
+    /// (docs/browser.md), and its download two thirds of 8 bits'.
+    #[arg(long, default_value_t = 5, value_parser = bits)]
+    generator_bits: u32,
+    /// Bits per weight of the hypernetwork's and the reward's matrices, fetched after the first
+    /// image: at 5 the light hypernetwork lost 0.014 of its score, at 8 nothing that shows.
+    #[arg(long, default_value_t = 8, value_parser = bits)]
+    bits: u32,
+}
+
+fn bits(text: &str) -> Result<u32, String> {
+    let bits: u32 = text.parse().map_err(|e| format!("{e}"))?;
+    if !QUANTIZED_BITS.contains(&bits) {
+        return Err(format!("from {} to {} bits", QUANTIZED_BITS.start(), QUANTIZED_BITS.end()));
+    }
+    Ok(bits)
 }
 
 pub fn run(a: Args) -> Result<()> {
     let pick = |given: &Option<PathBuf>, file: &str| given.clone().unwrap_or_else(|| shipped(file));
     let generator = read(&pick(&a.generator, "generator.safetensors"))?;
     let adapters_path = pick(&a.hypernoise, "hypernoise.safetensors");
-    let generator_q8 = to_q8(&generator)?;
+    let generator_q = quantize(&generator, a.generator_bits)?;
     let (adapted, mut config) = Adapted::<Flex>::load(&generator, &read(&adapters_path)?, &Default::default())
         .map_err(|e| anyhow!("cannot load {}: {e}", adapters_path.display()))?;
-    config.generator_fingerprint = fingerprint(&generator_q8);
+    config.generator_fingerprint = fingerprint(&generator_q);
     let reward_path = pick(&a.reward, "reward.safetensors");
     let reward = read(&reward_path)?;
     hypernoise::weights::config_of::<hypernoise::reward::RewardConfig>(&reward, "reward")
         .map_err(|e| anyhow!("{}: {e}", reward_path.display()))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    for (name, bytes) in
-        [("generator", generator_q8), ("hypernoise", to_q8(&adapted.to_bytes(&config)?)?), ("reward", to_q8(&reward)?)]
-    {
+    for (name, bytes) in [
+        ("generator", generator_q),
+        ("hypernoise", quantize(&adapted.to_bytes(&config)?, a.bits)?),
+        ("reward", quantize(&reward, a.bits)?),
+    ] {
         let path = a.out.join(format!("{name}.safetensors"));
         crate::files::write(&path, &bytes)?;
         println!("wrote {} ({:.2} MB)", path.display(), bytes.len() as f64 / 1e6);

@@ -1,4 +1,5 @@
-//! `trainer fit` trains the noise hypernetwork; `trainer finetune` trains the same LoRA
+//! `trainer fit` trains the noise hypernetwork (LoRA adapters on a copy of the generator, or
+//! the light network on the noise's low frequencies); `trainer finetune` trains the same LoRA
 //! adapters as a direct fine-tune of the generator on the same reward (the baseline that
 //! reward-hacks). One loop for both: random training prompts and seeded noise each step,
 //! SGD with momentum (the paper's; Adam on request), global-norm clipping, warmup; at every
@@ -26,7 +27,8 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::images_to_tensor;
 use hypernoise::generator::{LoraConfig, Sampler};
-use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, AdapterConfig, Role};
+use hypernoise::hypernet::light::LightConfig;
+use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, AdapterConfig, Design, Role};
 use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::rng::Rng;
 use hypernoise::world::split::{items, Item, Split};
@@ -47,6 +49,19 @@ pub struct Args {
     /// curves.png, compare.png and the best adapters (hypernoise.safetensors / finetune.safetensors).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// `lora`: the paper's hypernetwork, LoRA adapters (--rank, --alpha) on a copy of the
+    /// generator; `light`: a small network on the noise's lowest --grid x --grid frequencies
+    /// (--hidden wide), about the base's cost at inference (`fit` only).
+    // Left out of the run's settings when LoRA, so runs begun before the option resume.
+    #[serde(skip_serializing_if = "DesignKind::is_lora")]
+    #[arg(long, value_enum, default_value_t = DesignKind::Lora)]
+    pub design: DesignKind,
+    #[serde(skip_serializing_if = "is_standard_grid")]
+    #[arg(long, default_value_t = LightConfig::standard().grid)]
+    pub grid: usize,
+    #[serde(skip_serializing_if = "is_standard_hidden")]
+    #[arg(long, default_value_t = LightConfig::standard().hidden)]
+    pub hidden: usize,
     #[arg(long, default_value_t = 32)]
     pub rank: usize,
     #[arg(long, default_value_t = 32.0)]
@@ -110,6 +125,27 @@ impl OptimizerKind {
     fn is_sgd(&self) -> bool {
         *self == OptimizerKind::Sgd
     }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DesignKind {
+    Lora,
+    Light,
+}
+
+impl DesignKind {
+    fn is_lora(&self) -> bool {
+        *self == DesignKind::Lora
+    }
+}
+
+fn is_standard_grid(grid: &usize) -> bool {
+    *grid == LightConfig::standard().grid
+}
+
+fn is_standard_hidden(hidden: &usize) -> bool {
+    *hidden == LightConfig::standard().hidden
 }
 
 /// `fit` or `finetune`: the arguments and the role they train.
@@ -212,9 +248,6 @@ impl Job {
         } else {
             Sampler::Flow { steps: a.gen_steps, guidance: a.guidance }
         };
-        if a.rank == 0 {
-            bail!("--rank must be at least 1");
-        }
         if self.role == Role::FineTune && sampler != Sampler::OneStep {
             bail!("finetune adapts the one-step generator; --gen-steps above 1 applies to fit only");
         }
@@ -222,6 +255,17 @@ impl Job {
             bail!("--devices must be between 1 and --batch ({})", a.batch);
         }
         Ok(sampler)
+    }
+
+    /// What the run trains.
+    fn design(&self) -> Design {
+        let a = &self.args;
+        match a.design {
+            DesignKind::Lora => Design::Lora(LoraConfig { rank: a.rank, alpha: a.alpha }),
+            DesignKind::Light => {
+                Design::Light(LightConfig { grid: a.grid, hidden: a.hidden, ..LightConfig::standard() })
+            }
+        }
     }
 
     /// Fresh adapters on the generator in `generator_bytes`. Their random init is made on the CPU
@@ -235,10 +279,9 @@ impl Job {
         generator_path: &Path,
         device: &B::Device,
     ) -> Result<(Adapted<B>, AdapterConfig)> {
-        let lora = LoraConfig { rank: self.args.rank, alpha: self.args.alpha };
         let cpu = Default::default();
         Flex::seed(&cpu, self.args.seed);
-        let (init, init_config) = Adapted::<Flex>::fresh(generator_bytes, self.role, lora, &cpu)
+        let (init, init_config) = Adapted::<Flex>::fresh(generator_bytes, self.role, self.design(), &cpu)
             .map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
         Adapted::<B>::load(generator_bytes, &init.to_bytes(&init_config)?, device).map_err(|e| anyhow!("{e}"))
     }
@@ -356,13 +399,12 @@ impl OnBackend for Job {
         let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
         eprintln!(
-            "{}: {} on {} x{} (reward {reward_spec}, LoRA rank {} alpha {}, {:?})",
+            "{}: {} on {} x{} (reward {reward_spec}, {:?}, {:?})",
             self.name(),
             generator_path.display(),
             describe(kind),
             a.devices,
-            a.rank,
-            a.alpha,
+            config.design,
             sampler
         );
 

@@ -1,0 +1,114 @@
+//! The light noise hypernetwork, in the spirit of LENS (arXiv 2605.07253): f(z, c) lives in the
+//! lowest `grid` x `grid` spatial frequencies of each noise channel (an orthonormal DCT-II
+//! basis), predicted from those same frequencies of z and the prompt by a small MLP. A LoRA
+//! hypernetwork costs a whole generator pass; this one costs two small matrix products and
+//! an MLP, so HyperNoise costs about what the base does. The coarse layout (where shapes go,
+//! which colour a region takes) is what the generator reads from the noise's low frequencies,
+//! so that is where a prompt's corrections are made.
+//!
+//! Because the basis is orthonormal, ||f||^2 over the 3 x H x W noise equals the squared norm of
+//! the predicted coefficients: the objective's regulariser is the same KL term as for LoRA.
+
+use crate::generator::layers::{Adapters, Dense};
+use crate::generator::prompt_encoder::PromptEncoder;
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+use serde::{Deserialize, Serialize};
+
+/// The size of the light hypernetwork.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LightConfig {
+    /// Frequencies kept per axis: f has `3 * grid^2` degrees of freedom.
+    pub grid: usize,
+    /// Width of the MLP's hidden layers.
+    pub hidden: usize,
+    /// Width of each token's embedding in its own prompt encoder.
+    pub token_dim: usize,
+}
+
+impl LightConfig {
+    pub const MAX_HIDDEN: usize = 4096;
+    pub const MAX_TOKEN_DIM: usize = 512;
+
+    /// What `trainer fit --design light` trains by default: 8 x 8 frequencies (a 64 x 64
+    /// noise's coarsest 1/64), 512 hidden units.
+    pub fn standard() -> Self {
+        LightConfig { grid: 8, hidden: 512, token_dim: 16 }
+    }
+
+    /// Sizes that build a network for `resolution` x `resolution` noise.
+    pub fn check(&self, resolution: usize) -> Result<(), String> {
+        if !(1..=resolution).contains(&self.grid) {
+            return Err(format!("light hypernetwork grid {} must be from 1 to the resolution {resolution}", self.grid));
+        }
+        if !(1..=Self::MAX_HIDDEN).contains(&self.hidden) || !(1..=Self::MAX_TOKEN_DIM).contains(&self.token_dim) {
+            return Err(format!(
+                "light hypernetwork widths hidden {} and token_dim {} must be from 1 to {} and {}",
+                self.hidden,
+                self.token_dim,
+                Self::MAX_HIDDEN,
+                Self::MAX_TOKEN_DIM
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct LightHypernet<B: Backend> {
+    prompt: PromptEncoder<B>,
+    fc1: Dense<B>,
+    fc2: Dense<B>,
+    /// Zero at init: f = 0, so training starts from the base generator.
+    out: Dense<B>,
+    grid: usize,
+}
+
+/// Noise channels (RGB).
+const CHANNELS: usize = 3;
+
+impl<B: Backend> LightHypernet<B> {
+    pub fn new(config: &LightConfig, device: &B::Device) -> Self {
+        let coefficients = CHANNELS * config.grid * config.grid;
+        LightHypernet {
+            prompt: PromptEncoder::new(config.token_dim, config.hidden, None, device),
+            fc1: Dense::new(coefficients + config.hidden, config.hidden, None, device),
+            fc2: Dense::new(config.hidden, config.hidden, None, device),
+            out: Dense::zeros(config.hidden, coefficients, device),
+            grid: config.grid,
+        }
+    }
+
+    /// Frequencies kept per axis.
+    pub fn grid(&self) -> usize {
+        self.grid
+    }
+
+    /// f(z, c) for noise `z` (B, 3, H, H) and prompt tokens (B, MAX_TOKENS): (B, 3, H, H), in
+    /// the span of the lowest `grid` x `grid` frequencies.
+    pub fn offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+        let [b, c, h, _] = z.dims();
+        let g = self.grid;
+        let basis = dct_basis::<B>(h, g, &z.device()).unsqueeze::<4>(); // (1, 1, H, g)
+        let coefficients = basis.clone().transpose().matmul(z).matmul(basis.clone()); // (B, 3, g, g)
+        let x = Tensor::cat(vec![coefficients.reshape([b, c * g * g]), self.prompt.forward(tokens, Adapters::Off)], 1);
+        let hidden = silu(self.fc1.forward(x, Adapters::Off));
+        let hidden = hidden.clone() + silu(self.fc2.forward(hidden, Adapters::Off));
+        let f = self.out.forward(hidden, Adapters::Off).reshape([b, c, g, g]);
+        basis.clone().matmul(f).matmul(basis.transpose())
+    }
+}
+
+/// The first `k` orthonormal DCT-II basis vectors of length `n`, as columns (n, k):
+/// B[i, j] = s_j cos(pi (i + 1/2) j / n), s_0 = sqrt(1/n), s_j = sqrt(2/n).
+pub fn dct_basis<B: Backend>(n: usize, k: usize, device: &B::Device) -> Tensor<B, 2> {
+    let values: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            (0..k).map(move |j| {
+                let s = if j == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() };
+                (s * (std::f64::consts::PI * (i as f64 + 0.5) * j as f64 / n as f64).cos()) as f32
+            })
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [n, k]), device)
+}
