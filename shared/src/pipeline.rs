@@ -146,19 +146,18 @@ impl<B: Backend> NoiseMap<B> {
     }
 
     /// The noise hypernetwork in `adapters` (either design) on the generator in `generator`.
-    pub fn load(generator: &[u8], adapters: &[u8], device: &B::Device) -> Result<(Self, AdapterConfig), WeightsError> {
-        match adapter_config(adapters)?.design {
-            Design::Lora(_) => fold(generator, adapters, device).map(|(g, c)| (NoiseMap::Folded(g), c)),
-            Design::Light(_) => load_light(generator, adapters, device).map(|(l, c)| (NoiseMap::Light(l), c)),
-        }
+    pub fn load(generator: &[u8], adapters: &[u8], device: &B::Device) -> Result<Self, WeightsError> {
+        Ok(match adapter_config(adapters)?.design {
+            Design::Lora(_) => NoiseMap::Folded(fold(generator, adapters, device)?.0),
+            Design::Light(_) => NoiseMap::Light(load_light(generator, adapters, device)?.0),
+        })
     }
 }
 
 /// The base generator and, when loaded, adapters folded into copies of it (one plain network
 /// pass each, the cost the browser and the table measure) or the light hypernetwork, with the
-/// sampler they run. The
-/// networks are boxed: a generator's parameter handles take tens of kB, and moved by value
-/// through a few frames they overflowed WebAssembly's 1 MB stack on WebGPU.
+/// sampler they run. The networks are boxed: a generator's parameter handles take tens of kB,
+/// and moved by value through a few frames they overflowed WebAssembly's 1 MB stack on WebGPU.
 #[derive(Clone)]
 pub struct Pipeline<B: Backend> {
     base: Box<Generator<B>>,
@@ -191,7 +190,7 @@ impl<B: Backend> Pipeline<B> {
         }
         match role {
             Role::NoiseHypernetwork => {
-                self.hypernetwork = Some(Box::new(NoiseMap::load(generator, adapters, &self.device)?.0));
+                self.hypernetwork = Some(Box::new(NoiseMap::load(generator, adapters, &self.device)?));
             }
             Role::FineTune => self.finetuned = Some(Box::new(fold::<B>(generator, adapters, &self.device)?.0)),
         }

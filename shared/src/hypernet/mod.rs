@@ -60,7 +60,8 @@ impl std::fmt::Display for Design {
 }
 
 impl Design {
-    fn check(&self, role: Role, generator: &GeneratorConfig) -> Result<(), String> {
+    /// Sizes within bounds, for `role` on a generator of `generator`'s architecture.
+    pub fn check(&self, role: Role, generator: &GeneratorConfig) -> Result<(), String> {
         match self {
             Design::Lora(lora) => lora.check(),
             Design::Light(_) if role == Role::FineTune => {
@@ -112,9 +113,7 @@ impl<B: Backend> Adapted<B> {
         design: Design,
         device: &B::Device,
     ) -> Result<(Self, AdapterConfig), WeightsError> {
-        let generator: GeneratorConfig =
-            weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
-        generator.check().map_err(WeightsError::Corrupt)?;
+        let generator = generator_config(generator_bytes)?;
         design.check(role, &generator).map_err(WeightsError::Corrupt)?;
         let model = weights::load_part(Generator::new(&generator, design.lora(), device), generator_bytes, |p| {
             !crate::generator::layers::is_adapter_path(p)
@@ -191,6 +190,14 @@ impl<B: Backend> Adapted<B> {
     }
 }
 
+/// The generator file's architecture, within bounds.
+fn generator_config(generator_bytes: &[u8]) -> Result<GeneratorConfig, WeightsError> {
+    let generator: GeneratorConfig =
+        weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
+    generator.check().map_err(WeightsError::Corrupt)?;
+    Ok(generator)
+}
+
 /// Adapters in a file described as trained on the generator `found` describes: same
 /// fingerprint, and the same architecture the fingerprint stands for.
 fn trained_on(config: &AdapterConfig, found: &AdapterConfig) -> Result<(), WeightsError> {
@@ -218,9 +225,7 @@ pub fn load_light<B: Backend>(
     device: &B::Device,
 ) -> Result<(LightHypernet<B>, AdapterConfig), WeightsError> {
     let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
-    let generator: GeneratorConfig =
-        weights::config_of(generator_bytes, <GeneratorConfig as weights::Architecture>::KIND)?;
-    generator.check().map_err(WeightsError::Corrupt)?;
+    let generator = generator_config(generator_bytes)?;
     let Design::Light(light) = config.design else {
         return Err(WeightsError::Mismatch("these adapters are LoRA adapters, not a light hypernetwork".into()));
     };
