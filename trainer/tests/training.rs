@@ -910,4 +910,15 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
         "1",
     ]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("fine-tuning needs LoRA"), "{o:?}");
+    // sizes out of bounds are the arguments' errors, and leave no run folder
+    for (args, message) in [
+        (&["--design", "light", "--grid", "17"][..], "grid 17 must be from 1 to the resolution 16"),
+        (&["--rank", "0"][..], "LoRA rank 0 is outside 1..=1024"),
+    ] {
+        let out = dir.join("bad");
+        let o = tiny_fit(&g, &out, "1", args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(message) && !stderr.contains("cannot load"), "{stderr}");
+        assert!(!out.exists());
+    }
 }

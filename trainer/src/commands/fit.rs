@@ -26,11 +26,12 @@ use burn::prelude::*;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::images_to_tensor;
-use hypernoise::generator::{LoraConfig, Sampler};
+use hypernoise::generator::{GeneratorConfig, LoraConfig, Sampler};
 use hypernoise::hypernet::light::LightConfig;
 use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, AdapterConfig, Design, Role};
 use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::rng::Rng;
+use hypernoise::weights::{config_of, Architecture, WeightsError};
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -279,10 +280,14 @@ impl Job {
         generator_path: &Path,
         device: &B::Device,
     ) -> Result<(Adapted<B>, AdapterConfig)> {
+        let cannot_load = |e: WeightsError| anyhow!("cannot load {}: {e}", generator_path.display());
+        // the arguments' own problems are theirs, not the generator file's
+        let generator: GeneratorConfig = config_of(generator_bytes, GeneratorConfig::KIND).map_err(cannot_load)?;
+        self.design().check(self.role, &generator).map_err(|e| anyhow!("{e}"))?;
         let cpu = Default::default();
         Flex::seed(&cpu, self.args.seed);
-        let (init, init_config) = Adapted::<Flex>::fresh(generator_bytes, self.role, self.design(), &cpu)
-            .map_err(|e| anyhow!("cannot load {}: {e}", generator_path.display()))?;
+        let (init, init_config) =
+            Adapted::<Flex>::fresh(generator_bytes, self.role, self.design(), &cpu).map_err(cannot_load)?;
         Adapted::<B>::load(generator_bytes, &init.to_bytes(&init_config)?, device).map_err(|e| anyhow!("{e}"))
     }
 }
