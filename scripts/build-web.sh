@@ -10,10 +10,19 @@ cd "$ROOT"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 # wasm SIMD (every browser with WebGPU has it) speeds up the CPU fallback's matrix kernels
 export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
-deb_cargo build -q -p hypernoise-web --profile wasm --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
-unset RUSTFLAGS
 rm -rf www/pkg
-"$WASM_BINDGEN" --target web --remove-name-section --remove-producers-section --out-dir www/pkg "$TARGET_DIR/wasm32-unknown-unknown/wasm/hypernoise_web.wasm"
+# two builds of one crate: with WebGPU (hypernoise_web) and without it (hypernoise_web_cpu, the
+# module index.js fetches when the CPU will run the models)
+wasm_module() {   # $1: the module's name; then cargo's feature arguments
+  local name=$1
+  shift
+  deb_cargo build -q -p hypernoise-web --profile wasm --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@"
+  "$WASM_BINDGEN" --target web --remove-name-section --remove-producers-section --out-dir www/pkg --out-name "$name" \
+    "$TARGET_DIR/wasm32-unknown-unknown/wasm/hypernoise_web.wasm"
+}
+wasm_module hypernoise_web
+wasm_module hypernoise_web_cpu --no-default-features
+unset RUSTFLAGS
 cp web/package/* www/pkg/
 TRAINER=${TRAINER:-$TARGET_DIR/debug/trainer}
 [ -x "$TRAINER" ] || cargo build -q -p trainer
@@ -21,12 +30,10 @@ TRAINER=${TRAINER:-$TARGET_DIR/debug/trainer}
 # zlib at level 9, as the browser tests count the download (GNU gzip -9 makes the 5-bit
 # generator 5% larger)
 gz() { node -e 'process.stdout.write(String(require("zlib").gzipSync(require("fs").readFileSync(process.argv[1]), { level: 9 }).length))' "$1"; }
-total=0
-first=0
-for f in www/pkg/hypernoise_web_bg.wasm www/pkg/hypernoise_web.js www/pkg/index.js www/pkg/models/*.safetensors; do
-  total=$((total + $(gz "$f")))
-  # the page's first image waits for the module, its glue and the generator alone
-  case "$f" in *hypernoise.safetensors|*reward.safetensors) ;; *) first=$((first + $(gz "$f"))) ;; esac
+for f in www/pkg/*_bg.wasm www/pkg/*.js www/pkg/models/*.safetensors; do
   printf '  %-40s %9d bytes, %9d gzip\n' "$f" "$(stat -c %s "$f")" "$(gz "$f")"
 done
-echo "built www/pkg: the page downloads $total bytes gzip (wasm, glue and models), $first before its first image"
+# the page's first image waits for one build of the module, its glue and the generator alone
+sum() { local n=0 f; for f in "$@"; do n=$((n + $(gz "www/pkg/$f"))); done; echo $n; }
+first="index.js models/generator.safetensors"
+echo "built www/pkg: before its first image the page downloads $(sum $first hypernoise_web_cpu_bg.wasm hypernoise_web_cpu.js) bytes gzip on the CPU, $(sum $first hypernoise_web_bg.wasm hypernoise_web.js) on WebGPU"

@@ -154,7 +154,8 @@ async function runReno() {
 async function main() {
   try {
     const started = performance.now();
-    await initialise();
+    const backend = new URLSearchParams(location.search).get('backend') || 'auto';
+    await initialise({ backend });
     for (const word of vocabulary()) {
       const b = document.createElement('button');
       b.type = 'button'; b.textContent = word;
@@ -169,7 +170,6 @@ async function main() {
       $('examples').append(b);
     }
     status('loading', 'Loading the models…');
-    const backend = new URLSearchParams(location.search).get('backend') || 'auto';
     try {
       model = await loadHyperNoise({ backend });
       window.hypernoise = model; // the page's models, for the console (and the browser tests)

@@ -3,6 +3,9 @@
 # the GPU machine, which has no Rust toolchain (scripts/gpu/*.sh run it there).
 #   scripts/gpu/build-trainer.sh          # LibTorch backend (--device torch): PyTorch's kernels
 #   scripts/gpu/build-trainer.sh cuda     # burn's CUDA backend (--device cuda): fit --devices N over NCCL
+#   scripts/gpu/build-trainer.sh wgpu     # burn-wgpu (--device wgpu): the page's WebGPU code on the GPU
+#                                         # through Vulkan (scripts/gpu/webgpu-native.sh), with Debian's
+#                                         # Vulkan loader, which the GPU machine lacks
 # The LibTorch trainer links PyTorch's libraries dynamically: it runs where the same PyTorch
 # version is installed (common.sh puts its libraries on LD_LIBRARY_PATH).
 set -euo pipefail
@@ -59,10 +62,18 @@ PY
   HYPERNOISE_CUBEK_K_GUARD_FIXED=1 cargo build --release -p trainer --features cuda --config "patch.crates-io.cubek-matmul.path='$patched'"
 }
 
+build_wgpu() {
+  cargo build --release -p trainer --features wgpu
+  mkdir -p .carry
+  rm -f .carry/libvulkan1_*.deb
+  (cd .carry && apt-get download libvulkan1)
+}
+
 case "$BACKEND" in
   torch) build_torch ;;
   cuda) build_cuda ;;
-  *) echo "usage: $0 [torch|cuda]" >&2; exit 2 ;;
+  wgpu) build_wgpu ;;
+  *) echo "usage: $0 [torch|cuda|wgpu]" >&2; exit 2 ;;
 esac
 mkdir -p .carry
 # compressed (xz): the binary and what a call trains on travel together under 64 MiB;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The exact commands that train the generator on a GPU machine without a Rust toolchain, in
-# calls of at most 10 minutes. Each call restores what the previous call left (carried in
-# .carry/), trains until its time budget, and packs its run folder and the compiled-kernel
-# cache into $OUT for the next call, which resumes from the checkpoint.
+# calls of at most 10 minutes. Each call trains until its time budget and packs its weights and
+# the compiled-kernel cache into $OUT. A call on the same warm machine resumes the run from its
+# checkpoint in runs/; a fresh machine has lost it, so every call also returns the checkpoint's
+# weights, which the next one continues from with --init (a new optimizer and schedule).
 #   scripts/gpu/generator.sh teacher   # flow-matching teacher, 3,000 steps (resumable)
 #   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
 #   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
 # .carry/ holds trainer.xz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (see
-# common.sh), teacher.safetensors and <phase>.tar.part-* from earlier calls' $OUT.
+# common.sh) and teacher.safetensors.
 # PACK_CACHE=0 leaves packing the cache to the caller (when other trainers share the call).
 set -uo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 teacher|student|eval ..." >&2; exit 2; }
@@ -25,20 +26,21 @@ source "$(dirname "$0")/common.sh"
 gpu_setup || exit 1
 left() { awk "BEGIN { printf \"%.1f\", ($DEADLINE - $(date +%s)) / 60 - ${1:-0} }"; }   # minutes, less a reserve
 
-# $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint of an
-# unfinished one (split), the kernel cache, and one archive of curves and sample grids.
-pack() {   # $1: the phase's final weights file (as $1.part-*: cat them); its checkpoint travels only while it is missing
+# $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint weights of
+# an unfinished one (split), the kernel cache, and one archive of curves and sample grids. A whole
+# checkpoint (the optimizer's state too: 54 MB for the teacher) could not travel back: the
+# repository's own files fill 48 of the 64 MiB a call carries.
+pack() {   # $1: the phase's final weights file (as $1.part-*: cat them), else the checkpoint's as $PHASE-checkpoint.safetensors.part-*
   if [ -f "runs/$PHASE/$1" ]; then split -b 15M "runs/$PHASE/$1" "$OUT/$1.part-"
-  elif [ -d "runs/$PHASE/checkpoint" ]; then tar cf - -C runs "$PHASE/checkpoint" | split -b 15M - "$OUT/$PHASE.tar.part-"; fi
+  elif [ -f "runs/$PHASE/checkpoint/weights.safetensors" ]; then split -b 15M "runs/$PHASE/checkpoint/weights.safetensors" "$OUT/$PHASE-checkpoint.safetensors.part-"; fi
 }
 
 for PHASE in "$@"; do
-  if compgen -G ".carry/$PHASE.tar.part-*" >/dev/null; then cat .carry/"$PHASE".tar.part-* | tar xf - -C runs; fi
   case "$PHASE" in
   teacher)
-    # TEACHER_ARGS: e.g. "--init .carry/teacher.safetensors" continues a teacher with a new schedule
+    # TEACHER_ARGS: e.g. "--init weights/teacher.safetensors" continues a teacher with a new schedule
     # shellcheck disable=SC2086
-    run "$T" --device "$GPU" teach --out runs/teacher --steps "${TEACHER_STEPS:-6000}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 0.3)" ${TEACHER_ARGS:-}
+    run "$T" --device "$GPU" teach --out runs/teacher --steps "${TEACHER_STEPS:-6000}" --batch "${TEACHER_BATCH:-128}" --log-every 25 --checkpoint-every 250 --max-minutes "$(left 0.3)" ${TEACHER_ARGS:-}
     pack teacher.safetensors
     # a finished teacher is what the student and eval phases read next
     [ -f runs/teacher/teacher.safetensors ] && cp runs/teacher/teacher.safetensors .carry/

@@ -124,12 +124,17 @@ async function runReno(page, label) {
   bench[`${label}_reno_ms_per_step`] = Number(cost.match(/(\d+) ms\/step$/)[1]);
 }
 
-/** The demo page on one backend: status and notice, native-matching pixels, live ReNO, a screenshot. */
-async function demoMatchesNative(browser, query, label, backend, notice) {
+/** The paths of the fetched files whose names end with `suffix`. */
+const fetched = (urls, suffix) => urls.map((url) => new URL(url).pathname).filter((path) => path.endsWith(suffix));
+
+/** The demo page on one backend: status and notice, the files fetched before the first image,
+ * native-matching pixels, live ReNO, a screenshot. */
+async function demoMatchesNative(browser, query, label, backend, notice, module) {
   const { page, beforeFirstImage } = await readyPage(browser, query);
-  // the first image waits for the generator alone: the hypernetwork and the reward come after it
-  const models = beforeFirstImage.filter((url) => url.includes('/models/')).map((url) => new URL(url).pathname);
-  assert.deepEqual(models, ['/pkg/models/generator.safetensors']);
+  // the first image waits for one build of the module and the generator alone: the
+  // hypernetwork and the reward come after it
+  assert.deepEqual(fetched(beforeFirstImage, '.wasm'), [`/pkg/${module}_bg.wasm`]);
+  assert.deepEqual(fetched(beforeFirstImage, '.safetensors'), ['/pkg/models/generator.safetensors']);
   bench[`${label}_bytes_before_first_image_gzip`] = gzipBytes(beforeFirstImage);
   assert.match(await page.textContent('#status'), backend);
   assert.equal(await page.isVisible('#notice'), notice !== null);
@@ -144,11 +149,13 @@ test('WebGPU: the page generates base and HyperNoise images matching the native 
   const browser = await launch(WEBGPU);
   try {
     // by default a software adapter (SwiftShader, all this machine has) loses to the CPU backend
+    // (so the page fetches the CPU-only build of the module)
     const auto = await readyPage(browser);
     assert.match(await auto.page.textContent('#status'), /cpu \(WebAssembly\)/);
     assert.match(await auto.page.textContent('#notice'), /only a software adapter \(google swiftshader\)/);
+    assert.deepEqual(fetched(auto.beforeFirstImage, '.wasm'), ['/pkg/hypernoise_web_cpu_bg.wasm']);
     await auto.page.close();
-    await demoMatchesNative(browser, '?backend=webgpu', 'webgpu', /webgpu \(google swiftshader\)/, null);
+    await demoMatchesNative(browser, '?backend=webgpu', 'webgpu', /webgpu \(google swiftshader\)/, null, 'hypernoise_web');
   } finally {
     await browser.close();
   }
@@ -157,7 +164,7 @@ test('WebGPU: the page generates base and HyperNoise images matching the native 
 test('without WebGPU the page falls back to the CPU, says so, and matches the native CPU', async () => {
   const browser = await launch();
   try {
-    await demoMatchesNative(browser, '', 'cpu', /cpu \(WebAssembly\)/, /WebGPU.*running on the CPU in WebAssembly/);
+    await demoMatchesNative(browser, '', 'cpu', /cpu \(WebAssembly\)/, /WebGPU.*running on the CPU in WebAssembly/, 'hypernoise_web_cpu');
   } finally {
     await browser.close();
   }
@@ -194,6 +201,7 @@ test('the embedding example works, and bad models or requests are readable error
         strength: await message(model.generate({ prompt: 'a red circle', seed: 1, hypernoise: true, strength: 3 })),
         renoField: await message(model.startReno({ prompt: 'a red circle', iteratons: 5 })),
         urlObject: await message(pkg.loadHyperNoise({ generator: new URL('/pkg/models/generator.safetensors', location.href), backend: 'cpu' })),
+        webgpuOnCpuBuild: await message(pkg.loadHyperNoise({ backend: 'webgpu' })),
       };
     });
     assert.match(errors.truncated, /truncated/);
@@ -212,6 +220,8 @@ test('the embedding example works, and bad models or requests are readable error
     assert.match(errors.strength, /strength must be a number from 0 to 2, got 3/);
     assert.match(errors.renoField, /startReno: unknown field 'iteratons'/);
     assert.equal(errors.urlObject, 'no error', 'a URL object is a model source, as index.d.ts says');
+    // the page loaded the CPU-only build (this browser has no WebGPU): it says what WebGPU needs
+    assert.match(errors.webgpuOnCpuBuild, /CPU-only module \(hypernoise_web_cpu.js\): WebGPU needs hypernoise_web.js/);
   } finally {
     await browser.close();
   }

@@ -1,10 +1,11 @@
 //! The backends a command can run on: the CPU (burn-flex) always; NVIDIA GPUs through burn's
 //! CUDA backend (`--features cuda`) or through LibTorch (`--features tch`: PyTorch's own CUDA
-//! kernels, cuDNN and cuBLAS, linked at run time from a PyTorch install). Commands are written
+//! kernels, cuDNN and cuBLAS, linked at run time from a PyTorch install); any GPU through
+//! burn-wgpu natively (`--features wgpu`), the browser's WebGPU code path. Commands are written
 //! once, generic over the backend.
 
 use crate::train::collective::Collective;
-#[cfg(not(all(feature = "cuda", feature = "tch")))]
+#[cfg(not(all(feature = "cuda", feature = "tch", feature = "wgpu")))]
 use anyhow::bail;
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
@@ -17,6 +18,8 @@ pub enum DeviceKind {
     Cuda,
     /// An NVIDIA GPU through LibTorch.
     Torch,
+    /// A GPU through burn-wgpu (Vulkan on Linux): what the page runs on WebGPU.
+    Wgpu,
 }
 
 impl DeviceKind {
@@ -79,6 +82,27 @@ pub fn dispatch<C: OnBackend>(kind: DeviceKind, command: C) -> Result<C::Output>
         DeviceKind::Torch => {
             bail!("this trainer was built without LibTorch: build it with scripts/gpu/build-trainer.sh")
         }
+        #[cfg(feature = "wgpu")]
+        DeviceKind::Wgpu => {
+            // wgpu panics when it finds no adapter (no Vulkan loader or driver); say so instead
+            let run = std::panic::AssertUnwindSafe(|| {
+                use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, WgpuDevice};
+                let device = WgpuDevice::DefaultDevice;
+                let info = init_setup::<AutoGraphicsApi>(&device, Default::default()).adapter.get_info();
+                eprintln!(
+                    "wgpu adapter: {} ({:?}; driver {} {})",
+                    info.name, info.backend, info.driver, info.driver_info
+                );
+                command.run::<Autodiff<burn::backend::Wgpu>>(device, kind)
+            });
+            std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("burn-wgpu found no usable GPU adapter (message above); on Linux it needs a Vulkan loader (libvulkan.so.1) and a driver (VK_DRIVER_FILES)"))
+            })
+        }
+        #[cfg(not(feature = "wgpu"))]
+        DeviceKind::Wgpu => {
+            bail!("this trainer was built without burn-wgpu: build it with scripts/gpu/build-trainer.sh wgpu")
+        }
     }
 }
 
@@ -90,5 +114,6 @@ pub fn describe(kind: DeviceKind) -> String {
         }
         DeviceKind::Cuda => "cuda (burn-cuda)".into(),
         DeviceKind::Torch => "cuda (burn-tch, LibTorch)".into(),
+        DeviceKind::Wgpu => "wgpu (burn-wgpu, native)".into(),
     }
 }

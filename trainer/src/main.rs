@@ -25,7 +25,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// Where models run: `cpu`, or an NVIDIA GPU through `torch` (LibTorch) or `cuda` (burn-cuda)
-    /// when the trainer is built for it (scripts/gpu/build-trainer.sh; the default then).
+    /// when the trainer is built for it (scripts/gpu/build-trainer.sh; the default then), or any
+    /// GPU through `wgpu` (burn-wgpu; Vulkan on Linux; `build-trainer.sh wgpu`).
     #[arg(long, global = true, value_enum)]
     device: Option<DeviceKind>,
     #[command(subcommand)]

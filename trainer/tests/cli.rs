@@ -210,6 +210,10 @@ fn bad_input_gets_clear_errors() {
     assert!(stderr(&o).contains("best-of-n"), "the methods are listed: {}", stderr(&o));
     let o = trainer(&["eval", "--best-of", "0"]);
     assert!(!o.status.success() && stderr(&o).contains("0 is not in 1..=1000"), "{}", stderr(&o));
+
+    // the tests' trainer has no GPU backend: asking for one names the build that has it
+    let o = trainer(&["--device", "wgpu", "bench"]);
+    assert!(!o.status.success() && stderr(&o).contains("scripts/gpu/build-trainer.sh wgpu"), "{}", stderr(&o));
 }
 
 #[test]

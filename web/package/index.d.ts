@@ -95,15 +95,25 @@ export declare class HyperNoise {
 
 export interface PromptInfo { text: string; category: string; split: 'train' | 'val' | 'eval' | null; }
 
-export declare function initialise(wasm?: string | URL | BufferSource): Promise<unknown>;
+export interface InitialiseOptions {
+  /** Which build of the module to fetch: "cpu" the CPU-only one (a third of the download), "webgpu"
+   * the one with WebGPU, "auto" (default) the WebGPU one only where a hardware adapter exists. */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+  /** Your own URL or bytes of that build's `_bg.wasm`. */
+  wasm?: string | URL | BufferSource;
+}
+
+/** Fetches and instantiates the module (once: later calls share the first one's); resolves to the
+ * build's name, "hypernoise_web" or "hypernoise_web_cpu". The functions below exist after it. */
+export declare function initialise(options?: InitialiseOptions): Promise<'hypernoise_web' | 'hypernoise_web_cpu'>;
 export declare function loadHyperNoise(options?: LoadOptions): Promise<HyperNoise>;
 export declare function runReno(model: HyperNoise, request: RenoRequest, onStep?: (u: RenoUpdate) => void): Promise<RenoUpdate>;
 export declare function drawPicture(canvas: HTMLCanvasElement | OffscreenCanvas, picture: Picture): void;
 /** The words prompts may use. */
-export declare function vocabulary(): string[];
+export declare let vocabulary: () => string[];
 /** Canonical text, task type and split of a prompt; throws a readable Error for unknown words. */
-export declare function describePrompt(prompt: string): PromptInfo;
+export declare let describePrompt: (prompt: string) => PromptInfo;
 /** The world's ground-truth scene for a prompt and seed. */
-export declare function renderScene(prompt: string, seed: number, resolution: number): Picture;
+export declare let renderScene: (prompt: string, seed: number, resolution: number) => Picture;
 /** The exact evaluator's verdict on RGBA pixels. */
-export declare function evaluate(prompt: string, width: number, height: number, rgba: Uint8Array): Verdict;
+export declare let evaluate: (prompt: string, width: number, height: number, rgba: Uint8Array) => Verdict;

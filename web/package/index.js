@@ -1,22 +1,44 @@
-// The embeddable package: one wasm module (the model crate on WebGPU or the CPU) and the
-// models it runs, loaded from this folder unless you pass your own URLs or bytes.
-import init, { HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, evaluate } from './hypernoise_web.js';
+// The embeddable package: a wasm module (the model crate on WebGPU or the CPU) and the models it
+// runs, loaded from this folder unless you pass your own URLs or bytes. The module comes in two
+// builds: hypernoise_web (WebGPU and the CPU) and hypernoise_web_cpu (the CPU alone, a third of
+// the download), fetched when the CPU will run the models anyway.
 
-export { HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, evaluate };
+// Bound by `initialise`, from whichever build it loaded.
+export let HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, evaluate;
 
 const beside = (file) => new URL(file, import.meta.url).href;
 let ready;
 
-/** Instantiates the wasm module (once; later calls share it). */
-export function initialise(wasm) {
-  ready ??= init({ module_or_path: wasm ?? beside('hypernoise_web_bg.wasm') });
+/** Whether the browser offers a hardware WebGPU adapter (a software one loses to the CPU). */
+async function hardwareWebGpu() {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    return Boolean(adapter) && !(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter);
+  } catch {
+    return false;
+  }
+}
+
+async function instantiate({ backend = 'auto', wasm } = {}) {
+  const webgpu = backend === 'webgpu' || (backend === 'auto' && (await hardwareWebGpu()));
+  const name = webgpu ? 'hypernoise_web' : 'hypernoise_web_cpu';
+  const glue = await import(`./${name}.js`);
+  await glue.default({ module_or_path: wasm ?? beside(`${name}_bg.wasm`) });
+  ({ HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, evaluate } = glue);
+  return name;
+}
+
+/** Instantiates the wasm module, the build `backend` needs (once; later calls share it), and
+ * resolves to its name. `wasm`: your own URL or bytes of that build's `_bg.wasm`. */
+export function initialise(options = {}) {
+  ready ??= instantiate(options);
   return ready;
 }
 
 /** Loads the generator (the package's own by default); the noise hypernetwork and the reward
  * given (the package's own by default) are loaded when first needed. */
 export async function loadHyperNoise(options = {}) {
-  await initialise();
+  await initialise({ backend: options.backend });
   return HyperNoise.load({
     generator: options.generator ?? beside('models/generator.safetensors'),
     hypernetwork: options.hypernetwork ?? beside('models/hypernoise.safetensors'),

@@ -1,9 +1,9 @@
 //! Where the models run: WebGPU through burn-wgpu when the browser offers an adapter, else
-//! burn's CPU backend (burn-flex) in WebAssembly, with a notice saying so.
+//! burn's CPU backend (burn-flex) in WebAssembly, with a notice saying so. A module built
+//! without the `webgpu` feature runs on the CPU only.
 
 use crate::engine::{Engine, Models};
-use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup_async, WgpuDevice};
-use burn::backend::{Autodiff, Wgpu};
+use burn::backend::Autodiff;
 use burn_flex::Flex;
 use js_sys::Reflect;
 use std::rc::Rc;
@@ -74,24 +74,30 @@ async fn webgpu_adapter() -> Result<Adapter, String> {
     Ok(Adapter { label, software })
 }
 
+/// Whether this module can run the models on WebGPU (the `webgpu` feature).
+const HAS_WEBGPU: bool = cfg!(feature = "webgpu");
+
+const CPU_ONLY: &str = "this is the package's CPU-only module (hypernoise_web_cpu.js): WebGPU needs hypernoise_web.js";
+
 /// The generator on the backend `choice` asks for (the other models are added to it later).
 pub async fn load(choice: Choice, generator: &[u8]) -> Result<Loaded, String> {
     let webgpu = match choice {
         Choice::Cpu => Err("the CPU backend was requested".to_string()),
-        Choice::Auto => webgpu_adapter().await.and_then(|a| match a.software {
-            // measured here: SwiftShader took 1.6 s an image, the CPU in WebAssembly 0.12 s
-            true => Err(format!("WebGPU offers only a software adapter ({})", a.label)),
-            false => Ok(a),
+        Choice::Auto => webgpu_adapter().await.and_then(|a| {
+            if a.software {
+                // measured here: SwiftShader took 1.6 s an image, the CPU in WebAssembly 0.12 s
+                Err(format!("WebGPU offers only a software adapter ({})", a.label))
+            } else if !HAS_WEBGPU {
+                Err(format!("WebGPU ({}) is not used by the CPU-only module", a.label))
+            } else {
+                Ok(a)
+            }
         }),
+        Choice::WebGpu if !HAS_WEBGPU => Err(CPU_ONLY.to_string()),
         Choice::WebGpu => webgpu_adapter().await,
     };
     match webgpu {
-        Ok(adapter) => {
-            let device = WgpuDevice::default();
-            init_setup_async::<AutoGraphicsApi>(&device, Default::default()).await;
-            let pipeline = Models::<Autodiff<Wgpu>>::load(generator, &device)?;
-            Ok(Loaded { engine: Rc::new(pipeline), backend: format!("webgpu ({})", adapter.label), notice: None })
-        }
+        Ok(adapter) => on_webgpu(adapter, generator).await,
         Err(why) if choice == Choice::WebGpu => Err(why),
         Err(why) => {
             let pipeline = Models::<Autodiff<Flex>>::load(generator, &Default::default())?;
@@ -99,4 +105,19 @@ pub async fn load(choice: Choice, generator: &[u8]) -> Result<Loaded, String> {
             Ok(Loaded { engine: Rc::new(pipeline), backend: "cpu (WebAssembly)".into(), notice })
         }
     }
+}
+
+#[cfg(feature = "webgpu")]
+async fn on_webgpu(adapter: Adapter, generator: &[u8]) -> Result<Loaded, String> {
+    use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup_async, WgpuDevice};
+    let device = WgpuDevice::default();
+    init_setup_async::<AutoGraphicsApi>(&device, Default::default()).await;
+    let pipeline = Models::<Autodiff<burn::backend::Wgpu>>::load(generator, &device)?;
+    Ok(Loaded { engine: Rc::new(pipeline), backend: format!("webgpu ({})", adapter.label), notice: None })
+}
+
+/// Never called: `load` asks for WebGPU only where the module has it.
+#[cfg(not(feature = "webgpu"))]
+async fn on_webgpu(_: Adapter, _: &[u8]) -> Result<Loaded, String> {
+    Err(CPU_ONLY.to_string())
 }

@@ -72,6 +72,8 @@ macro_rules! host_collective {
 host_collective!(Flex);
 #[cfg(feature = "tch")]
 host_collective!(burn_tch::LibTorch<f32>);
+#[cfg(feature = "wgpu")]
+host_collective!(burn::backend::Wgpu);
 
 #[cfg(feature = "cuda")]
 #[allow(unsafe_code, reason = "NCCL's presence and its all-reduce results are reached through burn-cuda's unsafe API")]

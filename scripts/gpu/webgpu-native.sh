@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The page's WebGPU code path on the GPU machine's own card: the model crate on burn-wgpu natively
+# (WGSL kernels, as in the browser, run through Vulkan), the base and HyperNoise (LoRA and light)
+# at batch 1 and 256, `trainer --device wgpu bench`, one JSON each in $OUT.
+# .carry/ holds trainer.xz and Debian's libvulkan1 (scripts/gpu/build-trainer.sh wgpu): the
+# machine has NVIDIA's Vulkan driver but no loader; the loader is unpacked aside, not over /.
+set -euo pipefail
+OUT=${OUT:-out}
+mkdir -p "$OUT" runs
+exec > >(tee -a "$OUT/webgpu-native.log") 2>&1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+source "$(dirname "$0")/common.sh"
+gpu_setup
+dpkg -x .carry/libvulkan1_*.deb runs/vulkan
+export LD_LIBRARY_PATH=$PWD/runs/vulkan/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+# NVIDIA's driver manifest: where the loader looks by default, else where the container keeps it
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+  for manifest in /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
+    [ -f "$manifest" ] && export VK_DRIVER_FILES=$manifest && break
+  done
+fi
+echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+for adapters in "" weights/hypernoise.safetensors weights/hypernoise-light.safetensors; do
+  name=$(basename "${adapters:-base}" .safetensors)
+  "$T" --device wgpu bench --batches 1,256 --iters 20 ${adapters:+--adapters "$adapters"} --json "$OUT/wgpu-$name.json"
+done
