@@ -7,6 +7,7 @@
 #   scripts/gpu/generator.sh teacher   # flow-matching teacher, 3,000 steps (resumable)
 #   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
+#   scripts/gpu/generator.sh teacher eval   # train, then score the teacher where the call left it
 #   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
 # .carry/ holds trainer.xz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (see
 # common.sh) and teacher.safetensors.
@@ -38,9 +39,12 @@ pack() {   # $1: the phase's final weights file (as $1.part-*: cat them), else t
 for PHASE in "$@"; do
   case "$PHASE" in
   teacher)
+    # minutes kept for packing, and for scoring the teacher when an eval phase follows
+    reserve=0.3
+    [[ " $* " == *" eval "* ]] && reserve=1.2
     # TEACHER_ARGS: e.g. "--init weights/teacher.safetensors" continues a teacher with a new schedule
     # shellcheck disable=SC2086
-    run "$T" --device "$GPU" teach --out runs/teacher --steps "${TEACHER_STEPS:-6000}" --batch "${TEACHER_BATCH:-128}" --log-every 25 --checkpoint-every 250 --max-minutes "$(left 0.3)" ${TEACHER_ARGS:-}
+    run "$T" --device "$GPU" teach --out runs/teacher --steps "${TEACHER_STEPS:-6000}" --batch "${TEACHER_BATCH:-128}" --log-every 25 --checkpoint-every 250 --max-minutes "$(left "$reserve")" ${TEACHER_ARGS:-}
     pack teacher.safetensors
     # a finished teacher is what the student and eval phases read next
     [ -f runs/teacher/teacher.safetensors ] && cp runs/teacher/teacher.safetensors .carry/
@@ -62,7 +66,11 @@ for PHASE in "$@"; do
     ;;
   eval)   # whichever of teacher and student .carry/ holds (the teacher unless EVAL_TEACHER=0; BENCH=0: no benchmark)
     mkdir -p runs/eval
-    [ -f .carry/teacher.safetensors ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device "$GPU" evaluate --weights .carry/teacher.safetensors --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
+    teacher=.carry/teacher.safetensors
+    # a teacher run still under way (`teacher eval` in a call that ends before its last step) is
+    # scored at its checkpoint, so every call reports where the run stands (~20 s on an H200)
+    [ -f runs/teacher/checkpoint/weights.safetensors ] && [ ! -f runs/teacher/teacher.safetensors ] && teacher=runs/teacher/checkpoint/weights.safetensors
+    [ -f "$teacher" ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device "$GPU" evaluate --weights "$teacher" --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
     [ -f .carry/generator.safetensors ] && run "$T" --device "$GPU" evaluate --weights .carry/generator.safetensors --json runs/eval/student-eval.json \
       && [ "${BENCH:-1}" = 1 ] && run "$T" --device "$GPU" bench --weights .carry/generator.safetensors --batches 1,256,1024 --iters 20 --json runs/eval/student-bench.json
     ;;
