@@ -43,6 +43,15 @@ pub(crate) fn perturb_adapters<B: Backend>(m: Adapted<B>) -> Adapted<B> {
     map_params(m, Shift)
 }
 
+/// Trained-looking adapters of `design` for `role` on `generator`: the unfolded model, its
+/// config and its file.
+pub(crate) fn trained_adapters(generator: &[u8], role: Role, design: Design) -> (Adapted<B>, AdapterConfig, Vec<u8>) {
+    let (a, config) = Adapted::<B>::fresh(generator, role, design, &Default::default()).unwrap();
+    let a = perturb_adapters(a);
+    let bytes = a.to_bytes(&config).unwrap();
+    (a, config, bytes)
+}
+
 #[test]
 fn fresh_adapters_change_nothing() {
     let file = generator_file();
@@ -66,9 +75,7 @@ fn fresh_adapters_change_nothing() {
 fn adapter_files_hold_only_adapters_and_check_their_generator() {
     let file = generator_file();
     let dev = Default::default();
-    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
-    let a = perturb_adapters(a);
-    let bytes = a.to_bytes(&config).unwrap();
+    let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LORA);
     let header = weights::read_header(&bytes).unwrap();
     assert!(
         !header.tensors.is_empty() && header.tensors.keys().all(|k| is_adapter_path(k)),
@@ -223,9 +230,7 @@ fn light_hypernetwork_starts_at_zero_and_changes_only_low_frequencies() {
 fn light_files_hold_only_the_light_network_and_check_their_generator() {
     let file = generator_file();
     let dev = Default::default();
-    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
-    let a = perturb_adapters(a);
-    let bytes = a.to_bytes(&config).unwrap();
+    let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LIGHT);
     let header = weights::read_header(&bytes).unwrap();
     assert!(header.tensors.keys().all(|k| k.starts_with("fc") || k.starts_with("out") || k.starts_with("prompt")));
     let (loaded, c2) = Adapted::<B>::load(&file, &bytes, &dev).unwrap();

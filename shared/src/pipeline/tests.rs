@@ -1,5 +1,5 @@
 use super::*;
-use crate::hypernet::tests::{generator_file, perturb_adapters, LIGHT, LORA};
+use crate::hypernet::tests::{generator_file, perturb_adapters, trained_adapters, LIGHT, LORA};
 use burn::backend::Flex;
 
 type B = Flex;
@@ -11,11 +11,9 @@ fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
-/// Trained-looking adapters of `role` on `generator`: the unfolded model and its file.
+/// Trained-looking LoRA adapters of `role` on `generator`: the unfolded model and its file.
 fn adapters(generator: &[u8], role: Role) -> (Adapted<B>, Vec<u8>) {
-    let (a, config) = Adapted::<B>::fresh(generator, role, LORA, &Default::default()).unwrap();
-    let a = perturb_adapters(a);
-    let bytes = a.to_bytes(&config).unwrap();
+    let (a, _, bytes) = trained_adapters(generator, role, LORA);
     (a, bytes)
 }
 
@@ -113,9 +111,7 @@ fn non_finite_pixels_are_an_error_not_a_black_image() {
 fn the_light_hypernetwork_draws_what_its_trained_model_draws_and_is_added_once() {
     let file = generator_file();
     let dev = Default::default();
-    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
-    let light = perturb_adapters(a);
-    let bytes = light.to_bytes(&config).unwrap();
+    let (light, _, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LIGHT);
     let (g, config) = Generator::<B>::from_bytes(&file, &dev).unwrap();
     let mut pipeline = Pipeline::from_generator(g, config, &dev);
     assert_eq!(pipeline.methods(), [Method::Base]);
