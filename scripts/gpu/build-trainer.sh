@@ -32,34 +32,53 @@ build_torch() {
     rm -rf "$dl"
     touch "$home/.complete"
   fi
-  # burn-tch 0.21 pins tch 0.22, made for LibTorch 2.9: its C++ wrappers build against 2.11's
+  # burn-tch 0.22 pins tch 0.22, made for LibTorch 2.9: its C++ wrappers build against 2.11's
   # headers, and `trainer check-device` compares the result with the CPU's passes
   LIBTORCH="$home/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 cargo build --release -p trainer --features tch
 }
 
+# burn-cuda 0.22 (cubecl-cuda 0.11) links LLVM 23 statically (cubecl-llvm). Its build script
+# downloads a bundle unless the tree is already where it looks ($XDG_DATA_HOME/tracel/
+# tracel-llvm-23.1.0-4, with an empty .tracel-llvm-installed); PyPI's mlc-llvm-static wheels (the
+# NVPTX target in the -extra-targets one) hold that tree. Pinned and checked.
+install_llvm() {
+  local version=23.1.1.post0 tree="$XDG_DATA_HOME/tracel/tracel-llvm-23.1.0-4"
+  [ -f "$tree/.tracel-llvm-installed" ] && return
+  echo "build-trainer: fetching LLVM $version for cubecl-llvm (92 MB of wheels, once per machine)"
+  local dl
+  dl=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    "mlc-llvm-static==$version" "mlc-llvm-static-extra-targets==$version" -d "$dl"
+  (cd "$dl" && sha256sum -c --quiet) <<SUMS
+dcfec888abfaa418be77d41af585805f31463584cf9c90582992c00f392c1ac5  mlc_llvm_static-$version-py3-none-manylinux_2_28_x86_64.whl
+c36e834d9a4e9cf9759f27fece65711ece7a2fc2b5a96dbb15d66f5e9e787929  mlc_llvm_static_extra_targets-$version-py3-none-manylinux_2_28_x86_64.whl
+SUMS
+  rm -rf "$tree" && mkdir -p "$tree"
+  python3 - "$tree" "$dl"/*.whl <<'PY'
+import os, stat, sys, zipfile
+tree, wheels = sys.argv[1], sys.argv[2:]
+prefix = "mlc_llvm_static/static/"
+for wheel in wheels:
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            if info.filename.startswith(prefix) and not info.is_dir():
+                path = os.path.join(tree, info.filename[len(prefix):])
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with z.open(info) as src, open(path, "wb") as dst:
+                    dst.write(src.read())
+                if info.filename.startswith(prefix + "bin/"):
+                    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+PY
+  "$tree/bin/llvm-config" --version | grep -q '^23\.' || { echo "build-trainer: the LLVM tree's llvm-config does not run" >&2; exit 1; }
+  touch "$tree/.tracel-llvm-installed"
+  rm -rf "$dl"
+}
+
 build_cuda() {
   export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
-  # burn 0.21's matmuls (cubek-matmul 0.2.0; no fixed 0.2 release exists) run their double-buffered
-  # and specialized kernels over an even number of k-stages but guard k only when it is not a
-  # multiple of one stage: where k is an odd multiple of a stage (32, the adapters' rank, for one),
-  # they read past the operands and add what lies there (tracel-ai/cubek#434, burn#5237; fixed
-  # upstream in cubek 0.3). The CUDA build uses a copy of the registry's source whose guard
-  # counts two stages; the copy lives in the target dir, and Cargo.lock is put back afterwards.
-  local patched="$TARGET_DIR/patched/cubek-matmul-0.2.0" original
-  original=$(cargo metadata --format-version 1 --locked --filter-platform x86_64-unknown-linux-gnu \
-    | python3 -c "import json,sys; print(next(p['manifest_path'] for p in json.load(sys.stdin)['packages'] if p['name'] == 'cubek-matmul' and p['version'] == '0.2.0'))")
-  rm -rf "$patched" && mkdir -p "$(dirname "$patched")" && cp -r "$(dirname "$original")" "$patched"
-  python3 - "$patched/src/definition/blueprint.rs" <<'PY'
-import sys
-path = sys.argv[1]
-src = open(path).read()
-guard = "!(problem.k as u32).is_multiple_of(tiling_scheme.elements_per_stage_along_k())"
-assert src.count(guard) == 1, "cubek-matmul's k guard is not where this patch expects it"
-open(path, "w").write(src.replace(guard, guard.replace("is_multiple_of(", "is_multiple_of(2 * ")))
-PY
-  cp Cargo.lock "$TARGET_DIR/Cargo.lock.unpatched"
-  trap 'cp "$TARGET_DIR/Cargo.lock.unpatched" Cargo.lock' EXIT
-  HYPERNOISE_CUBEK_K_GUARD_FIXED=1 cargo build --release -p trainer --features cuda --config "patch.crates-io.cubek-matmul.path='$patched'"
+  export XDG_DATA_HOME="$HYPERNOISE_TOOLS/share"
+  install_llvm
+  cargo build --release -p trainer --features cuda
 }
 
 build_wgpu() {

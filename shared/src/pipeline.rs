@@ -83,19 +83,19 @@ pub enum PipelineError {
 
 /// A batch's inputs: one noise image per seed (B, 3, H, W) and one prompt's tokens per item.
 #[derive(Clone, Debug)]
-pub struct Inputs<B: Backend> {
-    pub noise: Tensor<B, 4>,
-    pub tokens: Tensor<B, 2, Int>,
+pub struct Inputs {
+    pub noise: Tensor<4>,
+    pub tokens: Tensor<2, Int>,
 }
 
-impl<B: Backend> Inputs<B> {
+impl Inputs {
     /// Checks that every prompt is a sentence of the scene world (not only known words: the
     /// generator never saw anything else) and pairs it with its seed's noise.
     pub fn new<S: AsRef<str>>(
         prompts: &[S],
         seeds: &[u64],
         resolution: usize,
-        device: &B::Device,
+        device: &Device,
     ) -> Result<Self, PipelineError> {
         if prompts.len() != seeds.len() {
             return Err(PipelineError::Unpaired(prompts.len(), seeds.len()));
@@ -119,16 +119,16 @@ impl<B: Backend> Inputs<B> {
 /// The noise hypernetwork as inference runs it.
 #[derive(Clone)]
 #[allow(clippy::large_enum_variant, reason = "one per pipeline, boxed there")]
-pub enum NoiseMap<B: Backend> {
+pub enum NoiseMap {
     /// LoRA adapters folded into a copy of the generator: one plain network pass.
-    Folded(Generator<B>),
+    Folded(Generator),
     /// The light hypernetwork on the noise's low frequencies.
-    Light(LightHypernet<B>),
+    Light(LightHypernet),
 }
 
-impl<B: Backend> NoiseMap<B> {
+impl NoiseMap {
     /// f(z, c).
-    pub fn offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
         match self {
             NoiseMap::Folded(g) => g.noise_offset_with(z, tokens, Adapters::Off),
             NoiseMap::Light(light) => light.offset(z, tokens),
@@ -146,7 +146,7 @@ impl<B: Backend> NoiseMap<B> {
     }
 
     /// The noise hypernetwork in `adapters` (either design) on the generator in `generator`.
-    pub fn load(generator: &[u8], adapters: &[u8], device: &B::Device) -> Result<Self, WeightsError> {
+    pub fn load(generator: &[u8], adapters: &[u8], device: &Device) -> Result<Self, WeightsError> {
         Ok(match adapter_config(adapters)?.design {
             Design::Lora(_) => NoiseMap::Folded(fold(generator, adapters, device)?.0),
             Design::Light(_) => NoiseMap::Light(load_light(generator, adapters, device)?.0),
@@ -159,20 +159,20 @@ impl<B: Backend> NoiseMap<B> {
 /// sampler they run. The networks are boxed: a generator's parameter handles take tens of kB,
 /// and moved by value through a few frames they overflowed WebAssembly's 1 MB stack on WebGPU.
 #[derive(Clone)]
-pub struct Pipeline<B: Backend> {
-    base: Box<Generator<B>>,
-    device: B::Device,
+pub struct Pipeline {
+    base: Box<Generator>,
+    device: Device,
     config: GeneratorConfig,
-    hypernetwork: Option<Box<NoiseMap<B>>>,
-    finetuned: Option<Box<Generator<B>>>,
+    hypernetwork: Option<Box<NoiseMap>>,
+    finetuned: Option<Box<Generator>>,
     sampler: Sampler,
 }
 
-impl<B: Backend> Pipeline<B> {
+impl Pipeline {
     /// The generator in `generator` with each of `adapters` (at most one per role) folded in.
     /// The generator's own problems are reported first, then whether each set of adapters was
     /// trained on it.
-    pub fn load(generator: &[u8], adapters: &[&[u8]], device: &B::Device) -> Result<Self, PipelineError> {
+    pub fn load(generator: &[u8], adapters: &[&[u8]], device: &Device) -> Result<Self, PipelineError> {
         let (base, config) = Generator::from_bytes(generator, device)?;
         let mut pipeline = Pipeline::from_generator(base, config, device);
         for bytes in adapters {
@@ -192,13 +192,13 @@ impl<B: Backend> Pipeline<B> {
             Role::NoiseHypernetwork => {
                 self.hypernetwork = Some(Box::new(NoiseMap::load(generator, adapters, &self.device)?));
             }
-            Role::FineTune => self.finetuned = Some(Box::new(fold::<B>(generator, adapters, &self.device)?.0)),
+            Role::FineTune => self.finetuned = Some(Box::new(fold(generator, adapters, &self.device)?.0)),
         }
         Ok(method)
     }
 
     /// A generator already in memory (just trained), without adapters.
-    pub fn from_generator(base: Generator<B>, config: GeneratorConfig, device: &B::Device) -> Self {
+    pub fn from_generator(base: Generator, config: GeneratorConfig, device: &Device) -> Self {
         let device = device.clone();
         let base = Box::new(base);
         Pipeline { base, device, config, hypernetwork: None, finetuned: None, sampler: Sampler::OneStep }
@@ -219,7 +219,7 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// The frozen generator (what ReNO and best-of-N search the noise of).
-    pub fn generator(&self) -> &Generator<B> {
+    pub fn generator(&self) -> &Generator {
         &self.base
     }
 
@@ -232,7 +232,7 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// The noise hypernetwork, if loaded.
-    pub fn hypernetwork(&self) -> Option<&NoiseMap<B>> {
+    pub fn hypernetwork(&self) -> Option<&NoiseMap> {
         self.hypernetwork.as_deref()
     }
 
@@ -245,12 +245,12 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// The inputs of (prompt, seed) items at this generator's resolution.
-    pub fn inputs<S: AsRef<str>>(&self, prompts: &[S], seeds: &[u64]) -> Result<Inputs<B>, PipelineError> {
+    pub fn inputs<S: AsRef<str>>(&self, prompts: &[S], seeds: &[u64]) -> Result<Inputs, PipelineError> {
         Inputs::new(prompts, seeds, self.resolution(), &self.device)
     }
 
     /// z' = z + s f(z, c), the noise the generator receives under HyperNoise.
-    pub fn modulate(&self, inputs: &Inputs<B>, strength: f32) -> Result<Tensor<B, 4>, PipelineError> {
+    pub fn modulate(&self, inputs: &Inputs, strength: f32) -> Result<Tensor<4>, PipelineError> {
         if !STRENGTHS.contains(&strength) {
             return Err(PipelineError::Strength(strength));
         }
@@ -261,7 +261,7 @@ impl<B: Backend> Pipeline<B> {
 
     /// The images of `method` for `inputs`, in [-1, 1] (unclamped); `strength` scales the
     /// hypernetwork's offset and is ignored by the other methods.
-    pub fn images(&self, method: Method, inputs: &Inputs<B>, strength: f32) -> Result<Tensor<B, 4>, PipelineError> {
+    pub fn images(&self, method: Method, inputs: &Inputs, strength: f32) -> Result<Tensor<4>, PipelineError> {
         self.images_with(self.sampler, method, inputs, strength)
     }
 
@@ -269,9 +269,9 @@ impl<B: Backend> Pipeline<B> {
         &self,
         sampler: Sampler,
         method: Method,
-        inputs: &Inputs<B>,
+        inputs: &Inputs,
         strength: f32,
-    ) -> Result<Tensor<B, 4>, PipelineError> {
+    ) -> Result<Tensor<4>, PipelineError> {
         let tokens = inputs.tokens.clone();
         Ok(match method {
             Method::Base => self.base.generate(inputs.noise.clone(), tokens, sampler),
@@ -310,21 +310,21 @@ impl<B: Backend> Pipeline<B> {
     }
 
     /// How far `method`'s folded images are from the same adapters run unfolded: on this
-    /// device (`unfolded`) and exactly, on backend `E` (the CPU's plain f32). A wrong fold would
+    /// device (`unfolded`) and exactly, on `exact_device` (the CPU's plain f32). A wrong fold would
     /// make every later image and number silently wrong; see [`FoldCheck`].
-    pub fn check_fold<E: Backend>(
+    pub fn check_fold(
         &self,
         method: Method,
-        unfolded: &Adapted<B>,
-        exact: &Adapted<E>,
-        exact_device: &E::Device,
-        inputs: &Inputs<B>,
+        unfolded: &Adapted,
+        exact: &Adapted,
+        exact_device: &Device,
+        inputs: &Inputs,
     ) -> Result<FoldCheck, PipelineError> {
         let role = method.role().ok_or(PipelineError::NotLoaded(method))?;
-        let there = |x: Tensor<B, 4>| Tensor::<E, 4>::from_data(x.into_data(), exact_device);
-        let tokens = Tensor::<E, 2, Int>::from_data(inputs.tokens.to_data(), exact_device);
+        let there = |x: Tensor<4>| Tensor::<4>::from_data(x.into_data(), exact_device);
+        let tokens = Tensor::<2, Int>::from_data(inputs.tokens.to_data(), exact_device);
         let reference = exact.generate(role, there(inputs.noise.clone()), tokens, 1.0, Sampler::OneStep);
-        let off = |x: Tensor<B, 4>| (there(x) - reference.clone()).abs().max().into_scalar().elem::<f32>();
+        let off = |x: Tensor<4>| (there(x) - reference.clone()).abs().max().into_scalar::<f32>();
         Ok(FoldCheck {
             unfolded: off(unfolded.generate(role, inputs.noise.clone(), inputs.tokens.clone(), 1.0, Sampler::OneStep)),
             folded: off(self.images_with(Sampler::OneStep, method, inputs, 1.0)?),
@@ -333,9 +333,9 @@ impl<B: Backend> Pipeline<B> {
 }
 
 /// 8-bit images from a batch of pixels, once every value is finite.
-pub fn finite_images<B: Backend>(x: Tensor<B, 4>, method: Method) -> Result<Vec<Image>, PipelineError> {
+pub fn finite_images(x: Tensor<4>, method: Method) -> Result<Vec<Image>, PipelineError> {
     let dims = x.dims();
-    let data = x.into_data().convert::<f32>().into_vec::<f32>().expect("float pixels");
+    let data = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("float pixels");
     if data.iter().any(|v| !v.is_finite()) {
         return Err(PipelineError::NotFinite(method.name()));
     }

@@ -339,38 +339,31 @@ fn check_finite(bytes: &[u8]) -> Result<(), WeightsError> {
 
 /// An architecture config that builds a model and names its kind in weights files.
 pub trait Architecture: Serialize + DeserializeOwned {
-    type Model<B: Backend>: Module<B>;
+    type Model: Module;
     const KIND: &'static str;
     fn check(&self) -> Result<(), String>;
-    fn init<B: Backend>(&self, device: &B::Device) -> Self::Model<B>;
+    fn init(&self, device: &Device) -> Self::Model;
 }
 
 /// A model's weights file.
-pub fn to_bytes<B: Backend, A: Architecture>(model: &A::Model<B>, config: &A) -> Result<Vec<u8>, WeightsError> {
+pub fn to_bytes<A: Architecture>(model: &A::Model, config: &A) -> Result<Vec<u8>, WeightsError> {
     save(model, A::KIND, config)
 }
 
 /// Rebuilds a model from a weights file's bytes, checking every tensor.
-pub fn from_bytes<B: Backend, A: Architecture>(
-    bytes: &[u8],
-    device: &B::Device,
-) -> Result<(A::Model<B>, A), WeightsError> {
+pub fn from_bytes<A: Architecture>(bytes: &[u8], device: &Device) -> Result<(A::Model, A), WeightsError> {
     let config: A = config_of(bytes, A::KIND)?;
     config.check().map_err(WeightsError::Corrupt)?;
     Ok((load_into(config.init(device), bytes)?, config))
 }
 
 /// Serialises a module's parameters with its kind and config.
-pub fn save<B: Backend, M: Module<B>>(
-    module: &M,
-    kind: &str,
-    config: &impl Serialize,
-) -> Result<Vec<u8>, WeightsError> {
+pub fn save<M: Module>(module: &M, kind: &str, config: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
     save_store(module, kind, config, |s| s)
 }
 
 /// As [`save`], only the parameters whose path matches `pattern` (a regex).
-pub fn save_part<B: Backend, M: Module<B>>(
+pub fn save_part<M: Module>(
     module: &M,
     kind: &str,
     config: &impl Serialize,
@@ -381,7 +374,7 @@ pub fn save_part<B: Backend, M: Module<B>>(
 
 // Tensor names leave out enum variants (the generator's prompt encoder designs): a design's
 // tensors are named by the fields that hold them, as in a file of that design alone.
-fn save_store<B: Backend, M: Module<B>>(
+fn save_store<M: Module>(
     module: &M,
     kind: &str,
     config: &impl Serialize,
@@ -406,17 +399,13 @@ pub fn config_of<C: DeserializeOwned>(bytes: &[u8], kind: &str) -> Result<C, Wei
 
 /// Fills `module` from `bytes`; every parameter must be present with its shape and dtype,
 /// and no tensor may be left over.
-pub fn load_into<B: Backend, M: Module<B>>(module: M, bytes: &[u8]) -> Result<M, WeightsError> {
+pub fn load_into<M: Module>(module: M, bytes: &[u8]) -> Result<M, WeightsError> {
     load_part(module, bytes, |_| true)
 }
 
 /// As [`load_into`] for a file holding part of `module`: the parameters whose path `expected`
 /// accepts must all be there, and nothing else may be.
-pub fn load_part<B: Backend, M: Module<B>>(
-    mut module: M,
-    bytes: &[u8],
-    expected: impl Fn(&str) -> bool,
-) -> Result<M, WeightsError> {
+pub fn load_part<M: Module>(mut module: M, bytes: &[u8], expected: impl Fn(&str) -> bool) -> Result<M, WeightsError> {
     let bytes = widened(bytes)?;
     check_finite(&bytes)?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes.into_owned()))

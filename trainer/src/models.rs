@@ -1,7 +1,6 @@
 //! Loading shipped or trained weights from disk, and the inference pipeline over them.
 
 use anyhow::{anyhow, bail, Context, Result};
-use burn::backend::Flex;
 use burn::prelude::*;
 use hypernoise::generator::{Generator, GeneratorConfig};
 use hypernoise::hypernet::{Adapted, AdapterConfig, FoldCheck};
@@ -31,23 +30,19 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read weights {}", path.display()))
 }
 
-pub fn load_generator<B: Backend>(path: &Path, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
+pub fn load_generator(path: &Path, device: &Device) -> Result<(Generator, GeneratorConfig)> {
     Generator::from_bytes(&read(path)?, device).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))
 }
 
 /// Adapters loaded on the generator they were trained on (`trainer eval`, `trainer sample`).
-pub fn load_adapters<B: Backend>(
-    generator: &Path,
-    adapters: &Path,
-    device: &B::Device,
-) -> Result<(Adapted<B>, AdapterConfig)> {
+pub fn load_adapters(generator: &Path, adapters: &Path, device: &Device) -> Result<(Adapted, AdapterConfig)> {
     Adapted::load(&read(generator)?, &read(adapters)?, device)
         .map_err(|e| anyhow!("cannot load {} on {}: {e}", adapters.display(), generator.display()))
 }
 
 /// The pipeline of a generator file and adapter files ([`Pipeline::load`]), each fold checked
 /// ([`checked_pipeline`]).
-pub fn load_pipeline<B: Backend>(generator: &Path, adapters: &[PathBuf], device: &B::Device) -> Result<Pipeline<B>> {
+pub fn load_pipeline(generator: &Path, adapters: &[PathBuf], device: &Device) -> Result<Pipeline> {
     let generator_bytes = read(generator)?;
     let adapter_bytes = adapters.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
     let names = adapters.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
@@ -61,15 +56,15 @@ const FOLD_CHECK_ITEMS: usize = 16;
 /// The pipeline of a generator and adapters, once each fold's images pass a [`FoldCheck`]
 /// against the same adapters unfolded on the CPU: a wrong fold would otherwise make every later
 /// image and number silently wrong.
-pub fn checked_pipeline<B: Backend>(generator: &[u8], adapters: &[&[u8]], device: &B::Device) -> Result<Pipeline<B>> {
+pub fn checked_pipeline(generator: &[u8], adapters: &[&[u8]], device: &Device) -> Result<Pipeline> {
     let pipeline = Pipeline::load(generator, adapters, device)?;
     let probe: Vec<Item> = items(Split::Val).into_iter().take(FOLD_CHECK_ITEMS).collect();
     let prompts: Vec<&str> = probe.iter().map(|i| i.prompt.as_str()).collect();
     let inputs = pipeline.inputs(&prompts, &probe.iter().map(|i| i.seed).collect::<Vec<_>>())?;
-    let cpu = Default::default();
+    let cpu = Device::flex();
     for bytes in adapters {
-        let (unfolded, config) = Adapted::<B>::load(generator, bytes, device)?;
-        let (exact, _) = Adapted::<Flex>::load(generator, bytes, &cpu)?;
+        let (unfolded, config) = Adapted::load(generator, bytes, device)?;
+        let (exact, _) = Adapted::load(generator, bytes, &cpu)?;
         let method = Method::of(config.role);
         let check = pipeline.check_fold(method, &unfolded, &exact, &cpu, &inputs)?;
         if !check.passed() {

@@ -15,18 +15,18 @@ pub fn shipped_reward() -> PathBuf {
 }
 
 #[allow(clippy::large_enum_variant, reason = "a handful per run, made once")]
-enum Term<B: Backend> {
+enum Term {
     Redness,
-    Learned(RewardModel<B>),
+    Learned(RewardModel),
 }
 
-pub struct Reward<B: Backend> {
-    terms: Vec<(f32, Term<B>)>,
+pub struct Reward {
+    terms: Vec<(f32, Term)>,
 }
 
-impl<B: Backend> Reward<B> {
+impl Reward {
     /// `resolution`: the images it will score (a learned reward reads one size only).
-    pub fn parse(spec: &str, resolution: usize, device: &B::Device) -> Result<Self> {
+    pub fn parse(spec: &str, resolution: usize, device: &Device) -> Result<Self> {
         let mut terms = Vec::new();
         for part in spec.split('+').map(str::trim) {
             let (weight, source) = match part.split_once('*') {
@@ -44,8 +44,8 @@ impl<B: Backend> Reward<B> {
             } else {
                 let bytes = std::fs::read(source)
                     .with_context(|| format!("reward '{source}' is neither 'redness' nor a readable weights file"))?;
-                let (model, config) = RewardModel::<B>::from_bytes(&bytes, device)
-                    .map_err(|e| anyhow!("cannot load reward {source}: {e}"))?;
+                let (model, config) =
+                    RewardModel::from_bytes(&bytes, device).map_err(|e| anyhow!("cannot load reward {source}: {e}"))?;
                 if config.resolution != resolution {
                     bail!("reward {source} reads {} px images; these are {resolution} px", config.resolution);
                 }
@@ -57,8 +57,8 @@ impl<B: Backend> Reward<B> {
     }
 
     /// One score per image (B) for images (B, 3, H, W) and their prompts' tokens (B, T).
-    pub fn score(&self, x: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
-        let mut total: Option<Tensor<B, 1>> = None;
+    pub fn score(&self, x: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<1> {
+        let mut total: Option<Tensor<1>> = None;
         for (w, term) in &self.terms {
             let s = match term {
                 Term::Redness => redness(x.clone()),

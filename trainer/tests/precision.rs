@@ -4,7 +4,6 @@
 //! to TF32 on the CPU moves the unfolded images about as little as the folded ones, so that 1.2
 //! is not the rounding.
 
-use burn::backend::Flex;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use hypernoise::generator::layers::merge_adapters;
@@ -16,13 +15,13 @@ use hypernoise::world::split::{items, Split};
 /// Rounds every float parameter to TF32's 10-bit mantissa (to nearest).
 struct Tf32;
 
-impl ModuleMapper<Flex> for Tf32 {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<Flex, D>>) -> Param<Tensor<Flex, D>> {
+impl ModuleMapper for Tf32 {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
         p.map(|t| {
             let shape = t.shape();
             let rounded: Vec<f32> = t
                 .to_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
                 .iter()
                 .map(|x| f32::from_bits(x.to_bits().wrapping_add(1 << 12) & !((1 << 13) - 1)))
@@ -36,18 +35,16 @@ impl ModuleMapper<Flex> for Tf32 {
 fn shipped_adapters_move_little_under_tf32_weights_folded_or_not() {
     let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
     let generator = std::fs::read(weights.join("generator.safetensors")).unwrap();
-    let dev = Default::default();
+    let dev = Device::flex();
     // eval's fold-check items on an `--every 10` run
     let picks: Vec<_> = items(Split::Eval).into_iter().step_by(10).take(16).collect();
     let ids = encode_prompts(&picks.iter().map(|i| i.prompt.as_str()).collect::<Vec<_>>()).unwrap();
-    let (z, tokens) = (
-        noise_tensor::<Flex>(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), 64, &dev),
-        tokens_tensor::<Flex>(&ids, &dev),
-    );
+    let (z, tokens) =
+        (noise_tensor(&picks.iter().map(|i| i.seed).collect::<Vec<_>>(), 64, &dev), tokens_tensor(&ids, &dev));
     for file in ["hypernoise.safetensors", "finetune.safetensors"] {
-        let (a, config) = Adapted::<Flex>::load(&generator, &std::fs::read(weights.join(file)).unwrap(), &dev).unwrap();
+        let (a, config) = Adapted::load(&generator, &std::fs::read(weights.join(file)).unwrap(), &dev).unwrap();
         let exact = a.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
-        let off = |x: Tensor<Flex, 4>| (x - exact.clone()).abs().max().into_scalar();
+        let off = |x: Tensor<4>| (x - exact.clone()).abs().max().into_scalar::<f32>();
         let unfolded = Adapted { model: a.model.clone().map(&mut Tf32), light: None }.generate(
             config.role,
             z.clone(),

@@ -3,8 +3,7 @@
 //! without the `webgpu` feature runs on the CPU only.
 
 use crate::engine::{Engine, Models};
-use burn::backend::Autodiff;
-use burn_flex::Flex;
+use burn::prelude::Device;
 use js_sys::Reflect;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -100,7 +99,7 @@ pub async fn load(choice: Choice, generator: &[u8]) -> Result<Loaded, String> {
         Ok(adapter) => on_webgpu(adapter, generator).await,
         Err(why) if choice == Choice::WebGpu => Err(why),
         Err(why) => {
-            let pipeline = Models::<Autodiff<Flex>>::load(generator, &Default::default())?;
+            let pipeline = Models::load(generator, &Device::flex())?;
             let notice = (choice == Choice::Auto).then(|| format!("{why}: running on the CPU in WebAssembly instead"));
             Ok(Loaded { engine: Rc::new(pipeline), backend: "cpu (WebAssembly)".into(), notice })
         }
@@ -109,10 +108,8 @@ pub async fn load(choice: Choice, generator: &[u8]) -> Result<Loaded, String> {
 
 #[cfg(feature = "webgpu")]
 async fn on_webgpu(adapter: Adapter, generator: &[u8]) -> Result<Loaded, String> {
-    use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup_async, WgpuDevice};
-    let device = WgpuDevice::default();
-    init_setup_async::<AutoGraphicsApi>(&device, Default::default()).await;
-    let pipeline = Models::<Autodiff<burn::backend::Wgpu>>::load(generator, &device)?;
+    let device = Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU ({}): {e}", adapter.label))?;
+    let pipeline = Models::load(generator, &device)?;
     Ok(Loaded { engine: Rc::new(pipeline), backend: format!("webgpu ({})", adapter.label), notice: None })
 }
 

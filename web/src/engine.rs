@@ -6,9 +6,7 @@
 //! Results are read back asynchronously, as WebGPU requires.
 
 use crate::clock::now_ms;
-use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::noise::seeded;
 use hypernoise::generator::pixels::{data_to_images, images_to_tensor};
 use hypernoise::generator::Generator;
@@ -83,28 +81,28 @@ pub trait RenoSteps {
 }
 
 /// The learned reward, for scoring and, differentiable, for ReNO.
-struct Reward<B: AutodiffBackend> {
-    plain: RewardModel<B::InnerBackend>,
-    differentiable: RewardModel<B>,
+struct Reward {
+    plain: RewardModel,
+    differentiable: RewardModel,
 }
 
-pub struct Models<B: AutodiffBackend> {
+pub struct Models {
     /// The generator's file: adapters added later are checked against it.
     generator: Vec<u8>,
     /// The base generator and the hypernetwork once added (a LoRA one folded into a copy's
     /// weights).
-    pipeline: RefCell<Pipeline<B::InnerBackend>>,
-    reward: OnceCell<Rc<Reward<B>>>,
+    pipeline: RefCell<Pipeline>,
+    reward: OnceCell<Rc<Reward>>,
     /// ReNO differentiates through this with respect to the noise only. (Boxed, as the
     /// pipeline's networks are, to keep it off WebAssembly's small stack.)
-    reno_generator: OnceCell<Rc<Generator<B>>>,
-    device: B::Device,
+    reno_generator: OnceCell<Rc<Generator>>,
+    /// Where the models run, without autodiff (the differentiable copies add it).
+    device: Device,
 }
 
-impl<B: AutodiffBackend> Models<B> {
-    pub fn load(generator: &[u8], device: &B::Device) -> Result<Self, String> {
-        let pipeline =
-            Pipeline::<B::InnerBackend>::load(generator, &[], device).map_err(|e| format!("generator: {e}"))?;
+impl Models {
+    pub fn load(generator: &[u8], device: &Device) -> Result<Self, String> {
+        let pipeline = Pipeline::load(generator, &[], device).map_err(|e| format!("generator: {e}"))?;
         Ok(Models {
             generator: generator.to_vec(),
             pipeline: RefCell::new(pipeline),
@@ -123,7 +121,8 @@ impl<B: AutodiffBackend> Models<B> {
     }
 
     fn add_reward(&self, bytes: &[u8]) -> Result<(), String> {
-        let (differentiable, config) = RewardModel::<B>::from_bytes(bytes, &self.device).map_err(|e| e.to_string())?;
+        let (differentiable, config) =
+            RewardModel::from_bytes(bytes, &self.device.clone().autodiff()).map_err(|e| e.to_string())?;
         let resolution = self.pipeline.borrow().resolution();
         if config.resolution != resolution {
             return Err(format!(
@@ -136,31 +135,31 @@ impl<B: AutodiffBackend> Models<B> {
         self.reward.set(Rc::new(reward)).map_err(|_| "a reward was already added".to_string())
     }
 
-    fn reward(&self) -> Result<Rc<Reward<B>>, String> {
+    fn reward(&self) -> Result<Rc<Reward>, String> {
         self.reward.get().cloned().ok_or_else(|| "the reward is not loaded yet".into())
     }
 
-    fn reno_generator(&self) -> Result<Rc<Generator<B>>, String> {
+    fn reno_generator(&self) -> Result<Rc<Generator>, String> {
         if let Some(g) = self.reno_generator.get() {
             return Ok(g.clone());
         }
-        let (g, _) =
-            Generator::<B>::from_bytes(&self.generator, &self.device).map_err(|e| format!("generator: {e}"))?;
+        let (g, _) = Generator::from_bytes(&self.generator, &self.device.clone().autodiff())
+            .map_err(|e| format!("generator: {e}"))?;
         Ok(self.reno_generator.get_or_init(|| Rc::new(g.no_grad())).clone())
     }
 }
 
-async fn read<C: Backend, const D: usize>(t: Tensor<C, D>) -> Result<Vec<f32>, String> {
+async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
     let data = t.into_data_async().await.map_err(|e| format!("reading results back: {e:?}"))?;
-    data.convert::<f32>().into_vec().map_err(|e| format!("reading results back: {e:?}"))
+    data.convert::<f32>().try_into_vec().map_err(|e| format!("reading results back: {e:?}"))
 }
 
-async fn read_image<C: Backend>(x: Tensor<C, 4>) -> Result<Image, String> {
+async fn read_image(x: Tensor<4>) -> Result<Image, String> {
     let dims = x.dims();
     Ok(data_to_images(&read(x).await?, dims).remove(0))
 }
 
-impl<B: AutodiffBackend> Engine for Models<B> {
+impl Engine for Models {
     fn resolution(&self) -> usize {
         self.pipeline.borrow().resolution()
     }
@@ -216,10 +215,8 @@ impl<B: AutodiffBackend> Engine for Models<B> {
     fn score<'a>(&'a self, prompt: &'a str, image: &'a Image) -> Pending<'a, f32> {
         Box::pin(async move {
             let reward = self.reward()?;
-            let tokens = Inputs::<B::InnerBackend>::new(&[prompt], &[0], image.width, &self.device)
-                .map_err(|e| e.to_string())?
-                .tokens;
-            let x = images_to_tensor::<B::InnerBackend>(std::slice::from_ref(image), &self.device);
+            let tokens = Inputs::new(&[prompt], &[0], image.width, &self.device).map_err(|e| e.to_string())?.tokens;
+            let x = images_to_tensor(std::slice::from_ref(image), &self.device);
             Ok(read(reward.plain.forward(x, tokens)).await?[0])
         })
     }
@@ -228,20 +225,20 @@ impl<B: AutodiffBackend> Engine for Models<B> {
         let reward = self.reward()?;
         let generator = self.reno_generator()?;
         let Inputs { noise: z, tokens } =
-            Inputs::<B>::new(&[prompt], &[seed], self.resolution(), &self.device).map_err(|e| e.to_string())?;
+            Inputs::new(&[prompt], &[seed], self.resolution(), &self.device).map_err(|e| e.to_string())?;
         let reno = Reno::new(generator.encode(tokens.clone()), z, &config);
         Ok(Box::new(RenoRun { generator, reward, reno, tokens }))
     }
 }
 
-struct RenoRun<B: AutodiffBackend> {
-    generator: Rc<Generator<B>>,
-    reward: Rc<Reward<B>>,
-    reno: Reno<B>,
-    tokens: Tensor<B, 2, Int>,
+struct RenoRun {
+    generator: Rc<Generator>,
+    reward: Rc<Reward>,
+    reno: Reno,
+    tokens: Tensor<2, Int>,
 }
 
-impl<B: AutodiffBackend> RenoSteps for RenoRun<B> {
+impl RenoSteps for RenoRun {
     fn step(&mut self) -> Pending<'_, RenoProgress> {
         Box::pin(async move {
             if self.reno.finished() {

@@ -13,16 +13,16 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 /// Multi-head attention of `x` (B, N, dim) to `context` (B, M, context_dim).
 #[derive(Module, Debug)]
-pub struct MultiHead<B: Backend> {
-    q: Dense<B>,
-    k: Dense<B>,
-    v: Dense<B>,
-    out: Dense<B>,
+pub struct MultiHead {
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    out: Dense,
     heads: usize,
 }
 
-impl<B: Backend> MultiHead<B> {
-    pub fn new(dim: usize, context_dim: usize, heads: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+impl MultiHead {
+    pub fn new(dim: usize, context_dim: usize, heads: usize, lora: Option<LoraConfig>, device: &Device) -> Self {
         MultiHead {
             q: Dense::new(dim, dim, lora, device),
             k: Dense::new(context_dim, dim, lora, device),
@@ -32,12 +32,12 @@ impl<B: Backend> MultiHead<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 3>, context: Tensor<B, 3>, a: Adapters) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<3>, context: Tensor<3>, a: Adapters) -> Tensor<3> {
         let [b, n, dim] = x.dims();
         let m = context.dims()[1];
         let h = self.heads;
         // (B, len, dim) -> (B, heads, len, dim / heads)
-        let split = |t: Tensor<B, 3>, len: usize| t.reshape([b, len, h, dim / h]).swap_dims(1, 2);
+        let split = |t: Tensor<3>, len: usize| t.reshape([b, len, h, dim / h]).swap_dims(1, 2);
         let q = split(self.q.forward(x, a), n);
         let k = split(self.k.forward(context.clone(), a), m);
         let v = split(self.v.forward(context, a), m);
@@ -48,32 +48,32 @@ impl<B: Backend> MultiHead<B> {
 
 /// A two-layer MLP with a GELU, `dim` -> `hidden` -> `dim`.
 #[derive(Module, Debug)]
-pub struct FeedForward<B: Backend> {
-    fc1: Dense<B>,
-    fc2: Dense<B>,
+pub struct FeedForward {
+    fc1: Dense,
+    fc2: Dense,
 }
 
-impl<B: Backend> FeedForward<B> {
-    pub fn new(dim: usize, hidden: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+impl FeedForward {
+    pub fn new(dim: usize, hidden: usize, lora: Option<LoraConfig>, device: &Device) -> Self {
         FeedForward { fc1: Dense::new(dim, hidden, lora, device), fc2: Dense::new(hidden, dim, lora, device) }
     }
 
-    pub fn forward(&self, x: Tensor<B, 3>, a: Adapters) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<3>, a: Adapters) -> Tensor<3> {
         self.fc2.forward(gelu(self.fc1.forward(x, a)), a)
     }
 }
 
 /// A pre-norm transformer layer over a token sequence (the prompt encoder's).
 #[derive(Module, Debug)]
-pub struct TransformerLayer<B: Backend> {
-    norm1: LayerNorm<B>,
-    attn: MultiHead<B>,
-    norm2: LayerNorm<B>,
-    mlp: FeedForward<B>,
+pub struct TransformerLayer {
+    norm1: LayerNorm,
+    attn: MultiHead,
+    norm2: LayerNorm,
+    mlp: FeedForward,
 }
 
-impl<B: Backend> TransformerLayer<B> {
-    pub fn new(dim: usize, heads: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+impl TransformerLayer {
+    pub fn new(dim: usize, heads: usize, lora: Option<LoraConfig>, device: &Device) -> Self {
         TransformerLayer {
             norm1: LayerNormConfig::new(dim).init(device),
             attn: MultiHead::new(dim, dim, heads, lora, device),
@@ -82,7 +82,7 @@ impl<B: Backend> TransformerLayer<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 3>, a: Adapters) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<3>, a: Adapters) -> Tensor<3> {
         let h = self.norm1.forward(x.clone());
         let x = x + self.attn.forward(h.clone(), h, a);
         let h = self.norm2.forward(x.clone());
@@ -96,7 +96,7 @@ impl<B: Backend> TransformerLayer<B> {
 /// "to the left of" and "above" are about.
 pub const COORDINATE_FEATURES: usize = 8;
 
-pub fn coordinates<B: Backend>(res: usize, device: &B::Device) -> Tensor<B, 4> {
+pub fn coordinates(res: usize, device: &Device) -> Tensor<4> {
     let mut data = Vec::with_capacity(COORDINATE_FEATURES * res * res);
     let coord = |i: usize| (2 * i + 1) as f32 / res as f32 - 1.0;
     for k in 1..=2 {
@@ -119,26 +119,26 @@ pub fn coordinates<B: Backend>(res: usize, device: &B::Device) -> Tensor<B, 4> {
 /// self-attention, cross-attention and an MLP (each pre-norm and residual over the H * W
 /// positions), a 1x1 projection back, and the block's input added.
 #[derive(Module, Debug)]
-pub struct AttentionBlock<B: Backend> {
-    norm: GroupNorm<B>,
-    proj_in: Conv<B>,
-    norm_self: LayerNorm<B>,
-    self_attn: MultiHead<B>,
-    norm_cross: LayerNorm<B>,
-    cross_attn: MultiHead<B>,
-    norm_mlp: LayerNorm<B>,
-    mlp: FeedForward<B>,
-    proj_out: Conv<B>,
+pub struct AttentionBlock {
+    norm: GroupNorm,
+    proj_in: Conv,
+    norm_self: LayerNorm,
+    self_attn: MultiHead,
+    norm_cross: LayerNorm,
+    cross_attn: MultiHead,
+    norm_mlp: LayerNorm,
+    mlp: FeedForward,
+    proj_out: Conv,
 }
 
-impl<B: Backend> AttentionBlock<B> {
+impl AttentionBlock {
     pub fn new(
         channels: usize,
         token_dim: usize,
         heads: usize,
         groups: usize,
         lora: Option<LoraConfig>,
-        device: &B::Device,
+        device: &Device,
     ) -> Self {
         AttentionBlock {
             norm: GroupNormConfig::new(groups, channels).init(device),
@@ -154,9 +154,9 @@ impl<B: Backend> AttentionBlock<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>, tokens: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
+    pub fn forward(&self, x: Tensor<4>, tokens: Tensor<3>, a: Adapters) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let coords = coordinates::<B>(h, &x.device()).expand([b as i64, -1, -1, -1]);
+        let coords = coordinates(h, &x.device()).expand([b as i64, -1, -1, -1]);
         let p = self.proj_in.forward(Tensor::cat(vec![self.norm.forward(x.clone()), coords], 1), a);
         let s = p.reshape([b, c, h * w]).swap_dims(1, 2); // (B, H * W, C)
         let n = self.norm_self.forward(s.clone());

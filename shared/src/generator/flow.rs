@@ -6,19 +6,13 @@ use super::Generator;
 use burn::prelude::*;
 
 /// The point at time `t` (B) on the straight path from noise `z` to image `x`.
-pub fn interpolate<B: Backend>(z: Tensor<B, 4>, x: Tensor<B, 4>, t: Tensor<B, 1>) -> Tensor<B, 4> {
+pub fn interpolate(z: Tensor<4>, x: Tensor<4>, t: Tensor<1>) -> Tensor<4> {
     let t = t.unsqueeze_dims::<4>(&[1, 2, 3]);
     z * (t.clone().neg() + 1.0) + x * t
 }
 
 /// Mean squared error of the predicted velocity against x - z.
-pub fn velocity_loss<B: Backend>(
-    model: &Generator<B>,
-    z: Tensor<B, 4>,
-    x: Tensor<B, 4>,
-    t: Tensor<B, 1>,
-    cond: Tensor<B, 3>,
-) -> Tensor<B, 1> {
+pub fn velocity_loss(model: &Generator, z: Tensor<4>, x: Tensor<4>, t: Tensor<1>, cond: Tensor<3>) -> Tensor<1> {
     let target = x.clone() - z.clone();
     let v = model.velocity(interpolate(z, x, t.clone()), t, cond);
     (v - target).powi_scalar(2).mean()
@@ -27,13 +21,7 @@ pub fn velocity_loss<B: Backend>(
 /// Integrates the guided velocity from noise `z` (t = 0) to an image (t = 1) in `steps`
 /// Euler steps. `guidance` 1 is the plain conditional model; above 1 pushes away from the
 /// unconditional prediction (the all-padding prompt).
-pub fn sample<B: Backend>(
-    model: &Generator<B>,
-    z: Tensor<B, 4>,
-    tokens: Tensor<B, 2, Int>,
-    steps: usize,
-    guidance: f32,
-) -> Tensor<B, 4> {
+pub fn sample(model: &Generator, z: Tensor<4>, tokens: Tensor<2, Int>, steps: usize, guidance: f32) -> Tensor<4> {
     let [b, ..] = z.dims();
     let device = z.device();
     let cond = model.encode(tokens.clone());
@@ -43,7 +31,7 @@ pub fn sample<B: Backend>(
     for i in 0..steps {
         let t = Tensor::full([2 * b], i as f32 / steps as f32, &device);
         let v = model.velocity(Tensor::cat(vec![x.clone(), x.clone()], 0), t, both.clone());
-        let [vc, vu]: [Tensor<B, 4>; 2] = v.chunk(2, 0).try_into().expect("two halves");
+        let [vc, vu]: [Tensor<4>; 2] = v.chunk(2, 0).try_into().expect("two halves");
         let v = vu.clone() + (vc - vu) * guidance;
         x = x + v / steps as f32;
     }

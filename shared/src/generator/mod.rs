@@ -38,25 +38,25 @@ use unet::{TimeEmbedding, UNet};
 /// name the encoder's tensors without the variant (`prompt.fc1.weight`).
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant, reason = "one per generator, chosen once at load")]
-pub enum PromptEncoding<B: Backend> {
+pub enum PromptEncoding {
     /// One pooled vector of `emb_dim` (`prompt_encoder`).
-    Pooled(PromptEncoder<B>),
+    Pooled(PromptEncoder),
     /// A summary token and every token slot, `token_dim` wide (`text_encoder`).
-    Tokens(TextEncoder<B>),
+    Tokens(TextEncoder),
 }
 
 #[derive(Module, Debug)]
-pub struct Generator<B: Backend> {
-    pub prompt: PromptEncoding<B>,
+pub struct Generator {
+    pub prompt: PromptEncoding,
     /// Token-conditioned design: the encoded summary token -> the embedding that, with time's,
     /// modulates the U-Net (the pooled design's vector is that embedding already).
-    pub summary: Option<Dense<B>>,
-    pub time: TimeEmbedding<B>,
-    pub unet: UNet<B>,
+    pub summary: Option<Dense>,
+    pub time: TimeEmbedding,
+    pub unet: UNet,
 }
 
 impl Architecture for GeneratorConfig {
-    type Model<B: Backend> = Generator<B>;
+    type Model = Generator;
     /// Teacher and student alike: one architecture.
     const KIND: &'static str = "generator";
 
@@ -64,14 +64,14 @@ impl Architecture for GeneratorConfig {
         GeneratorConfig::check(self)
     }
 
-    fn init<B: Backend>(&self, device: &B::Device) -> Generator<B> {
+    fn init(&self, device: &Device) -> Generator {
         Generator::new(self, None, device)
     }
 }
 
-impl<B: Backend> Generator<B> {
+impl Generator {
     /// The network, with LoRA adapters on every linear and convolution layer when `lora` is set.
-    pub fn new(config: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+    pub fn new(config: &GeneratorConfig, lora: Option<LoraConfig>, device: &Device) -> Self {
         let (prompt, summary) = match config.attention {
             None => (PromptEncoding::Pooled(PromptEncoder::new(config.token_dim, config.emb_dim, lora, device)), None),
             Some(att) => (
@@ -90,11 +90,11 @@ impl<B: Backend> Generator<B> {
     /// The prompt's conditioning (B, slots, width): in the token-conditioned design the encoded
     /// summary and token slots (`text_encoder`), in the pooled design one slot, the pooled
     /// vector. All-padding tokens give the unconditional one used by classifier-free guidance.
-    pub fn encode(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+    pub fn encode(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         self.encode_with(tokens, Adapters::Off)
     }
 
-    pub fn encode_with(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 3> {
+    pub fn encode_with(&self, tokens: Tensor<2, Int>, a: Adapters) -> Tensor<3> {
         match &self.prompt {
             PromptEncoding::Pooled(p) => p.forward(tokens, a).unsqueeze_dim(1),
             PromptEncoding::Tokens(p) => p.forward(tokens, a),
@@ -102,11 +102,11 @@ impl<B: Backend> Generator<B> {
     }
 
     /// Flow velocity at `x` (B, 3, H, W), times `t` (B) in [0, 1] (0 = noise, 1 = image).
-    pub fn velocity(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 3>) -> Tensor<B, 4> {
+    pub fn velocity(&self, x: Tensor<4>, t: Tensor<1>, cond: Tensor<3>) -> Tensor<4> {
         self.velocity_with(x, t, cond, Adapters::Off)
     }
 
-    pub fn velocity_with(&self, x: Tensor<B, 4>, t: Tensor<B, 1>, cond: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
+    pub fn velocity_with(&self, x: Tensor<4>, t: Tensor<1>, cond: Tensor<3>, a: Adapters) -> Tensor<4> {
         let [b, _, d] = cond.dims();
         let first = cond.clone().slice([0..b, 0..1]).reshape([b, d]);
         let prompt = match &self.summary {
@@ -119,40 +119,40 @@ impl<B: Backend> Generator<B> {
 
     /// The one-step generator: a single Euler step over the whole flow, z -> image in [-1, 1]
     /// (unclamped: clamping happens when pixels are made, so gradients stay informative).
-    pub fn one_step(&self, z: Tensor<B, 4>, cond: Tensor<B, 3>) -> Tensor<B, 4> {
+    pub fn one_step(&self, z: Tensor<4>, cond: Tensor<3>) -> Tensor<4> {
         self.one_step_with(z, cond, Adapters::Off)
     }
 
     /// One step with the fine-tuning adapters (`Adapters::FineTune`) or without.
-    pub fn one_step_with(&self, z: Tensor<B, 4>, cond: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
+    pub fn one_step_with(&self, z: Tensor<4>, cond: Tensor<3>, a: Adapters) -> Tensor<4> {
         let t = Self::time_zero(&z);
         z.clone() + self.velocity_with(z, t, cond, a)
     }
 
     /// The noise hypernetwork's output f(z, prompt): the adapted network at t = 0 on the
     /// adapted prompt encoding, whose output layer is its LoRA branch alone (zero before training).
-    pub fn noise_offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    pub fn noise_offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
         self.noise_offset_with(z, tokens, Adapters::Hypernetwork)
     }
 
     /// As [`Generator::noise_offset`], with adapters `a`: `Off` on a copy whose weights absorbed
     /// the hypernetwork's adapters (`hypernet::fold`).
-    pub fn noise_offset_with(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 4> {
+    pub fn noise_offset_with(&self, z: Tensor<4>, tokens: Tensor<2, Int>, a: Adapters) -> Tensor<4> {
         let t = Self::time_zero(&z);
         self.velocity_with(z, t, self.encode_with(tokens, a), a)
     }
 
-    fn time_zero(z: &Tensor<B, 4>) -> Tensor<B, 1> {
+    fn time_zero(z: &Tensor<4>) -> Tensor<1> {
         Tensor::zeros([z.dims()[0]], &z.device())
     }
 }
 
-impl<B: Backend> Generator<B> {
+impl Generator {
     pub fn to_bytes(&self, config: &GeneratorConfig) -> Result<Vec<u8>, WeightsError> {
         weights::to_bytes(self, config)
     }
 
-    pub fn from_bytes(bytes: &[u8], device: &B::Device) -> Result<(Self, GeneratorConfig), WeightsError> {
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Self, GeneratorConfig), WeightsError> {
         weights::from_bytes(bytes, device)
     }
 }
@@ -176,9 +176,9 @@ impl Sampler {
     }
 }
 
-impl<B: Backend> Generator<B> {
+impl Generator {
     /// Images in [-1, 1] (unclamped) from noise and prompt tokens.
-    pub fn generate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, sampler: Sampler) -> Tensor<B, 4> {
+    pub fn generate(&self, z: Tensor<4>, tokens: Tensor<2, Int>, sampler: Sampler) -> Tensor<4> {
         match sampler {
             Sampler::OneStep => self.one_step(z, self.encode(tokens)),
             Sampler::Flow { steps, guidance } => flow::sample(self, z, tokens, steps, guidance),

@@ -5,7 +5,7 @@ use crate::world::Image;
 use burn::prelude::*;
 
 /// (B, 3, H, W) in [-1, 1] from RGB images of one size.
-pub fn images_to_tensor<B: Backend>(images: &[Image], device: &B::Device) -> Tensor<B, 4> {
+pub fn images_to_tensor(images: &[Image], device: &Device) -> Tensor<4> {
     let (w, h) = (images[0].width, images[0].height);
     let mut data = Vec::with_capacity(images.len() * 3 * w * h);
     for img in images {
@@ -17,9 +17,9 @@ pub fn images_to_tensor<B: Backend>(images: &[Image], device: &B::Device) -> Ten
 }
 
 /// Clamps to [-1, 1] and rounds to 8-bit RGB images.
-pub fn tensor_to_images<B: Backend>(x: Tensor<B, 4>) -> Vec<Image> {
+pub fn tensor_to_images(x: Tensor<4>) -> Vec<Image> {
     let dims = x.dims();
-    data_to_images(&x.into_data().convert::<f32>().into_vec().expect("float tensor"), dims)
+    data_to_images(&x.into_data().convert::<f32>().try_into_vec().expect("float tensor"), dims)
 }
 
 /// As [`tensor_to_images`], for a tensor's values already read back (the browser reads
@@ -36,7 +36,7 @@ pub fn data_to_images(data: &[f32], [b, _, h, w]: [usize; 4]) -> Vec<Image> {
 }
 
 /// (B, MAX_TOKENS) token ids.
-pub fn tokens_tensor<B: Backend>(ids: &[[u32; MAX_TOKENS]], device: &B::Device) -> Tensor<B, 2, Int> {
+pub fn tokens_tensor(ids: &[[u32; MAX_TOKENS]], device: &Device) -> Tensor<2, Int> {
     let flat: Vec<i32> = ids.iter().flatten().map(|&i| i as i32).collect();
     Tensor::from_data(TensorData::new(flat, [ids.len(), MAX_TOKENS]), device)
 }
@@ -47,7 +47,7 @@ pub fn encode_prompts<S: AsRef<str>>(prompts: &[S]) -> Result<Vec<[u32; MAX_TOKE
 }
 
 /// (B, 3, res, res) noise tensors from seeds (see [`super::noise::seeded`]).
-pub fn noise_tensor<B: Backend>(seeds: &[u64], resolution: usize, device: &B::Device) -> Tensor<B, 4> {
+pub fn noise_tensor(seeds: &[u64], resolution: usize, device: &Device) -> Tensor<4> {
     let data: Vec<f32> = seeds.iter().flat_map(|&s| super::noise::seeded(s, resolution)).collect();
     Tensor::from_data(TensorData::new(data, [seeds.len(), 3, resolution, resolution]), device)
 }

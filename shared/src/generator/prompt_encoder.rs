@@ -10,17 +10,17 @@ use burn::tensor::activation::silu;
 use burn::tensor::Distribution;
 
 #[derive(Module, Debug)]
-pub struct PromptEncoder<B: Backend> {
-    tokens: Embedding<B>,
-    positions: Param<Tensor<B, 2>>,
-    fc1: Dense<B>,
-    fc2: Dense<B>,
+pub struct PromptEncoder {
+    tokens: Embedding,
+    positions: Param<Tensor<2>>,
+    fc1: Dense,
+    fc2: Dense,
 }
 
-impl<B: Backend> PromptEncoder<B> {
+impl PromptEncoder {
     /// `token_dim` per token slot, `out_dim` for the prompt vector; adapters on its linear
     /// layers when `lora` is given (the embeddings are lookups, not adapted).
-    pub fn new(token_dim: usize, out_dim: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+    pub fn new(token_dim: usize, out_dim: usize, lora: Option<LoraConfig>, device: &Device) -> Self {
         PromptEncoder {
             tokens: EmbeddingConfig::new(vocabulary().len(), token_dim).init(device),
             positions: Param::from_tensor(Tensor::random(
@@ -34,7 +34,7 @@ impl<B: Backend> PromptEncoder<B> {
     }
 
     /// (B, MAX_TOKENS) token ids -> (B, emb_dim).
-    pub fn forward(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 2> {
+    pub fn forward(&self, tokens: Tensor<2, Int>, a: Adapters) -> Tensor<2> {
         let [b, t] = tokens.dims();
         let e = self.tokens.forward(tokens) + self.positions.val().unsqueeze::<3>();
         let d = e.dims()[2];

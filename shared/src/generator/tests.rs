@@ -1,25 +1,19 @@
 use super::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use super::*;
 use crate::weights::{Architecture, WeightsError};
-use burn::backend::Flex;
 
-type B = Flex;
-
-fn max_abs_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
 /// A generator whose weights are all perturbed, so outputs depend on them (a fresh one's
 /// output layer is zero).
-pub(crate) fn randomised<B: Backend>(config: &GeneratorConfig) -> Generator<B> {
-    let dev = Default::default();
-    let g = config.init::<B>(&dev);
+pub(crate) fn randomised(config: &GeneratorConfig) -> Generator {
+    let dev = Device::flex();
+    let g = config.init(&dev);
     struct Jitter;
-    impl<B: Backend> burn::module::ModuleMapper<B> for Jitter {
-        fn map_float<const D: usize>(
-            &mut self,
-            p: burn::module::Param<Tensor<B, D>>,
-        ) -> burn::module::Param<Tensor<B, D>> {
+    impl burn::module::ModuleMapper for Jitter {
+        fn map_float<const D: usize>(&mut self, p: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
             p.map(|t| {
                 let noise = t.random_like(burn::tensor::Distribution::Normal(0.0, 0.05));
                 t + noise
@@ -29,8 +23,8 @@ pub(crate) fn randomised<B: Backend>(config: &GeneratorConfig) -> Generator<B> {
     g.map(&mut Jitter)
 }
 
-fn inputs(n: usize, res: usize) -> (Tensor<B, 4>, Tensor<B, 2, Int>) {
-    let dev = Default::default();
+fn inputs(n: usize, res: usize) -> (Tensor<4>, Tensor<2, Int>) {
+    let dev = Device::flex();
     let prompts = [
         "a red circle",
         "three green triangles",
@@ -38,7 +32,7 @@ fn inputs(n: usize, res: usize) -> (Tensor<B, 4>, Tensor<B, 2, Int>) {
         "a circle and a square",
     ];
     let ids = encode_prompts(&prompts[..n]).unwrap();
-    (noise_tensor::<B>(&(0..n as u64).collect::<Vec<_>>(), res, &dev), tokens_tensor::<B>(&ids, &dev))
+    (noise_tensor(&(0..n as u64).collect::<Vec<_>>(), res, &dev), tokens_tensor(&ids, &dev))
 }
 
 /// Both designs: token-conditioned and pooled.
@@ -49,7 +43,7 @@ fn designs() -> [GeneratorConfig; 2] {
 #[test]
 fn fresh_generator_is_identity_and_shapes_hold() {
     for c in designs() {
-        let g = c.init::<B>(&Default::default());
+        let g = c.init(&Device::flex());
         let (z, tokens) = inputs(2, c.resolution);
         let x = g.one_step(z.clone(), g.encode(tokens));
         assert_eq!(x.dims(), [2, 3, 16, 16]);
@@ -60,7 +54,7 @@ fn fresh_generator_is_identity_and_shapes_hold() {
 #[test]
 fn samples_do_not_depend_on_their_batch() {
     for c in designs() {
-        let g = randomised::<B>(&c);
+        let g = randomised(&c);
         let (z, tokens) = inputs(4, c.resolution);
         let all = g.one_step(z.clone(), g.encode(tokens.clone()));
         let first = g.one_step(z.slice([0..1]), g.encode(tokens.slice([0..1])));
@@ -73,11 +67,11 @@ fn samples_do_not_depend_on_their_batch() {
 #[test]
 fn token_design_reads_word_order() {
     let c = GeneratorConfig::tiny();
-    let g = randomised::<B>(&c);
-    let dev = Default::default();
-    let z = noise_tensor::<B>(&[5, 5], c.resolution, &dev);
+    let g = randomised(&c);
+    let dev = Device::flex();
+    let z = noise_tensor(&[5, 5], c.resolution, &dev);
     let differ = |a: &str, b: &str| {
-        let tokens = tokens_tensor::<B>(&encode_prompts(&[a, b]).unwrap(), &dev);
+        let tokens = tokens_tensor(&encode_prompts(&[a, b]).unwrap(), &dev);
         let x = g.one_step(z.clone(), g.encode(tokens));
         max_abs_diff(x.clone().slice([0..1]), x.slice([1..2]))
     };
@@ -91,7 +85,7 @@ fn token_design_reads_word_order() {
 #[test]
 fn pooled_design_files_name_no_attention_and_keep_their_tensor_names() {
     let c = GeneratorConfig::tiny_pooled();
-    let bytes = randomised::<B>(&c).to_bytes(&c).unwrap();
+    let bytes = randomised(&c).to_bytes(&c).unwrap();
     let header = weights::read_header(&bytes).unwrap();
     assert!(!header.config.contains("attention"), "{}", header.config);
     assert!(
@@ -99,7 +93,7 @@ fn pooled_design_files_name_no_attention_and_keep_their_tensor_names() {
     );
     assert!(!header.tensors.keys().any(|k| k.contains("Pooled") || k.contains("attn") || k.starts_with("summary")));
     let t = GeneratorConfig::tiny();
-    let header = weights::read_header(&randomised::<B>(&t).to_bytes(&t).unwrap()).unwrap();
+    let header = weights::read_header(&randomised(&t).to_bytes(&t).unwrap()).unwrap();
     assert!(
         header.tensors.contains_key("prompt.layers.0.attn.q.weight")
             && header.tensors.contains_key("unet.mid.attn.cross_attn.k.weight")
@@ -109,16 +103,16 @@ fn pooled_design_files_name_no_attention_and_keep_their_tensor_names() {
 #[test]
 fn weights_round_trip_and_bad_files_are_clear_errors() {
     let c = GeneratorConfig::tiny();
-    let g = randomised::<B>(&c);
+    let g = randomised(&c);
     let bytes = g.to_bytes(&c).unwrap();
-    let (loaded, c2) = Generator::<B>::from_bytes(&bytes, &Default::default()).unwrap();
+    let (loaded, c2) = Generator::from_bytes(&bytes, &Device::flex()).unwrap();
     assert_eq!(c, c2);
     let (z, tokens) = inputs(2, c.resolution);
     let a = g.one_step(z.clone(), g.encode(tokens.clone()));
     let b = loaded.one_step(z, loaded.encode(tokens));
     assert_eq!(max_abs_diff(a, b), 0.0);
 
-    let err = |bytes: &[u8]| Generator::<B>::from_bytes(bytes, &Default::default()).expect_err("must fail");
+    let err = |bytes: &[u8]| Generator::from_bytes(bytes, &Device::flex()).expect_err("must fail");
     assert!(matches!(err(&bytes[..bytes.len() - 100]), WeightsError::Truncated(_)));
     assert!(matches!(err(&bytes[..5]), WeightsError::Truncated(_)));
     let mut corrupt = bytes.clone();
@@ -152,11 +146,11 @@ fn seeded_noise_is_standard_normal_and_reproducible() {
 #[test]
 fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
     let c = GeneratorConfig::tiny();
-    let g = randomised::<B>(&c);
+    let g = randomised(&c);
     let bytes = g.to_bytes(&c).unwrap();
     let (z, tokens) = inputs(2, c.resolution);
     let a = g.one_step(z.clone(), g.encode(tokens.clone()));
-    let range = a.clone().abs().max().into_scalar();
+    let range = a.clone().abs().max().into_scalar::<f32>();
     // (the tiny network's header and biases weigh more than a real one's: 8 bits give 38% here,
     // 25% on the shipped generator)
     type Convert = fn(&[u8]) -> Result<Vec<u8>, WeightsError>;
@@ -170,12 +164,12 @@ fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
         let header = weights::read_header(&copy).unwrap();
         let matrices = header.tensors.values().filter(|t| t.shape.len() >= 2);
         assert!(matrices.clone().count() > 0 && matrices.clone().all(|t| t.dtype == matrix_dtype), "{what}");
-        let (loaded, c2) = Generator::<B>::from_bytes(&copy, &Default::default()).unwrap();
+        let (loaded, c2) = Generator::from_bytes(&copy, &Device::flex()).unwrap();
         assert_eq!(c, c2);
         let diff = max_abs_diff(a.clone(), loaded.one_step(z.clone(), loaded.encode(tokens.clone())));
         assert!(diff > 0.0 && diff < tolerance, "{what} rounding changes outputs slightly: {diff} of {range}");
         assert!(matches!(
-            Generator::<B>::from_bytes(&copy[..copy.len() - 10], &Default::default()),
+            Generator::from_bytes(&copy[..copy.len() - 10], &Device::flex()),
             Err(WeightsError::Truncated(_))
         ));
     }
@@ -196,6 +190,6 @@ fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
     let at = q8.windows(key.len()).position(|w| w == key.as_bytes()).unwrap();
     let mut renamed = q8.clone();
     renamed[at + key.len() - 1] = b'_';
-    let e = Generator::<B>::from_bytes(&renamed, &Default::default()).err().unwrap();
+    let e = Generator::from_bytes(&renamed, &Device::flex()).err().unwrap();
     assert!(e.to_string().contains("has no scales of its rows"), "{e}");
 }

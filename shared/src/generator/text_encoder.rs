@@ -17,18 +17,18 @@ use burn::tensor::Distribution;
 pub const SLOTS: usize = 1 + MAX_TOKENS;
 
 #[derive(Module, Debug)]
-pub struct TextEncoder<B: Backend> {
-    tokens: Embedding<B>,
+pub struct TextEncoder {
+    tokens: Embedding,
     /// The summary token's embedding (1, token_dim).
-    summary: Param<Tensor<B, 2>>,
+    summary: Param<Tensor<2>>,
     /// One per slot, the summary's first (SLOTS, token_dim).
-    positions: Param<Tensor<B, 2>>,
-    layers: Vec<TransformerLayer<B>>,
-    norm: LayerNorm<B>,
+    positions: Param<Tensor<2>>,
+    layers: Vec<TransformerLayer>,
+    norm: LayerNorm,
 }
 
-impl<B: Backend> TextEncoder<B> {
-    pub fn new(token_dim: usize, heads: usize, layers: usize, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+impl TextEncoder {
+    pub fn new(token_dim: usize, heads: usize, layers: usize, lora: Option<LoraConfig>, device: &Device) -> Self {
         let small = Distribution::Normal(0.0, 0.02);
         TextEncoder {
             tokens: EmbeddingConfig::new(vocabulary().len(), token_dim).init(device),
@@ -40,7 +40,7 @@ impl<B: Backend> TextEncoder<B> {
     }
 
     /// (B, MAX_TOKENS) token ids -> (B, SLOTS, token_dim).
-    pub fn forward(&self, tokens: Tensor<B, 2, Int>, a: Adapters) -> Tensor<B, 3> {
+    pub fn forward(&self, tokens: Tensor<2, Int>, a: Adapters) -> Tensor<3> {
         let [b, _] = tokens.dims();
         let summary = self.summary.val().unsqueeze::<3>().expand([b as i64, -1, -1]);
         let e = Tensor::cat(vec![summary, self.tokens.forward(tokens)], 1) + self.positions.val().unsqueeze::<3>();

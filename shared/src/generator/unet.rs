@@ -14,14 +14,14 @@ use burn::tensor::activation::silu;
 
 /// Sinusoidal features of t, then an MLP.
 #[derive(Module, Debug)]
-pub struct TimeEmbedding<B: Backend> {
-    fc1: Dense<B>,
-    fc2: Dense<B>,
+pub struct TimeEmbedding {
+    fc1: Dense,
+    fc2: Dense,
     freqs: usize,
 }
 
-impl<B: Backend> TimeEmbedding<B> {
-    pub fn new(c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+impl TimeEmbedding {
+    pub fn new(c: &GeneratorConfig, lora: Option<LoraConfig>, device: &Device) -> Self {
         let freqs = 16;
         TimeEmbedding {
             fc1: Dense::new(2 * freqs, c.emb_dim, lora, device),
@@ -30,11 +30,11 @@ impl<B: Backend> TimeEmbedding<B> {
         }
     }
 
-    pub fn forward(&self, t: Tensor<B, 1>, a: Adapters) -> Tensor<B, 2> {
+    pub fn forward(&self, t: Tensor<1>, a: Adapters) -> Tensor<2> {
         let device = t.device();
         // frequencies 1 .. 1000 (geometric), applied to t in [0, 1]
         let f: Vec<f32> = (0..self.freqs).map(|i| 1000f32.powf(i as f32 / (self.freqs - 1) as f32)).collect();
-        let f = Tensor::<B, 1>::from_floats(f.as_slice(), &device).unsqueeze::<2>();
+        let f = Tensor::<1>::from_floats(f.as_slice(), &device).unsqueeze::<2>();
         let arg = t.unsqueeze_dim::<2>(1) * f;
         let feats = Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1);
         self.fc2.forward(silu(self.fc1.forward(feats, a)), a)
@@ -42,25 +42,25 @@ impl<B: Backend> TimeEmbedding<B> {
 }
 
 #[derive(Module, Debug)]
-pub struct ResBlock<B: Backend> {
-    norm1: GroupNorm<B>,
-    conv1: Conv<B>,
-    film: Dense<B>,
-    norm2: GroupNorm<B>,
-    conv2: Conv<B>,
-    skip: Option<Conv<B>>,
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv,
+    film: Dense,
+    norm2: GroupNorm,
+    conv2: Conv,
+    skip: Option<Conv>,
     /// At the levels with attention (token-conditioned design), after the residual block.
-    attn: Option<AttentionBlock<B>>,
+    attn: Option<AttentionBlock>,
 }
 
-impl<B: Backend> ResBlock<B> {
+impl ResBlock {
     fn new(
         cin: usize,
         cout: usize,
         level: usize,
         c: &GeneratorConfig,
         lora: Option<LoraConfig>,
-        device: &B::Device,
+        device: &Device,
     ) -> Self {
         let attn =
             c.attention_at(level).map(|a| AttentionBlock::new(cout, c.token_dim, a.heads, c.groups, lora, device));
@@ -76,9 +76,9 @@ impl<B: Backend> ResBlock<B> {
     }
 
     /// `tokens`: the encoded prompt (B, slots, token_dim), which attention blocks read.
-    fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, tokens: &Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
+    fn forward(&self, x: Tensor<4>, emb: Tensor<2>, tokens: &Tensor<3>, a: Adapters) -> Tensor<4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())), a);
-        let [scale, shift]: [Tensor<B, 2>; 2] =
+        let [scale, shift]: [Tensor<2>; 2] =
             self.film.forward(silu(emb), a).chunk(2, 1).try_into().expect("two chunks");
         let h = self.norm2.forward(h) * (scale.unsqueeze_dims::<4>(&[2, 3]) + 1.0) + shift.unsqueeze_dims::<4>(&[2, 3]);
         let h = self.conv2.forward(silu(h), a);
@@ -95,27 +95,27 @@ impl<B: Backend> ResBlock<B> {
 }
 
 #[derive(Module, Debug)]
-pub struct UNet<B: Backend> {
+pub struct UNet {
     /// Whether the input carries the pixel coordinates ([`coordinates`]) beside the image.
     coordinates: bool,
-    stem: Conv<B>,
-    down: Vec<ResBlock<B>>,
-    downsample: Vec<Conv<B>>,
-    mid: ResBlock<B>,
-    upsample: Vec<Conv<B>>,
-    up: Vec<ResBlock<B>>,
-    out_norm: GroupNorm<B>,
-    out: Conv<B>,
+    stem: Conv,
+    down: Vec<ResBlock>,
+    downsample: Vec<Conv>,
+    mid: ResBlock,
+    upsample: Vec<Conv>,
+    up: Vec<ResBlock>,
+    out_norm: GroupNorm,
+    out: Conv,
 }
 
 /// Nearest-neighbour 2x upsampling from reshapes alone (runs on every backend).
-fn upsample2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
 }
 
-impl<B: Backend> UNet<B> {
-    pub fn new(c: &GeneratorConfig, lora: Option<LoraConfig>, device: &B::Device) -> Self {
+impl UNet {
+    pub fn new(c: &GeneratorConfig, lora: Option<LoraConfig>, device: &Device) -> Self {
         let ch = &c.channels;
         let levels = ch.len();
         let coordinates = c.attention.is_some();
@@ -136,11 +136,11 @@ impl<B: Backend> UNet<B> {
 
     /// Velocity (or, for the hypernetwork, noise offset) at `x` (B, 3, H, W), for the embedding
     /// `emb` (B, emb_dim) and the encoded prompt `tokens` (B, slots, token_dim).
-    pub fn forward(&self, x: Tensor<B, 4>, emb: Tensor<B, 2>, tokens: Tensor<B, 3>, a: Adapters) -> Tensor<B, 4> {
+    pub fn forward(&self, x: Tensor<4>, emb: Tensor<2>, tokens: Tensor<3>, a: Adapters) -> Tensor<4> {
         let levels = self.down.len();
         let x = if self.coordinates {
             let [b, _, res, _] = x.dims();
-            let coords = coordinates::<B>(res, &x.device()).expand([b as i64, -1, -1, -1]);
+            let coords = coordinates(res, &x.device()).expand([b as i64, -1, -1, -1]);
             Tensor::cat(vec![x, coords], 1)
         } else {
             x

@@ -55,20 +55,20 @@ impl LightConfig {
 }
 
 #[derive(Module, Debug)]
-pub struct LightHypernet<B: Backend> {
-    prompt: PromptEncoder<B>,
-    fc1: Dense<B>,
-    fc2: Dense<B>,
+pub struct LightHypernet {
+    prompt: PromptEncoder,
+    fc1: Dense,
+    fc2: Dense,
     /// Zero at init: f = 0, so training starts from the base generator.
-    out: Dense<B>,
+    out: Dense,
     grid: usize,
 }
 
 /// Noise channels (RGB).
 const CHANNELS: usize = 3;
 
-impl<B: Backend> LightHypernet<B> {
-    pub fn new(config: &LightConfig, device: &B::Device) -> Self {
+impl LightHypernet {
+    pub fn new(config: &LightConfig, device: &Device) -> Self {
         let coefficients = CHANNELS * config.grid * config.grid;
         LightHypernet {
             prompt: PromptEncoder::new(config.token_dim, config.hidden, None, device),
@@ -86,10 +86,10 @@ impl<B: Backend> LightHypernet<B> {
 
     /// f(z, c) for noise `z` (B, 3, H, H) and prompt tokens (B, MAX_TOKENS): (B, 3, H, H), in
     /// the span of the lowest `grid` x `grid` frequencies.
-    pub fn offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
         let [b, c, h, _] = z.dims();
         let g = self.grid;
-        let basis = dct_basis::<B>(h, g, &z.device()).unsqueeze::<4>(); // (1, 1, H, g)
+        let basis = dct_basis(h, g, &z.device()).unsqueeze::<4>(); // (1, 1, H, g)
         let coefficients = basis.clone().transpose().matmul(z).matmul(basis.clone()); // (B, 3, g, g)
         let x = Tensor::cat(vec![coefficients.reshape([b, c * g * g]), self.prompt.forward(tokens, Adapters::Off)], 1);
         let hidden = silu(self.fc1.forward(x, Adapters::Off));
@@ -101,7 +101,7 @@ impl<B: Backend> LightHypernet<B> {
 
 /// The first `k` orthonormal DCT-II basis vectors of length `n`, as columns (n, k):
 /// B[i, j] = s_j cos(pi (i + 1/2) j / n), s_0 = sqrt(1/n), s_j = sqrt(2/n).
-pub fn dct_basis<B: Backend>(n: usize, k: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn dct_basis(n: usize, k: usize, device: &Device) -> Tensor<2> {
     let values: Vec<f32> = (0..n)
         .flat_map(|i| {
             (0..k).map(move |j| {

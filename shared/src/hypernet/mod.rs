@@ -100,18 +100,18 @@ pub fn fingerprint(bytes: &[u8]) -> String {
 /// The generator with one set of adapters (trainable or loaded): LoRA branches inside `model`,
 /// or the light hypernetwork beside it.
 #[derive(Module, Debug)]
-pub struct Adapted<B: Backend> {
-    pub model: Generator<B>,
-    pub light: Option<LightHypernet<B>>,
+pub struct Adapted {
+    pub model: Generator,
+    pub light: Option<LightHypernet>,
 }
 
-impl<B: Backend> Adapted<B> {
+impl Adapted {
     /// Fresh adapters (f = 0, g_ft = g) on the generator stored in `generator_bytes`.
     pub fn fresh(
         generator_bytes: &[u8],
         role: Role,
         design: Design,
-        device: &B::Device,
+        device: &Device,
     ) -> Result<(Self, AdapterConfig), WeightsError> {
         let generator = generator_config(generator_bytes)?;
         design.check(role, &generator).map_err(WeightsError::Corrupt)?;
@@ -130,7 +130,7 @@ impl<B: Backend> Adapted<B> {
     pub fn load(
         generator_bytes: &[u8],
         adapter_bytes: &[u8],
-        device: &B::Device,
+        device: &Device,
     ) -> Result<(Self, AdapterConfig), WeightsError> {
         let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
         // the generator file's own problems (not a generator, truncated) come first
@@ -155,7 +155,7 @@ impl<B: Backend> Adapted<B> {
     }
 
     /// f(z, c), the hypernetwork's change to the noise.
-    pub fn offset(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 4> {
+    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
         match &self.light {
             Some(light) => light.offset(z, tokens),
             None => self.model.noise_offset(z, tokens),
@@ -163,7 +163,7 @@ impl<B: Backend> Adapted<B> {
     }
 
     /// z' = z + strength * f(z, c): the hypernetwork's modulated noise (strength 1 as trained).
-    pub fn modulate(&self, z: Tensor<B, 4>, tokens: Tensor<B, 2, Int>, strength: f32) -> Tensor<B, 4> {
+    pub fn modulate(&self, z: Tensor<4>, tokens: Tensor<2, Int>, strength: f32) -> Tensor<4> {
         z.clone() + self.offset(z, tokens) * strength
     }
 
@@ -173,11 +173,11 @@ impl<B: Backend> Adapted<B> {
     pub fn generate(
         &self,
         role: Role,
-        z: Tensor<B, 4>,
-        tokens: Tensor<B, 2, Int>,
+        z: Tensor<4>,
+        tokens: Tensor<2, Int>,
         strength: f32,
         sampler: Sampler,
-    ) -> Tensor<B, 4> {
+    ) -> Tensor<4> {
         match role {
             Role::NoiseHypernetwork => {
                 let z = self.modulate(z, tokens.clone(), strength);
@@ -219,11 +219,11 @@ fn trained_on(config: &AdapterConfig, found: &AdapterConfig) -> Result<(), Weigh
 
 /// A trained light hypernetwork (`adapter_bytes`, of [`Design::Light`]) checked against the
 /// generator it was trained on, without building a second copy of that generator.
-pub fn load_light<B: Backend>(
+pub fn load_light(
     generator_bytes: &[u8],
     adapter_bytes: &[u8],
-    device: &B::Device,
-) -> Result<(LightHypernet<B>, AdapterConfig), WeightsError> {
+    device: &Device,
+) -> Result<(LightHypernet, AdapterConfig), WeightsError> {
     let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
     let generator = generator_config(generator_bytes)?;
     let Design::Light(light) = config.design else {
@@ -243,14 +243,14 @@ pub fn load_light<B: Backend>(
 /// training keeps the unfolded form, whose adapters get the gradients.
 ///
 /// The fold runs on the CPU (burn-flex) whatever `device` then runs the copy, so every backend
-/// runs the same weights: done on CUDA (burn 0.21, before the CUDA build patched cubek-matmul's
-/// k guard; docs/gpu.md) it came out wrong, and different on every run.
-pub fn fold<B: Backend>(
+/// runs the same weights, computed in exact f32 (a GPU's TF32 matmuls would round them, and
+/// burn-cuda 0.21's matmul fault made them wrong: docs/gpu.md).
+pub fn fold(
     generator_bytes: &[u8],
     adapter_bytes: &[u8],
-    device: &B::Device,
-) -> Result<(Generator<B>, AdapterConfig), WeightsError> {
-    let (a, config) = Adapted::<burn_flex::Flex>::load(generator_bytes, adapter_bytes, &Default::default())?;
+    device: &Device,
+) -> Result<(Generator, AdapterConfig), WeightsError> {
+    let (a, config) = Adapted::load(generator_bytes, adapter_bytes, &Device::flex())?;
     let Design::Lora(lora) = config.design else {
         return Err(WeightsError::Mismatch("a light hypernetwork has no adapters to fold".into()));
     };
@@ -263,8 +263,8 @@ pub fn fold<B: Backend>(
 
 /// How far a fold's images are from exact ones (largest pixel difference; pixels span [-1, 1]),
 /// and, for the record, how far the device's own unfolded passes are. On an H100 both come
-/// within 0.01-0.05 of exact (TF32 rounding in burn-cuda's matmuls); before the CUDA build
-/// patched cubek-matmul's k guard the unfolded passes were 1.2 off (docs/gpu.md).
+/// within 0.01-0.05 of exact (TF32 rounding in burn-cuda's matmuls); with burn-cuda 0.21's
+/// unpatched matmul kernels the unfolded passes were 1.2 off (docs/gpu.md).
 #[derive(Clone, Copy, Debug)]
 pub struct FoldCheck {
     pub folded: f32,
@@ -283,14 +283,14 @@ impl FoldCheck {
 /// The training objective's terms for a batch: per-image 1/2 ||f||^2 (summed over elements)
 /// and the reward of the resulting images, each (B). The hypernetwork's loss is
 /// `lambda * reg - reward`; fine-tuning's is `-reward` (reg is zero: f is not used).
-pub fn objective_terms<B: Backend>(
-    adapted: &Adapted<B>,
+pub fn objective_terms(
+    adapted: &Adapted,
     role: Role,
     sampler: Sampler,
-    z: Tensor<B, 4>,
-    tokens: Tensor<B, 2, Int>,
-    reward: impl Fn(Tensor<B, 4>, Tensor<B, 2, Int>) -> Tensor<B, 1>,
-) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    z: Tensor<4>,
+    tokens: Tensor<2, Int>,
+    reward: impl Fn(Tensor<4>, Tensor<2, Int>) -> Tensor<1>,
+) -> (Tensor<1>, Tensor<1>) {
     let [b, ..] = z.dims();
     match role {
         Role::NoiseHypernetwork => {
@@ -307,6 +307,6 @@ pub fn objective_terms<B: Backend>(
 }
 
 /// The batch loss from [`objective_terms`]: the mean over images of `reg_weight * reg - reward`.
-pub fn batch_loss<B: Backend>(reg: Tensor<B, 1>, reward: Tensor<B, 1>, reg_weight: f32) -> Tensor<B, 1> {
+pub fn batch_loss(reg: Tensor<1>, reward: Tensor<1>, reg_weight: f32) -> Tensor<1> {
     (reg * reg_weight - reward).mean()
 }

@@ -3,40 +3,35 @@ use crate::generator::layers::{is_adapter_path, map_params, train_adapters_only,
 use crate::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::tests::randomised;
 use crate::reward::analytic::redness;
-use burn::backend::{Autodiff, Flex};
-use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, SgdConfig};
 use light::LightConfig;
-
-type B = Flex;
-type AB = Autodiff<Flex>;
 pub(crate) const LORA: Design = Design::Lora(LoraConfig { rank: 4, alpha: 4.0 });
 
 pub(crate) fn generator_file() -> Vec<u8> {
     let c = GeneratorConfig::tiny();
-    randomised::<B>(&c).to_bytes(&c).unwrap()
+    randomised(&c).to_bytes(&c).unwrap()
 }
 
-fn inputs<B: Backend>(n: usize) -> (Tensor<B, 4>, Tensor<B, 2, Int>) {
-    let dev = Default::default();
+fn inputs(n: usize) -> (Tensor<4>, Tensor<2, Int>) {
+    let dev = Device::flex();
     let prompts = ["a red circle", "two blue squares", "a green star above a red triangle"];
     let ids = encode_prompts(&prompts[..n]).unwrap();
-    (noise_tensor::<B>(&(0..n as u64).collect::<Vec<_>>(), 16, &dev), tokens_tensor::<B>(&ids, &dev))
+    (noise_tensor(&(0..n as u64).collect::<Vec<_>>(), 16, &dev), tokens_tensor(&ids, &dev))
 }
 
-fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
 /// Moves every adapter parameter, as training would.
-pub(crate) fn perturb_adapters<B: Backend>(m: Adapted<B>) -> Adapted<B> {
+pub(crate) fn perturb_adapters(m: Adapted) -> Adapted {
     struct Shift;
-    impl<B: Backend> AdapterAwareMap<B> for Shift {
+    impl AdapterAwareMap for Shift {
         fn map<const D: usize>(
             &mut self,
             adapter: bool,
-            p: burn::module::Param<Tensor<B, D>>,
-        ) -> burn::module::Param<Tensor<B, D>> {
+            p: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
             p.map(|t| if adapter { t.clone() + t.random_like(burn::tensor::Distribution::Normal(0.0, 0.1)) } else { t })
         }
     }
@@ -45,8 +40,8 @@ pub(crate) fn perturb_adapters<B: Backend>(m: Adapted<B>) -> Adapted<B> {
 
 /// Trained-looking adapters of `design` for `role` on `generator`: the unfolded model, its
 /// config and its file.
-pub(crate) fn trained_adapters(generator: &[u8], role: Role, design: Design) -> (Adapted<B>, AdapterConfig, Vec<u8>) {
-    let (a, config) = Adapted::<B>::fresh(generator, role, design, &Default::default()).unwrap();
+pub(crate) fn trained_adapters(generator: &[u8], role: Role, design: Design) -> (Adapted, AdapterConfig, Vec<u8>) {
+    let (a, config) = Adapted::fresh(generator, role, design, &Device::flex()).unwrap();
     let a = perturb_adapters(a);
     let bytes = a.to_bytes(&config).unwrap();
     (a, config, bytes)
@@ -55,12 +50,12 @@ pub(crate) fn trained_adapters(generator: &[u8], role: Role, design: Design) -> 
 #[test]
 fn fresh_adapters_change_nothing() {
     let file = generator_file();
-    let dev = Default::default();
-    let (g, _) = Generator::<B>::from_bytes(&file, &dev).unwrap();
-    let (z, tokens) = inputs::<B>(3);
+    let dev = Device::flex();
+    let (g, _) = Generator::from_bytes(&file, &dev).unwrap();
+    let (z, tokens) = inputs(3);
     let base = g.one_step(z.clone(), g.encode(tokens.clone()));
     for role in [Role::NoiseHypernetwork, Role::FineTune] {
-        let (a, config) = Adapted::<B>::fresh(&file, role, LORA, &dev).unwrap();
+        let (a, config) = Adapted::fresh(&file, role, LORA, &dev).unwrap();
         assert_eq!(config.generator_fingerprint, fingerprint(&file));
         assert_eq!(max_diff(a.model.noise_offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
         assert_eq!(
@@ -74,7 +69,7 @@ fn fresh_adapters_change_nothing() {
 #[test]
 fn adapter_files_hold_only_adapters_and_check_their_generator() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex();
     let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LORA);
     let header = weights::read_header(&bytes).unwrap();
     assert!(
@@ -84,21 +79,21 @@ fn adapter_files_hold_only_adapters_and_check_their_generator() {
     );
     assert!(bytes.len() < file.len(), "adapters file {} bytes, generator {}", bytes.len(), file.len());
 
-    let (loaded, c2) = Adapted::<B>::load(&file, &bytes, &dev).unwrap();
+    let (loaded, c2) = Adapted::load(&file, &bytes, &dev).unwrap();
     assert_eq!(c2, config);
-    let (z, tokens) = inputs::<B>(2);
+    let (z, tokens) = inputs(2);
     let f = a.model.noise_offset(z.clone(), tokens.clone());
-    assert!(f.clone().abs().max().into_scalar() > 1e-3, "perturbed adapters give f != 0");
+    assert!(f.clone().abs().max().into_scalar::<f32>() > 1e-3, "perturbed adapters give f != 0");
     assert_eq!(max_diff(loaded.model.noise_offset(z.clone(), tokens.clone()), f), 0.0);
     // strength scales f: 0 is the plain generator
     assert_eq!(max_diff(a.modulate(z.clone(), tokens.clone(), 0.0), z.clone()), 0.0);
 
     let other = generator_file(); // another random generator of the same shape
-    let e = Adapted::<B>::load(&other, &bytes, &dev).err().unwrap();
+    let e = Adapted::load(&other, &bytes, &dev).err().unwrap();
     assert!(e.to_string().contains("trained on generator"), "{e}");
-    assert!(matches!(Generator::<B>::from_bytes(&bytes, &dev).err().unwrap(), WeightsError::WrongKind { .. }));
+    assert!(matches!(Generator::from_bytes(&bytes, &dev).err().unwrap(), WeightsError::WrongKind { .. }));
     assert!(matches!(
-        Adapted::<B>::load(&file, &bytes[..bytes.len() - 10], &dev).err().unwrap(),
+        Adapted::load(&file, &bytes[..bytes.len() - 10], &dev).err().unwrap(),
         WeightsError::Truncated(_)
     ));
 }
@@ -106,17 +101,17 @@ fn adapter_files_hold_only_adapters_and_check_their_generator() {
 #[test]
 fn only_adapters_train_and_the_objective_raises_the_reward() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex().autodiff();
     // the light network's offsets are smaller per step: it is given a larger rate
     for (design, lr) in [(Design::Lora(LoraConfig { rank: 8, alpha: 8.0 }), 0.05), (LIGHT, 1.0)] {
-        let (a, _) = Adapted::<AB>::fresh(&file, Role::NoiseHypernetwork, design, &dev).unwrap();
+        let (a, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, design, &dev).unwrap();
         let mut a = train_adapters_only(a);
         let mut optim = SgdConfig::new().init();
-        let (z, tokens) = inputs::<AB>(3);
-        let terms = |a: &Adapted<AB>| {
+        let (z, tokens) = inputs(3);
+        let terms = |a: &Adapted| {
             objective_terms(a, Role::NoiseHypernetwork, Sampler::OneStep, z.clone(), tokens.clone(), |x, _| redness(x))
         };
-        let reward_before = terms(&a).1.mean().into_scalar();
+        let reward_before: f32 = terms(&a).1.mean().into_scalar();
         for _ in 0..20 {
             let (reg, reward) = terms(&a);
             let loss = (reg * 1e-3 - reward).mean();
@@ -124,13 +119,13 @@ fn only_adapters_train_and_the_objective_raises_the_reward() {
             a = optim.step(lr, a, grads);
         }
         let (reg, reward) = terms(&a);
-        let reward_after = reward.mean().into_scalar();
+        let reward_after: f32 = reward.mean().into_scalar();
         assert!(reward_after > reward_before + 0.01, "{design}: redness {reward_before} -> {reward_after}");
-        assert!(reg.mean().into_scalar() > 0.0, "{design}: f moved the noise");
+        assert!(reg.mean().into_scalar::<f32>() > 0.0, "{design}: f moved the noise");
         // the generator itself is untouched: adapters off, it is the file's generator
         let after = a.model.valid();
-        let (plain, _) = Generator::<B>::from_bytes(&file, &dev).unwrap();
-        let (zb, tb) = inputs::<B>(3);
+        let (plain, _) = Generator::from_bytes(&file, &Device::flex()).unwrap();
+        let (zb, tb) = inputs(3);
         let x0 = plain.one_step(zb.clone(), plain.encode(tb.clone()));
         let x1 = after.one_step(zb, after.encode(tb));
         assert_eq!(max_diff(x0, x1), 0.0, "{design}: adapters off = the frozen generator");
@@ -140,7 +135,7 @@ fn only_adapters_train_and_the_objective_raises_the_reward() {
 #[test]
 fn configs_in_files_are_bounded_and_checked_against_each_other() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex();
     // a generator's own config, out of bounds: refused before any network is built
     for (field, value) in [
         ("resolution", serde_json::json!(0)),
@@ -149,79 +144,79 @@ fn configs_in_files_are_bounded_and_checked_against_each_other() {
         ("channels", serde_json::json!([8, 100_000])),
     ] {
         let bad = weights::with_config(&file, |c| c[field] = value.clone());
-        let e = Generator::<B>::from_bytes(&bad, &dev).err().unwrap_or_else(|| panic!("{field} = {value} loads"));
+        let e = Generator::from_bytes(&bad, &dev).err().unwrap_or_else(|| panic!("{field} = {value} loads"));
         assert!(matches!(e, WeightsError::Corrupt(_)), "{field} = {value}: {e}");
     }
     // adapters whose description of their generator is not the generator's
-    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
+    let (a, config) = Adapted::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
     let adapters = a.to_bytes(&config).unwrap();
     let bad = weights::with_config(&adapters, |c| c["generator"]["resolution"] = serde_json::json!(32));
-    let e = Adapted::<B>::load(&file, &bad, &dev).err().unwrap();
+    let e = Adapted::load(&file, &bad, &dev).err().unwrap();
     assert!(e.to_string().contains("describe their generator"), "{e}");
     // a LoRA scale that overflows f32 would make every image NaN
     for alpha in [1e39, -1.0, 0.0] {
         let bad = weights::with_config(&adapters, |c| c["lora"]["alpha"] = serde_json::json!(alpha));
-        let e = Adapted::<B>::load(&file, &bad, &dev).err().unwrap_or_else(|| panic!("alpha {alpha} loads"));
+        let e = Adapted::load(&file, &bad, &dev).err().unwrap_or_else(|| panic!("alpha {alpha} loads"));
         assert!(e.to_string().contains("alpha"), "{alpha}: {e}");
     }
 }
 
 #[test]
 fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
-    let dev = Default::default();
+    let dev = Device::flex();
     let c = GeneratorConfig::tiny();
     struct Poison(bool);
-    impl<B: Backend> AdapterAwareMap<B> for Poison {
+    impl AdapterAwareMap for Poison {
         fn map<const D: usize>(
             &mut self,
             _adapter: bool,
-            p: burn::module::Param<Tensor<B, D>>,
-        ) -> burn::module::Param<Tensor<B, D>> {
+            p: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
             let first = std::mem::replace(&mut self.0, false);
             p.map(|t| if first { t.clone().mul_scalar(f32::NAN) } else { t })
         }
     }
-    let broken = map_params(randomised::<B>(&c), Poison(true));
+    let broken = map_params(randomised(&c), Poison(true));
     let bytes = broken.to_bytes(&c).unwrap();
-    let e = Generator::<B>::from_bytes(&bytes, &dev).err().unwrap();
+    let e = Generator::from_bytes(&bytes, &dev).err().unwrap();
     assert!(matches!(e, WeightsError::NotFinite(_)), "{e}");
     assert!(e.to_string().contains("NaN or infinite"), "{e}");
     let half = weights::to_f16(&bytes).unwrap();
-    assert!(matches!(Generator::<B>::from_bytes(&half, &dev), Err(WeightsError::NotFinite(_))), "f16 copies too");
+    assert!(matches!(Generator::from_bytes(&half, &dev), Err(WeightsError::NotFinite(_))), "f16 copies too");
 }
 
 pub(crate) const LIGHT: Design = Design::Light(LightConfig { grid: 4, hidden: 16, token_dim: 4 });
 
 #[test]
 fn the_dct_basis_is_orthonormal() {
-    let dev = Default::default();
-    let basis = light::dct_basis::<B>(16, 5, &dev);
+    let dev = Device::flex();
+    let basis = light::dct_basis(16, 5, &dev);
     let gram = basis.clone().transpose().matmul(basis);
-    let eye = Tensor::<B, 2>::eye(5, &dev);
-    assert!((gram - eye).abs().max().into_scalar() < 1e-5);
+    let eye = Tensor::<2>::eye(5, &dev);
+    assert!((gram - eye).abs().max().into_scalar::<f32>() < 1e-5);
 }
 
 #[test]
 fn light_hypernetwork_starts_at_zero_and_changes_only_low_frequencies() {
     let file = generator_file();
-    let dev = Default::default();
-    let (a, config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
+    let dev = Device::flex();
+    let (a, config) = Adapted::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
     assert_eq!(config.design, LIGHT);
-    let (z, tokens) = inputs::<B>(3);
+    let (z, tokens) = inputs(3);
     assert_eq!(max_diff(a.offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
     let a = perturb_adapters(a);
     let f = a.offset(z.clone(), tokens.clone());
-    assert!(f.clone().abs().max().into_scalar() > 1e-3, "perturbed, f != 0");
+    assert!(f.clone().abs().max().into_scalar::<f32>() > 1e-3, "perturbed, f != 0");
     // projecting onto the lowest 4 x 4 frequencies leaves f as it is; the noise itself is not
-    let p = light::dct_basis::<B>(16, 4, &dev);
-    let project = |x: Tensor<B, 4>| {
+    let p = light::dct_basis(16, 4, &dev);
+    let project = |x: Tensor<4>| {
         let pp = p.clone().matmul(p.clone().transpose()).unsqueeze::<4>();
         pp.clone().matmul(x).matmul(pp)
     };
     assert!(max_diff(project(f.clone()), f.clone()) < 1e-5, "f lies in the low frequencies");
     assert!(max_diff(project(z.clone()), z.clone()) > 0.5, "the noise does not");
     // the prompt matters
-    let (_, other_tokens) = inputs::<B>(3);
+    let (_, other_tokens) = inputs(3);
     let swapped = Tensor::cat(vec![other_tokens.clone().narrow(0, 1, 2), other_tokens.narrow(0, 0, 1)], 0);
     assert!(max_diff(a.offset(z, swapped), f) > 1e-4, "f depends on the prompt");
 }
@@ -229,30 +224,30 @@ fn light_hypernetwork_starts_at_zero_and_changes_only_low_frequencies() {
 #[test]
 fn light_files_hold_only_the_light_network_and_check_their_generator() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex();
     let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LIGHT);
     let header = weights::read_header(&bytes).unwrap();
     assert!(header.tensors.keys().all(|k| k.starts_with("fc") || k.starts_with("out") || k.starts_with("prompt")));
-    let (loaded, c2) = Adapted::<B>::load(&file, &bytes, &dev).unwrap();
+    let (loaded, c2) = Adapted::load(&file, &bytes, &dev).unwrap();
     assert_eq!(c2, config);
-    let (z, tokens) = inputs::<B>(2);
+    let (z, tokens) = inputs(2);
     let f = a.offset(z.clone(), tokens.clone());
     assert_eq!(max_diff(loaded.offset(z.clone(), tokens.clone()), f.clone()), 0.0);
-    let (light, _) = load_light::<B>(&file, &bytes, &dev).unwrap();
+    let (light, _) = load_light(&file, &bytes, &dev).unwrap();
     assert_eq!(max_diff(light.offset(z, tokens), f), 0.0);
     for e in [
-        Adapted::<B>::load(&generator_file(), &bytes, &dev).err().unwrap(),
-        load_light::<B>(&generator_file(), &bytes, &dev).err().unwrap(),
+        Adapted::load(&generator_file(), &bytes, &dev).err().unwrap(),
+        load_light(&generator_file(), &bytes, &dev).err().unwrap(),
     ] {
         assert!(e.to_string().contains("trained on generator"), "{e}");
     }
     // LoRA files are not light ones, and nothing light fine-tunes
-    let (lora, lora_config) = Adapted::<B>::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
-    let e = load_light::<B>(&file, &lora.to_bytes(&lora_config).unwrap(), &dev).err().unwrap();
+    let (lora, lora_config) = Adapted::fresh(&file, Role::NoiseHypernetwork, LORA, &dev).unwrap();
+    let e = load_light(&file, &lora.to_bytes(&lora_config).unwrap(), &dev).err().unwrap();
     assert!(e.to_string().contains("not a light hypernetwork"), "{e}");
-    let e = Adapted::<B>::fresh(&file, Role::FineTune, LIGHT, &dev).err().unwrap();
+    let e = Adapted::fresh(&file, Role::FineTune, LIGHT, &dev).err().unwrap();
     assert!(e.to_string().contains("fine-tuning needs LoRA"), "{e}");
     let bad = weights::with_config(&bytes, |c| c["light"]["grid"] = serde_json::json!(17));
-    let e = load_light::<B>(&file, &bad, &dev).err().unwrap();
+    let e = load_light(&file, &bad, &dev).err().unwrap();
     assert!(e.to_string().contains("grid 17"), "{e}");
 }

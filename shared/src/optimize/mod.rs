@@ -11,15 +11,11 @@ mod tests;
 use burn::prelude::*;
 
 /// Per image, the better of the best so far and the current one.
-pub(crate) fn keep_best<B: Backend>(
-    best: Option<(Tensor<B, 4>, Vec<f32>)>,
-    x: Tensor<B, 4>,
-    scores: &[f32],
-) -> (Tensor<B, 4>, Vec<f32>) {
+pub(crate) fn keep_best(best: Option<(Tensor<4>, Vec<f32>)>, x: Tensor<4>, scores: &[f32]) -> (Tensor<4>, Vec<f32>) {
     let Some((images, rewards)) = best else { return (x, scores.to_vec()) };
     let better: Vec<bool> = scores.iter().zip(&rewards).map(|(s, r)| s > r).collect();
     let device = x.device();
-    let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(better.clone(), [better.len()]), &device)
+    let mask = Tensor::<1, Bool>::from_data(TensorData::new(better.clone(), [better.len()]), &device)
         .reshape([better.len(), 1, 1, 1])
         .expand(x.dims());
     let rewards = scores.iter().zip(&rewards).zip(&better).map(|((s, r), b)| if *b { *s } else { *r }).collect();

@@ -6,7 +6,6 @@
 use super::keep_best;
 use crate::generator::Generator;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -26,9 +25,9 @@ impl Default for RenoConfig {
     }
 }
 
-pub struct RenoResult<B: Backend> {
+pub struct RenoResult {
     /// The best image seen per prompt (B, 3, H, W), before clamping.
-    pub images: Tensor<B, 4>,
+    pub images: Tensor<4>,
     /// Its reward per prompt.
     pub rewards: Vec<f32>,
     /// Mean reward at each iteration (0 = the initial noise).
@@ -36,7 +35,7 @@ pub struct RenoResult<B: Backend> {
 }
 
 /// Per-image (B) regulariser on noise (B, 3, H, W).
-pub fn norm_regulariser<B: Backend>(z: Tensor<B, 4>) -> Tensor<B, 1> {
+pub fn norm_regulariser(z: Tensor<4>) -> Tensor<1> {
     let [b, c, h, w] = z.dims();
     let d = (c * h * w) as f64;
     let sq = z.reshape([b, c * h * w]).powi_scalar(2).sum_dim(1).reshape([b]);
@@ -48,18 +47,18 @@ pub fn norm_regulariser<B: Backend>(z: Tensor<B, 4>) -> Tensor<B, 1> {
 /// noise and takes an optimiser step, [`Reno::record`] keeps the best image once the scores are
 /// read back. Every prompt of the batch is optimised independently (per-image clipping,
 /// momentum and best image).
-pub struct Reno<B: AutodiffBackend> {
+pub struct Reno {
     config: RenoConfig,
-    cond: Tensor<B, 3>,
-    z: Tensor<B::InnerBackend, 4>,
-    velocity: Tensor<B::InnerBackend, 4>,
+    cond: Tensor<3>,
+    z: Tensor<4>,
+    velocity: Tensor<4>,
     evaluations: usize,
-    best: Option<(Tensor<B::InnerBackend, 4>, Vec<f32>)>,
+    best: Option<(Tensor<4>, Vec<f32>)>,
     curve: Vec<f32>,
 }
 
-impl<B: AutodiffBackend> Reno<B> {
-    pub fn new(cond: Tensor<B, 3>, z: Tensor<B, 4>, config: &RenoConfig) -> Self {
+impl Reno {
+    pub fn new(cond: Tensor<3>, z: Tensor<4>, config: &RenoConfig) -> Self {
         let z = z.inner();
         Reno {
             config: config.clone(),
@@ -86,11 +85,11 @@ impl<B: AutodiffBackend> Reno<B> {
     /// evaluation, one Nesterov step on the noise. Pass the rewards, read back, to [`Reno::record`].
     pub fn evaluate(
         &mut self,
-        generator: &Generator<B>,
-        reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>,
-    ) -> (Tensor<B::InnerBackend, 4>, Tensor<B::InnerBackend, 1>) {
+        generator: &Generator,
+        reward: impl Fn(Tensor<4>) -> Tensor<1>,
+    ) -> (Tensor<4>, Tensor<1>) {
         let [b, ..] = self.z.dims();
-        let zt = Tensor::<B, 4>::from_inner(self.z.clone()).require_grad();
+        let zt = Tensor::<4>::from_inner(self.z.clone()).require_grad();
         let x = generator.one_step(zt.clone(), self.cond.clone());
         let r = reward(x.clone());
         self.evaluations += 1;
@@ -109,7 +108,7 @@ impl<B: AutodiffBackend> Reno<B> {
 
     /// Keeps, per image, the better of the best so far and `images` (scored `scores`); returns
     /// the mean score, the curve's new point.
-    pub fn record(&mut self, images: Tensor<B::InnerBackend, 4>, scores: &[f32]) -> f32 {
+    pub fn record(&mut self, images: Tensor<4>, scores: &[f32]) -> f32 {
         self.best = Some(keep_best(self.best.take(), images, scores));
         let mean = scores.iter().sum::<f32>() / scores.len() as f32;
         self.curve.push(mean);
@@ -117,11 +116,11 @@ impl<B: AutodiffBackend> Reno<B> {
     }
 
     /// The best images so far and their rewards.
-    pub fn best(&self) -> Option<&(Tensor<B::InnerBackend, 4>, Vec<f32>)> {
+    pub fn best(&self) -> Option<&(Tensor<4>, Vec<f32>)> {
         self.best.as_ref()
     }
 
-    pub fn into_result(self) -> RenoResult<B::InnerBackend> {
+    pub fn into_result(self) -> RenoResult {
         let (images, rewards) = self.best.expect("at least one evaluation");
         RenoResult { images, rewards, curve: self.curve }
     }
@@ -129,18 +128,18 @@ impl<B: AutodiffBackend> Reno<B> {
 
 /// Runs ReNO to the end (see [`Reno`]). `reward` maps images to one score each;
 /// `progress(iteration, mean reward)` is called after every evaluation, for live displays.
-pub fn reno<B: AutodiffBackend>(
-    generator: &Generator<B>,
-    cond: Tensor<B, 3>,
-    z: Tensor<B, 4>,
-    reward: impl Fn(Tensor<B, 4>) -> Tensor<B, 1>,
+pub fn reno(
+    generator: &Generator,
+    cond: Tensor<3>,
+    z: Tensor<4>,
+    reward: impl Fn(Tensor<4>) -> Tensor<1>,
     config: &RenoConfig,
     mut progress: impl FnMut(usize, f32),
-) -> RenoResult<B::InnerBackend> {
+) -> RenoResult {
     let mut run = Reno::new(cond, z, config);
     while !run.finished() {
         let (x, r) = run.evaluate(generator, &reward);
-        let scores: Vec<f32> = r.into_data().convert::<f32>().into_vec().expect("floats");
+        let scores: Vec<f32> = r.into_data().convert::<f32>().try_into_vec().expect("floats");
         let mean = run.record(x, &scores);
         progress(run.evaluations() - 1, mean);
     }

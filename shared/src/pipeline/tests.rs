@@ -1,18 +1,15 @@
 use super::*;
 use crate::hypernet::tests::{generator_file, perturb_adapters, trained_adapters, LIGHT, LORA};
-use burn::backend::Flex;
-
-type B = Flex;
 
 const PROMPTS: [&str; 3] = ["a red circle", "two blue squares", "a green star above a red triangle"];
 const SEEDS: [u64; 3] = [0, 1, 2];
 
-fn max_diff(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 
 /// Trained-looking LoRA adapters of `role` on `generator`: the unfolded model and its file.
-fn adapters(generator: &[u8], role: Role) -> (Adapted<B>, Vec<u8>) {
+fn adapters(generator: &[u8], role: Role) -> (Adapted, Vec<u8>) {
     let (a, _, bytes) = trained_adapters(generator, role, LORA);
     (a, bytes)
 }
@@ -20,15 +17,15 @@ fn adapters(generator: &[u8], role: Role) -> (Adapted<B>, Vec<u8>) {
 #[test]
 fn each_method_draws_what_its_unfolded_model_draws() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex();
     let (hyper, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
     let (tuned, tuned_bytes) = adapters(&file, Role::FineTune);
-    let pipeline = Pipeline::<B>::load(&file, &[&hyper_bytes, &tuned_bytes], &dev).unwrap();
+    let pipeline = Pipeline::load(&file, &[&hyper_bytes, &tuned_bytes], &dev).unwrap();
     assert_eq!(pipeline.methods(), [Method::Base, Method::Hypernoise, Method::Finetune]);
     let inputs = pipeline.inputs(&PROMPTS, &SEEDS).unwrap();
     let (z, tokens) = (inputs.noise.clone(), inputs.tokens.clone());
 
-    let (g, _) = Generator::<B>::from_bytes(&file, &dev).unwrap();
+    let (g, _) = Generator::from_bytes(&file, &dev).unwrap();
     let base = pipeline.images(Method::Base, &inputs, 1.0).unwrap();
     assert_eq!(max_diff(base.clone(), g.one_step(z.clone(), g.encode(tokens.clone()))), 0.0);
     for (method, unfolded) in [(Method::Hypernoise, &hyper), (Method::Finetune, &tuned)] {
@@ -54,7 +51,7 @@ fn each_method_draws_what_its_unfolded_model_draws() {
 fn drawing_in_batches_gives_the_images_of_one_batch() {
     let file = generator_file();
     let (_, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
-    let pipeline = Pipeline::<B>::load(&file, &[&hyper_bytes], &Default::default()).unwrap();
+    let pipeline = Pipeline::load(&file, &[&hyper_bytes], &Device::flex()).unwrap();
     let mut done = Vec::new();
     let batched = pipeline.draw(Method::Hypernoise, 1.0, &PROMPTS, &SEEDS, 2, |n| done.push(n)).unwrap();
     assert_eq!(done, [2, 1]);
@@ -67,9 +64,9 @@ fn drawing_in_batches_gives_the_images_of_one_batch() {
 #[test]
 fn what_cannot_be_served_is_refused() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex();
     let (_, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
-    let pipeline = Pipeline::<B>::load(&file, &[&hyper_bytes], &dev).unwrap();
+    let pipeline = Pipeline::load(&file, &[&hyper_bytes], &dev).unwrap();
     let inputs = pipeline.inputs(&PROMPTS[..1], &SEEDS[..1]).unwrap();
     for strength in [f32::NAN, f32::INFINITY, -0.5, 2.5, 1e30] {
         let e = pipeline.images(Method::Hypernoise, &inputs, strength).unwrap_err();
@@ -80,11 +77,11 @@ fn what_cannot_be_served_is_refused() {
     let flow = pipeline.clone().with_sampler(Sampler::Flow { steps: 2, guidance: 1.0 });
     assert!(flow.images(Method::Hypernoise, &inputs, 1.0).is_ok(), "the hypernetwork runs before any sampler");
 
-    let e = Pipeline::<B>::load(&file, &[&hyper_bytes, &hyper_bytes], &dev).err().unwrap();
+    let e = Pipeline::load(&file, &[&hyper_bytes, &hyper_bytes], &dev).err().unwrap();
     assert!(matches!(e, PipelineError::TwoOfOneRole(Role::NoiseHypernetwork)), "{e}");
-    let e = Pipeline::<B>::load(&generator_file(), &[&hyper_bytes], &dev).err().unwrap();
+    let e = Pipeline::load(&generator_file(), &[&hyper_bytes], &dev).err().unwrap();
     assert!(e.to_string().contains("trained on generator"), "{e}");
-    let e = Pipeline::<B>::load(&hyper_bytes, &[], &dev).err().unwrap();
+    let e = Pipeline::load(&hyper_bytes, &[], &dev).err().unwrap();
     assert!(matches!(e, PipelineError::Weights(WeightsError::WrongKind { .. })), "{e}");
 
     let e = pipeline.inputs(&["a red circle", "a blue star"], &[1]).unwrap_err();
@@ -97,12 +94,12 @@ fn what_cannot_be_served_is_refused() {
 
 #[test]
 fn non_finite_pixels_are_an_error_not_a_black_image() {
-    let dev = Default::default();
+    let dev = Device::flex();
     let mut data = vec![0.5f32; 2 * 3 * 4 * 4];
-    let fine = Tensor::<B, 4>::from_data(TensorData::new(data.clone(), [2, 3, 4, 4]), &dev);
+    let fine = Tensor::<4>::from_data(TensorData::new(data.clone(), [2, 3, 4, 4]), &dev);
     assert_eq!(finite_images(fine, Method::Base).unwrap().len(), 2);
     data[40] = f32::NAN;
-    let broken = Tensor::<B, 4>::from_data(TensorData::new(data, [2, 3, 4, 4]), &dev);
+    let broken = Tensor::<4>::from_data(TensorData::new(data, [2, 3, 4, 4]), &dev);
     let e = finite_images(broken, Method::Hypernoise).unwrap_err();
     assert!(e.to_string().contains("hypernoise produced non-finite pixels"), "{e}");
 }
@@ -110,9 +107,9 @@ fn non_finite_pixels_are_an_error_not_a_black_image() {
 #[test]
 fn the_light_hypernetwork_draws_what_its_trained_model_draws_and_is_added_once() {
     let file = generator_file();
-    let dev = Default::default();
+    let dev = Device::flex();
     let (light, _, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LIGHT);
-    let (g, config) = Generator::<B>::from_bytes(&file, &dev).unwrap();
+    let (g, config) = Generator::from_bytes(&file, &dev).unwrap();
     let mut pipeline = Pipeline::from_generator(g, config, &dev);
     assert_eq!(pipeline.methods(), [Method::Base]);
     assert_eq!(pipeline.add(&file, &bytes).unwrap(), Method::Hypernoise);

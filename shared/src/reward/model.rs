@@ -38,7 +38,7 @@ impl RewardConfig {
 }
 
 impl Architecture for RewardConfig {
-    type Model<B: Backend> = RewardModel<B>;
+    type Model = RewardModel;
     const KIND: &'static str = "reward";
 
     fn check(&self) -> Result<(), String> {
@@ -53,7 +53,7 @@ impl Architecture for RewardConfig {
         Ok(())
     }
 
-    fn init<B: Backend>(&self, device: &B::Device) -> RewardModel<B> {
+    fn init(&self, device: &Device) -> RewardModel {
         let ins = std::iter::once(3).chain(self.channels.iter().copied());
         let convs = ins
             .zip(&self.channels)
@@ -77,18 +77,18 @@ impl Architecture for RewardConfig {
 }
 
 #[derive(Module, Debug)]
-pub struct RewardModel<B: Backend> {
-    prompt: PromptEncoder<B>,
-    convs: Vec<Conv2d<B>>,
-    norms: Vec<GroupNorm<B>>,
-    image: Linear<B>,
-    head1: Linear<B>,
-    head2: Linear<B>,
+pub struct RewardModel {
+    prompt: PromptEncoder,
+    convs: Vec<Conv2d>,
+    norms: Vec<GroupNorm>,
+    image: Linear,
+    head1: Linear,
+    head2: Linear,
 }
 
-impl<B: Backend> RewardModel<B> {
+impl RewardModel {
     /// One score per image (B): images (B, 3, H, W) in [-1, 1], prompt tokens (B, MAX_TOKENS).
-    pub fn forward(&self, x: Tensor<B, 4>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+    pub fn forward(&self, x: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<1> {
         let mut h = x;
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
             h = silu(norm.forward(conv.forward(h)));
@@ -104,7 +104,7 @@ impl<B: Backend> RewardModel<B> {
         weights::to_bytes(self, config)
     }
 
-    pub fn from_bytes(bytes: &[u8], device: &B::Device) -> Result<(Self, RewardConfig), WeightsError> {
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Self, RewardConfig), WeightsError> {
         weights::from_bytes(bytes, device)
     }
 }
@@ -113,16 +113,14 @@ impl<B: Backend> RewardModel<B> {
 mod tests {
     use super::*;
     use crate::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
-    use burn::backend::{Autodiff, Flex};
 
     #[test]
     fn scores_each_image_and_is_differentiable_in_it() {
-        type B = Autodiff<Flex>;
-        let dev = Default::default();
+        let dev = Device::flex().autodiff();
         let c = RewardConfig::tiny();
-        let m = c.init::<B>(&dev);
-        let tokens = tokens_tensor::<B>(&encode_prompts(&["a red circle", "three stars"]).unwrap(), &dev);
-        let x = noise_tensor::<B>(&[1, 2], c.resolution, &dev).require_grad();
+        let m = c.init(&dev);
+        let tokens = tokens_tensor(&encode_prompts(&["a red circle", "three stars"]).unwrap(), &dev);
+        let x = noise_tensor(&[1, 2], c.resolution, &dev).require_grad();
         let r = m.forward(x.clone(), tokens.clone());
         assert_eq!(r.dims(), [2]);
         let first = m.forward(x.clone().slice([0..1]), tokens.slice([0..1]));
@@ -132,12 +130,9 @@ mod tests {
         let g: f32 = x.grad(&grads).expect("gradient wrt the image").abs().sum().into_scalar();
         assert!(g > 0.0);
         let bytes = m.to_bytes(&c).unwrap();
-        let (loaded, c2) = RewardModel::<B>::from_bytes(&bytes, &dev).unwrap();
+        let (loaded, c2) = RewardModel::from_bytes(&bytes, &dev).unwrap();
         assert_eq!(c, c2);
         let _ = loaded;
-        assert!(
-            crate::generator::Generator::<B>::from_bytes(&bytes, &dev).is_err(),
-            "a reward file is not a generator"
-        );
+        assert!(crate::generator::Generator::from_bytes(&bytes, &dev).is_err(), "a reward file is not a generator");
     }
 }

@@ -1,8 +1,9 @@
 //! `trainer bench`: generator latency at batch 1 and throughput at larger batches.
 
 use super::model_args::ModelArgs;
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use anyhow::Result;
+use burn::prelude::Device;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,9 +24,9 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
-        let (pipeline, method) = self.model.pipeline::<B::InnerBackend>(&device)?;
+        let (pipeline, method) = self.model.pipeline(&device.clone().inner())?;
         let (sampler, strength) = (pipeline.sampler(), self.model.strength);
         let device_name = describe(kind);
         let mut rows = Vec::new();

@@ -2,7 +2,7 @@
 
 use super::test_time::{Loaded, Problem};
 use super::OneImage;
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::png_io;
 use anyhow::Result;
 use burn::prelude::*;
@@ -22,14 +22,13 @@ pub struct BestOfNArgs {
 impl OnBackend for BestOfNArgs {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let Loaded { generator: g, resolution, reward, inputs, cond } =
-            self.problem.load::<B::InnerBackend>(&device)?;
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
+        let Loaded { generator: g, resolution, reward, inputs, cond } = self.problem.load(&device.clone().inner())?;
         let OneImage { seed, out, .. } = &self.problem.image;
         let seeds: Vec<Vec<u64>> = vec![(0..self.n).map(|i| seed.wrapping_add(i)).collect()];
         let tokens = inputs.tokens;
         let started = Instant::now();
-        let score_batch = |x: Tensor<B::InnerBackend, 4>| {
+        let score_batch = |x: Tensor<4>| {
             let n = x.dims()[0] as i64;
             reward.score(x, tokens.clone().expand([n, -1]))
         };

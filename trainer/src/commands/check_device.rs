@@ -2,20 +2,18 @@
 //! part on evaluation items: the prompt encoder, the U-Net at t = 0 on the CPU's encoding, and
 //! whole images, without and with each set of adapters, and the fold made on the CPU; then what
 //! training computes, the gradient of each adapter file's training loss (shipped reward, one
-//! training batch) with respect to its adapters. On an H100 (burn-cuda 0.21, before the build
-//! patched cubek-matmul's k guard) the adapters' unfolded images were 1.2 off the CPU's while the
-//! CPU-made fold was 0.011 off (docs/gpu.md). Fails when images or gradients are off by more than
-//! float rounding explains.
+//! training batch) with respect to its adapters. On an H100 with burn-cuda 0.21's unpatched
+//! matmul kernels the adapters' unfolded images were 1.2 off the CPU's while the CPU-made fold was
+//! 0.011 off (docs/gpu.md). Fails when images or gradients are off by more than float rounding
+//! explains.
 
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::models::{read, shipped, shipped_generator};
 use crate::rewards::{shipped_reward, Reward};
 use anyhow::{anyhow, bail, Context, Result};
-use burn::backend::{Autodiff, Flex};
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::{Adapters, Sampler};
 use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, FoldCheck};
@@ -49,24 +47,19 @@ fn every_tenth_item(n: usize) -> Vec<Item> {
 }
 
 /// The adapters' gradient of `fit`'s loss (lambda 1) on `picks`, flattened in module order.
-fn adapter_gradient<B: AutodiffBackend>(
-    generator: &[u8],
-    adapters: &[u8],
-    picks: &[Item],
-    device: &B::Device,
-) -> Result<Vec<f32>> {
+fn adapter_gradient(generator: &[u8], adapters: &[u8], picks: &[Item], device: &Device) -> Result<Vec<f32>> {
     struct Collect<'a>(&'a GradientsParams, Vec<f32>);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.0.get::<B::InnerBackend, D>(param.id) {
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.get::<D>(param.id) {
                 self.1.extend(g.into_data().iter::<f32>());
             }
         }
     }
-    let (adapted, config) = Adapted::<B>::load(generator, adapters, device).map_err(|e| anyhow!("{e}"))?;
+    let (adapted, config) = Adapted::load(generator, adapters, device).map_err(|e| anyhow!("{e}"))?;
     let model = train_adapters_only(adapted);
-    let reward = Reward::<B>::parse(&shipped_reward().display().to_string(), config.generator.resolution, device)?;
-    let inputs = item_inputs::<B>(picks, config.generator.resolution, device)?;
+    let reward = Reward::parse(&shipped_reward().display().to_string(), config.generator.resolution, device)?;
+    let inputs = item_inputs(picks, config.generator.resolution, device)?;
     let (reg, r) =
         objective_terms(&model, config.role, Sampler::OneStep, inputs.noise, inputs.tokens, |x, t| reward.score(x, t));
     let grads = GradientsParams::from_grads(batch_loss(reg, r, 1.0).backward(), &model);
@@ -76,7 +69,7 @@ fn adapter_gradient<B: AutodiffBackend>(
 }
 
 /// The noise and tokens of evaluation items.
-fn item_inputs<B: Backend>(picks: &[Item], resolution: usize, device: &B::Device) -> Result<Inputs<B>> {
+fn item_inputs(picks: &[Item], resolution: usize, device: &Device) -> Result<Inputs> {
     let prompts: Vec<&str> = picks.iter().map(|i| i.prompt.as_str()).collect();
     Ok(Inputs::new(&prompts, &picks.iter().map(|i| i.seed).collect::<Vec<_>>(), resolution, device)?)
 }
@@ -88,22 +81,23 @@ fn relative_error(a: &[f32], b: &[f32]) -> f64 {
     (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
 }
 
-/// A tensor of backend `A` on backend `E`'s device.
-fn onto<A: Backend, E: Backend, const D: usize>(t: Tensor<A, D>, device: &E::Device) -> Tensor<E, D> {
+/// A tensor's values on another device (through the host: the CPU's values stay exact).
+fn onto<const D: usize>(t: Tensor<D>, device: &Device) -> Tensor<D> {
     Tensor::from_data(t.into_data(), device)
 }
 
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<AB: TrainBackend>(self, device: AB::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, training_device: Device, kind: DeviceKind) -> Result<()> {
+        let device = training_device.clone().inner();
         let generator = read(&self.generator.unwrap_or_else(shipped_generator))?;
         let files = if self.adapters.is_empty() {
             vec![shipped("hypernoise.safetensors"), shipped("finetune.safetensors")]
         } else {
             self.adapters
         };
-        let cpu = Default::default();
+        let cpu = Device::flex();
         let picks = every_tenth_item(self.items);
         let gradient_picks = every_tenth_item(self.gradient_items);
         let mut failures = Vec::new();
@@ -115,16 +109,16 @@ impl OnBackend for Args {
         for file in files {
             let bytes = read(&file)?;
             let load = || format!("cannot load {}", file.display());
-            let (here, config) = Adapted::<AB::InnerBackend>::load(&generator, &bytes, &device).with_context(load)?;
-            let (exact, _) = Adapted::<Flex>::load(&generator, &bytes, &cpu).with_context(load)?;
-            let folded = Pipeline::<AB::InnerBackend>::load(&generator, &[&bytes], &device).with_context(load)?;
-            let Inputs { noise: z, tokens } = item_inputs::<Flex>(&picks, config.generator.resolution, &cpu)?;
-            let inputs_here = item_inputs::<AB::InnerBackend>(&picks, config.generator.resolution, &device)?;
+            let (here, config) = Adapted::load(&generator, &bytes, &device).with_context(load)?;
+            let (exact, _) = Adapted::load(&generator, &bytes, &cpu).with_context(load)?;
+            let folded = Pipeline::load(&generator, &[&bytes], &device).with_context(load)?;
+            let Inputs { noise: z, tokens } = item_inputs(&picks, config.generator.resolution, &cpu)?;
+            let inputs_here = item_inputs(&picks, config.generator.resolution, &device)?;
             let tokens_here = inputs_here.tokens.clone();
-            let zero = Tensor::<Flex, 1>::zeros([picks.len()], &cpu);
-            let row = |part: &str, cpu_value: Tensor<Flex, 4>, device_value: Tensor<AB::InnerBackend, 4>| {
-                let diff = (onto::<_, Flex, 4>(device_value, &cpu) - cpu_value.clone()).abs().max().into_scalar();
-                println!("{:?} | {part} | {diff:.6} | {:.3}", config.role, cpu_value.abs().max().into_scalar());
+            let zero = Tensor::<1>::zeros([picks.len()], &cpu);
+            let row = |part: &str, cpu_value: Tensor<4>, device_value: Tensor<4>| {
+                let diff: f32 = (onto(device_value, &cpu) - cpu_value.clone()).abs().max().into_scalar();
+                println!("{:?} | {part} | {diff:.6} | {:.3}", config.role, cpu_value.abs().max().into_scalar::<f32>());
                 diff as f64
             };
             let adapters = config.role.adapters();
@@ -157,8 +151,8 @@ impl OnBackend for Args {
                 folded.images(Method::of(config.role), &inputs_here, 1.0)?,
             );
             let gradient = relative_error(
-                &adapter_gradient::<AB>(&generator, &bytes, &gradient_picks, &device)?,
-                &adapter_gradient::<Autodiff<Flex>>(&generator, &bytes, &gradient_picks, &cpu)?,
+                &adapter_gradient(&generator, &bytes, &gradient_picks, &training_device)?,
+                &adapter_gradient(&generator, &bytes, &gradient_picks, &cpu.clone().autodiff())?,
             );
             println!(
                 "{:?} | adapters' gradient of the training loss, {} items (relative error) | {gradient:.6} | 1",

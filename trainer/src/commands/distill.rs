@@ -7,13 +7,12 @@
 //! the cheapest distillation to run.
 
 use super::write_finished_generator;
-use crate::backend::{DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_generator;
 use crate::train::data::{sample_prompt, training_categories};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::Result;
-use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
@@ -60,10 +59,10 @@ pub struct Args {
 }
 
 /// Noise, the teacher's images from it, and the prompts' tokens.
-type Pairs<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>);
+type Pairs = (Tensor<4>, Tensor<4>, Tensor<2, Int>);
 
 /// The teacher's endpoints for `n` seeded noises and training prompts: (z, x, tokens).
-fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: &B::Device) -> Result<Pairs<B>> {
+fn make_pairs(teacher: &Generator, res: usize, a: &Args, device: &Device) -> Result<Pairs> {
     let mut rng = Rng::derive(a.seed, "pairs");
     let categories = training_categories();
     let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
@@ -72,8 +71,8 @@ fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: 
     let bar = crate::progress::bar(a.pairs, "teacher ODE");
     let (mut zs, mut xs, mut ts) = (vec![], vec![], vec![]);
     for (id_chunk, seed_chunk) in ids.chunks(a.pair_batch).zip(seeds.chunks(a.pair_batch)) {
-        let z = noise_tensor::<B>(seed_chunk, res, device);
-        let tokens = tokens_tensor::<B>(id_chunk, device);
+        let z = noise_tensor(seed_chunk, res, device);
+        let tokens = tokens_tensor(id_chunk, device);
         let x = teacher
             .generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance })
             .clamp(-1.0, 1.0);
@@ -89,14 +88,14 @@ fn make_pairs<B: Backend>(teacher: &Generator<B>, res: usize, a: &Args, device: 
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let (teacher, config) = load_generator::<B>(&self.teacher, &device)?;
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
+        let (teacher, config) = load_generator(&self.teacher, &device)?;
         eprintln!("student: distilling {} on {}", self.teacher.display(), crate::backend::describe(kind));
         let res = config.resolution;
         // a bad --init fails before minutes of teacher pairs
         let start = match &self.init {
             Some(path) => {
-                let (student, student_config) = load_generator::<B>(path, &device)?;
+                let (student, student_config) = load_generator(path, &device)?;
                 anyhow::ensure!(
                     student_config == config,
                     "--init {} has another architecture than the teacher",
@@ -114,24 +113,22 @@ impl OnBackend for Args {
             .spec("student", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let (n, pairs, seed) = (self.batch, self.pairs, self.seed);
-        let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (student, outcome) =
-            Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device }.train(
-                start,
-                optim,
-                export,
-                Local(|model: &Generator<B>, step| {
-                    let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
-                    let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
-                    let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
-                    let pick4 =
-                        |t: &Tensor<B::InnerBackend, 4>| Tensor::<B, 4>::from_inner(t.clone().select(0, idx.clone()));
-                    let tokens = Tensor::<B, 2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
-                    let x = model.one_step(pick4(&z_all), model.encode(tokens));
-                    (x - pick4(&x_all)).powi_scalar(2).mean()
-                }),
-                |_, _| Ok(()),
-            )?;
+        let export = |m: &Generator| Ok(m.valid().to_bytes(&config)?);
+        let (student, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
+            start,
+            optim,
+            export,
+            Local(|model: &Generator, step| {
+                let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
+                let idx: Vec<i32> = (0..n).map(|_| rng.below(pairs) as i32).collect();
+                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+                let pick4 = |t: &Tensor<4>| Tensor::<4>::from_inner(t.clone().select(0, idx.clone()));
+                let tokens = Tensor::<2, Int>::from_inner(tokens_all.clone().select(0, idx.clone()));
+                let x = model.one_step(pick4(&z_all), model.encode(tokens));
+                (x - pick4(&x_all)).powi_scalar(2).mean()
+            }),
+            |_, _| Ok(()),
+        )?;
         if let Outcome::Finished = outcome {
             let (file, weights) = ("generator.safetensors", export(&student)?);
             write_finished_generator(&self.out, file, weights, &student.valid(), &config, Sampler::OneStep, &device)?;

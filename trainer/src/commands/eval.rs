@@ -6,7 +6,7 @@
 //! distance to the base image from the same noise. `samples.png` shows what the numbers
 //! count: a row per method, the same few items in every row, framed by the evaluator's verdict.
 
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::grid::{compose, Cell};
 use crate::models::{load_generator, load_pipeline, read, shipped, shipped_generator};
 use crate::png_io;
@@ -129,25 +129,25 @@ fn diversity(items: &[Item], images: &[Image]) -> f64 {
 }
 
 /// What every row is measured with, loaded once.
-struct Bench<'a, B: TrainBackend> {
+struct Bench<'a> {
     args: &'a Args,
-    device: B::Device,
+    device: Device,
     generator_path: PathBuf,
-    pipeline: Pipeline<B::InnerBackend>,
+    pipeline: Pipeline,
     /// The adapter rows' files.
     adapter_files: BTreeMap<Row, AdapterFile>,
-    reward: Reward<B::InnerBackend>,
+    reward: Reward,
     reward_spec: String,
     items: Vec<Item>,
     batch: usize,
 }
 
-impl<B: TrainBackend> Bench<'_, B> {
+impl Bench<'_> {
     fn batches(&self) -> std::slice::Chunks<'_, Item> {
         self.items.chunks(self.batch)
     }
 
-    fn inputs(&self, chunk: &[Item]) -> Result<Inputs<B::InnerBackend>> {
+    fn inputs(&self, chunk: &[Item]) -> Result<Inputs> {
         let prompts: Vec<&str> = chunk.iter().map(|i| i.prompt.as_str()).collect();
         Ok(self.pipeline.inputs(&prompts, &chunk.iter().map(|i| i.seed).collect::<Vec<_>>())?)
     }
@@ -158,12 +158,7 @@ impl<B: TrainBackend> Bench<'_, B> {
     /// Warm-ups read their images back, so no queued GPU work spills into the timing. One pass
     /// of a method under a millisecond per image took 0.72 and 0.89 ms on two runs on one H100:
     /// quick methods get more timed passes, and the median counts.
-    fn timed(
-        &self,
-        name: &str,
-        nfe: usize,
-        make: impl Fn(&[Item], &Inputs<B::InnerBackend>) -> Result<Tensor<B::InnerBackend, 4>>,
-    ) -> Result<Run> {
+    fn timed(&self, name: &str, nfe: usize, make: impl Fn(&[Item], &Inputs) -> Result<Tensor<4>>) -> Result<Run> {
         let first = self.batches().next().expect("items");
         let last = self.batches().last().filter(|l| l.len() != first.len());
         for shape in std::iter::once(first).chain(last) {
@@ -218,14 +213,14 @@ impl<B: TrainBackend> Bench<'_, B> {
 
     /// ReNO from each item's noise, differentiating through the generator and the reward.
     fn reno(&self, name: &str) -> Result<Run> {
-        let (g, _) = load_generator::<B>(&self.generator_path, &self.device)?;
+        let (g, _) = load_generator(&self.generator_path, &self.device)?;
         let g = g.no_grad();
-        let reward = Reward::<B>::parse(&self.reward_spec, self.pipeline.resolution(), &self.device)?;
+        let reward = Reward::parse(&self.reward_spec, self.pipeline.resolution(), &self.device)?;
         let iterations = self.args.reno_iterations as usize;
         let settings = RenoConfig { iterations, ..RenoConfig::default() };
         self.timed(name, iterations + 1, |_, inputs| {
-            let tokens = Tensor::<B, 2, Int>::from_inner(inputs.tokens.clone());
-            let z = Tensor::<B, 4>::from_inner(inputs.noise.clone());
+            let tokens = Tensor::<2, Int>::from_inner(inputs.tokens.clone());
+            let z = Tensor::<4>::from_inner(inputs.noise.clone());
             let score = |x| reward.score(x, tokens.clone());
             Ok(reno(&g, g.encode(tokens.clone()), z, score, &settings, |_, _| {}).images)
         })
@@ -242,8 +237,8 @@ impl<B: TrainBackend> Bench<'_, B> {
         }
         let mut reward_sum = 0.0;
         for (chunk, images) in self.batches().zip(run.images.chunks(self.batch)) {
-            let x = images_to_tensor::<B::InnerBackend>(images, &self.device);
-            reward_sum += self.reward.score(x, self.inputs(chunk)?.tokens).sum().into_scalar().elem::<f64>();
+            let x = images_to_tensor(images, &self.device);
+            reward_sum += self.reward.score(x, self.inputs(chunk)?.tokens).sum().into_scalar::<f64>();
         }
         Ok((report, verdicts, reward_sum / self.items.len() as f64))
     }
@@ -329,11 +324,11 @@ impl Args {
         Ok(files)
     }
 
-    fn bench<B: TrainBackend>(&self, device: B::Device) -> Result<Bench<'_, B>> {
+    fn bench(&self, device: Device) -> Result<Bench<'_>> {
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
         let adapters = self.adapter_files()?;
         let paths: Vec<PathBuf> = adapters.iter().map(|(_, path, _)| path.clone()).collect();
-        let pipeline = load_pipeline::<B::InnerBackend>(&generator_path, &paths, &device)?;
+        let pipeline = load_pipeline(&generator_path, &paths, &device)?;
         let adapter_files = adapters.into_iter().map(|(row, _, file)| (row, file)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let reward = Reward::parse(&reward_spec, pipeline.resolution(), &device)?;
@@ -353,9 +348,9 @@ impl Args {
 
     /// Writes eval.json, eval.md and samples.png: after every row, so a run stopped part-way
     /// keeps the rows it finished.
-    fn write<B: TrainBackend>(
+    fn write(
         &self,
-        bench: &Bench<B>,
+        bench: &Bench,
         rows: &serde_json::Map<String, serde_json::Value>,
         markdown: &str,
         cells: &[Cell],
@@ -380,11 +375,11 @@ impl Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let mut methods = self.methods.clone();
         methods.sort();
         methods.dedup();
-        let bench = self.bench::<B>(device)?;
+        let bench = self.bench(device)?;
         let card = self.card.clone().unwrap_or_else(|| describe(kind));
         // samples.png: items spread over the run (evaluation items are ordered by task type)
         let columns = SAMPLE_COLUMNS.min(bench.items.len());

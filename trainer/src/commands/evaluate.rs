@@ -3,11 +3,12 @@
 //! the images, their manifest and unjudged contact sheets for people to label.
 
 use super::model_args::ModelArgs;
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::grid::{compose, Cell};
 use crate::manifest::{self, Entry};
 use crate::{png_io, progress};
 use anyhow::{anyhow, Context, Result};
+use burn::prelude::Device;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::world::split::{items, Item, Split};
 use hypernoise::world::{Category, Image};
@@ -101,9 +102,9 @@ impl Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let path = self.model.path();
-        let (pipeline, method) = self.model.pipeline::<B::InnerBackend>(&device)?;
+        let (pipeline, method) = self.model.pipeline(&device.clone().inner())?;
         let (sampler, strength) = (pipeline.sampler(), self.model.strength);
         let split: Split = self.split.into();
         let items = self.items();

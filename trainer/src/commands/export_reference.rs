@@ -12,7 +12,6 @@ use crate::files;
 use crate::models::{load_adapters, shipped, shipped_generator};
 use crate::rewards::{shipped_reward, Reward};
 use anyhow::{anyhow, bail, Context, Result};
-use burn::backend::Flex;
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::Sampler;
@@ -40,17 +39,17 @@ pub fn run(a: Args) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let device = Default::default();
+    let device = Device::flex();
     let adapters = shipped("hypernoise.safetensors");
-    let (adapted, config) = load_adapters::<Flex>(&shipped_generator(), &adapters, &device)?;
+    let (adapted, config) = load_adapters(&shipped_generator(), &adapters, &device)?;
     if config.role != Role::NoiseHypernetwork {
         bail!("{} holds {:?} adapters, not a noise hypernetwork", adapters.display(), config.role);
     }
-    let reward = Reward::<Flex>::parse(&shipped_reward().display().to_string(), config.generator.resolution, &device)?;
+    let reward = Reward::parse(&shipped_reward().display().to_string(), config.generator.resolution, &device)?;
 
     let (prompts, seeds) = batch_prompts(a.seed, 0, a.batch);
-    let z = noise_tensor::<Flex>(&seeds, config.generator.resolution, &device);
-    let tokens = tokens_tensor::<Flex>(&encode_prompts(&prompts).map_err(|e| anyhow!("{e}"))?, &device);
+    let z = noise_tensor(&seeds, config.generator.resolution, &device);
+    let tokens = tokens_tensor(&encode_prompts(&prompts).map_err(|e| anyhow!("{e}"))?, &device);
     let g = &adapted.model;
     let base = g.generate(z.clone(), tokens.clone(), Sampler::OneStep);
     let offset = g.noise_offset(z.clone(), tokens.clone());
@@ -60,7 +59,7 @@ pub fn run(a: Args) -> Result<()> {
             reward.score(x, t)
         });
     let loss = batch_loss(reg.clone(), r.clone(), REG_WEIGHT);
-    let loss_value = loss.clone().into_scalar().elem::<f32>();
+    let loss_value = loss.clone().into_scalar::<f32>();
 
     let tensors = [
         ("z", z.into_data()),
@@ -75,7 +74,7 @@ pub fn run(a: Args) -> Result<()> {
     .map(|(name, data)| (name, data.convert::<f32>()));
     let views = tensors
         .iter()
-        .map(|(name, d)| Ok((*name, TensorView::new(Dtype::F32, d.shape.to_vec(), d.as_bytes())?)))
+        .map(|(name, d)| Ok((*name, TensorView::new(Dtype::F32, d.shape().to_vec(), d.as_bytes())?)))
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([
         ("prompts".to_string(), serde_json::to_string(&prompts)?),

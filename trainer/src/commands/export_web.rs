@@ -5,7 +5,7 @@
 
 use crate::models::{read, shipped};
 use anyhow::{anyhow, Context, Result};
-use burn::backend::Flex;
+use burn::prelude::Device;
 use hypernoise::hypernet::{fingerprint, Adapted};
 use hypernoise::weights::{quantize, QUANTIZED_BITS};
 use std::path::PathBuf;
@@ -47,7 +47,7 @@ pub fn run(a: Args) -> Result<()> {
     let generator = read(&pick(&a.generator, "generator.safetensors"))?;
     let adapters_path = pick(&a.hypernoise, "hypernoise.safetensors");
     let generator_q = quantize(&generator, a.generator_bits)?;
-    let (adapted, mut config) = Adapted::<Flex>::load(&generator, &read(&adapters_path)?, &Default::default())
+    let (adapted, mut config) = Adapted::load(&generator, &read(&adapters_path)?, &Device::flex())
         .map_err(|e| anyhow!("cannot load {}: {e}", adapters_path.display()))?;
     config.generator_fingerprint = fingerprint(&generator_q);
     let reward_path = pick(&a.reward, "reward.safetensors");

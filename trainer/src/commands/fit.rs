@@ -6,7 +6,7 @@
 //! checkpoint the adapters are scored on validation prompts (never the evaluation set) by the
 //! exact evaluator, and the best ones are kept.
 
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::files;
 use crate::grid::{compose, Cell};
 use crate::models::{checked_pipeline, shipped_generator};
@@ -18,8 +18,6 @@ use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
 use crate::train::lock::RunLock;
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use anyhow::{anyhow, bail, Context, Result};
-use burn::backend::Flex;
-use burn::module::AutodiffModule;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, SgdConfig};
 use burn::prelude::*;
@@ -193,18 +191,14 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Metrics>> {
 }
 
 /// Images of `method` for validation items, 256 at a time.
-fn item_images<B: Backend>(
-    pipeline: &Pipeline<B>,
-    method: Method,
-    items: &[Item],
-) -> Result<Vec<hypernoise::world::Image>> {
+fn item_images(pipeline: &Pipeline, method: Method, items: &[Item]) -> Result<Vec<hypernoise::world::Image>> {
     let prompts: Vec<&str> = items.iter().map(|i| i.prompt.as_str()).collect();
     let seeds: Vec<u64> = items.iter().map(|i| i.seed).collect();
     Ok(pipeline.draw(method, 1.0, &prompts, &seeds, 256, |_| {})?)
 }
 
 /// Base next to adapted images for a few validation prompts.
-fn compare_grid<B: Backend>(pipeline: &Pipeline<B>, method: Method, path: &Path) -> Result<()> {
+fn compare_grid(pipeline: &Pipeline, method: Method, path: &Path) -> Result<()> {
     let picks: Vec<Item> = items(Split::Val).into_iter().step_by(37).take(16).collect();
     let base = item_images(pipeline, Method::Base, &picks)?;
     let tuned = item_images(pipeline, method, &picks)?;
@@ -274,42 +268,42 @@ impl Job {
     /// (burn-cuda's random ops draw their seeds from one global generator whenever its lazy
     /// queue runs them, so there the init depended on what else ran first: --devices 2 started
     /// from other adapters than --devices 1.)
-    fn fresh_adapters<B: TrainBackend>(
+    fn fresh_adapters(
         &self,
         generator_bytes: &[u8],
         generator_path: &Path,
-        device: &B::Device,
-    ) -> Result<(Adapted<B>, AdapterConfig)> {
+        device: &Device,
+    ) -> Result<(Adapted, AdapterConfig)> {
         let cannot_load = |e: WeightsError| anyhow!("cannot load {}: {e}", generator_path.display());
         // the arguments' own problems are theirs, not the generator file's
         let generator: GeneratorConfig = config_of(generator_bytes, GeneratorConfig::KIND).map_err(cannot_load)?;
         self.design().check(self.role, &generator).map_err(|e| anyhow!("{e}"))?;
-        let cpu = Default::default();
-        Flex::seed(&cpu, self.args.seed);
+        let cpu = Device::flex();
+        cpu.seed(self.args.seed);
         let (init, init_config) =
-            Adapted::<Flex>::fresh(generator_bytes, self.role, self.design(), &cpu).map_err(cannot_load)?;
-        Adapted::<B>::load(generator_bytes, &init.to_bytes(&init_config)?, device).map_err(|e| anyhow!("{e}"))
+            Adapted::fresh(generator_bytes, self.role, self.design(), &cpu).map_err(cannot_load)?;
+        Adapted::load(generator_bytes, &init.to_bytes(&init_config)?, device).map_err(|e| anyhow!("{e}"))
     }
 }
 
 /// What each checkpoint does: score the adapters on validation prompts (folded, as `eval` and
 /// the browser run them), keep the best, and write the metrics and curves.
-struct Checkpoints<'a, B: TrainBackend> {
+struct Checkpoints<'a> {
     name: &'static str,
     method: Method,
     generator_bytes: &'a [u8],
     config: &'a AdapterConfig,
     sampler: Sampler,
     val_items: Vec<Item>,
-    val_reward: Reward<B::InnerBackend>,
-    device: B::Device,
+    val_reward: Reward,
+    device: Device,
     out: &'a Path,
     metrics: Vec<Metrics>,
     /// Each step's [1/2 ||f||^2, reward], batch means, until the next checkpoint.
-    since_checkpoint: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>,
+    since_checkpoint: Arc<Mutex<Vec<Tensor<1>>>>,
 }
 
-impl<B: TrainBackend> Checkpoints<'_, B> {
+impl Checkpoints<'_> {
     fn best_path(&self) -> PathBuf {
         self.out.join("best.safetensors")
     }
@@ -318,14 +312,15 @@ impl<B: TrainBackend> Checkpoints<'_, B> {
     fn train_terms(&self) -> [Option<f64>; 2] {
         let terms = std::mem::take(&mut *self.since_checkpoint.lock().expect("terms"));
         let count = terms.len() as f64;
-        let sums = terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().to_vec::<f32>().expect("f32 terms"));
+        let sums =
+            terms.into_iter().reduce(|x, y| x + y).map(|s| s.into_data().try_to_vec::<f32>().expect("f32 terms"));
         [0, 1].map(|i| sums.as_ref().map(|m| m[i] as f64 / count))
     }
 
     /// The evaluator's mean and the mean reward of `adapter_bytes`' validation images.
     fn validate(&self, adapter_bytes: &[u8]) -> Result<(f64, f64)> {
-        let pipeline = checked_pipeline::<B::InnerBackend>(self.generator_bytes, &[adapter_bytes], &self.device)?
-            .with_sampler(self.sampler);
+        let pipeline =
+            checked_pipeline(self.generator_bytes, &[adapter_bytes], &self.device)?.with_sampler(self.sampler);
         let images = item_images(&pipeline, self.method, &self.val_items)?;
         let mut report = Report::default();
         for (item, image) in self.val_items.iter().zip(&images) {
@@ -333,11 +328,11 @@ impl<B: TrainBackend> Checkpoints<'_, B> {
         }
         let prompts: Vec<&str> = self.val_items.iter().map(|i| i.prompt.as_str()).collect();
         let tokens = pipeline.inputs(&prompts, &self.val_items.iter().map(|i| i.seed).collect::<Vec<_>>())?.tokens;
-        let x = images_to_tensor::<B::InnerBackend>(&images, &self.device);
-        Ok((report.mean(), self.val_reward.score(x, tokens).mean().into_scalar().elem::<f64>()))
+        let x = images_to_tensor(&images, &self.device);
+        Ok((report.mean(), self.val_reward.score(x, tokens).mean().into_scalar::<f64>()))
     }
 
-    fn record(&mut self, model: &Adapted<B>, step: usize) -> Result<()> {
+    fn record(&mut self, model: &Adapted, step: usize) -> Result<()> {
         self.metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
         let [regulariser, reward] = self.train_terms();
         let adapter_bytes = model.valid().to_bytes(self.config)?;
@@ -361,15 +356,14 @@ impl<B: TrainBackend> Checkpoints<'_, B> {
     }
 
     /// After the last step: the best adapters as the run's result, and compare.png.
-    fn finish(&self, last: &Adapted<B>, steps: usize) -> Result<()> {
+    fn finish(&self, last: &Adapted, steps: usize) -> Result<()> {
         let final_path = self.out.join(format!("{}.safetensors", self.name));
         if !self.best_path().exists() {
             files::write(&self.best_path(), &last.valid().to_bytes(self.config)?)?;
             // --steps 0: the untrained adapters
         }
         let best_bytes = std::fs::read(self.best_path())?;
-        let pipeline = checked_pipeline::<B::InnerBackend>(self.generator_bytes, &[&best_bytes], &self.device)?
-            .with_sampler(self.sampler);
+        let pipeline = checked_pipeline(self.generator_bytes, &[&best_bytes], &self.device)?.with_sampler(self.sampler);
         files::write(&final_path, &best_bytes)?;
         compare_grid(&pipeline, self.method, &self.out.join("compare.png"))?;
         let metrics = read_metrics(self.out)?;
@@ -391,17 +385,17 @@ impl<B: TrainBackend> Checkpoints<'_, B> {
 impl OnBackend for Job {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let a = &self.args;
         let (role, sampler) = (self.role, self.sampler()?);
         let generator_path = a.generator.clone().unwrap_or_else(shipped_generator);
         let generator_bytes = std::fs::read(&generator_path)
             .with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
         let reward_spec = a.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
-        let devices = devices::<B>(&device, a.devices);
-        let (adapted, config) = self.fresh_adapters::<B>(&generator_bytes, &generator_path, &device)?;
+        let devices = devices(&device, kind, a.devices)?;
+        let (adapted, config) = self.fresh_adapters(&generator_bytes, &generator_path, &device)?;
         let res = config.generator.resolution;
-        let rewards = devices.iter().map(|d| Reward::<B>::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
+        let rewards = devices.iter().map(|d| Reward::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
         eprintln!(
             "{}: {} on {} x{} (reward {reward_spec}, {:?}, {:?})",
@@ -417,8 +411,8 @@ impl OnBackend for Job {
             a.control.spec(self.name(), Schedule { steps: a.steps, lr: a.lr, warmup: a.warmup, final_fraction: 1.0 });
         spec.global_clip = Some(a.clip);
         let settings = serde_json::json!({ "args": a, "role": role, "sampler": format!("{sampler:?}"), "generator": config.generator_fingerprint });
-        let export = |m: &Adapted<B>| Ok(m.valid().to_bytes(&config)?);
-        let mut checkpoints = Checkpoints::<B> {
+        let export = |m: &Adapted| Ok(m.valid().to_bytes(&config)?);
+        let mut checkpoints = Checkpoints {
             name: self.name(),
             method: Method::of(role),
             generator_bytes: &generator_bytes,
@@ -434,7 +428,7 @@ impl OnBackend for Job {
 
         // one device's share of a step: its loss and the terms to log
         let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
-        let shard_loss = move |model: &Adapted<B>, shard: &Shard<B>, step: usize| {
+        let shard_loss = move |model: &Adapted, shard: &Shard, step: usize| {
             let (texts, seeds) = batch_prompts(seed, step, n);
             let inputs = Inputs::new(&texts[shard.range(n)], &seeds[shard.range(n)], res, &shard.device)
                 .expect("training prompts are sentences of the world");
@@ -444,7 +438,7 @@ impl OnBackend for Job {
             let terms = Tensor::cat(vec![reg.clone().mean().inner(), r.clone().mean().inner()], 0);
             (batch_loss(reg, r, reg_weight), terms)
         };
-        let shard_loss: ShardLoss<B, Adapted<B>> = Arc::new(shard_loss);
+        let shard_loss: ShardLoss<Adapted> = Arc::new(shard_loss);
         let model = train_adapters_only(adapted);
         let _lock = RunLock::take(&out)?;
         if checkpoints.metrics.is_empty() {
@@ -452,18 +446,18 @@ impl OnBackend for Job {
             checkpoints.record(&model, 0)?; // the base generator's validation scores: where curves start
         }
         let logged = checkpoints.since_checkpoint.clone();
-        let run = Run { dir: &out, spec: &spec, settings, device: &device };
-        let on_checkpoint = |m: &Adapted<B>, step| checkpoints.record(m, step);
+        let run = Run { dir: &out, spec: &spec, settings };
+        let on_checkpoint = |m: &Adapted, step| checkpoints.record(m, step);
         // one arm per optimizer: the data-parallel stepper's type names the optimizer's
         let (model, outcome) = match a.optimizer {
             OptimizerKind::Sgd => {
                 let momentum = MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false };
                 let sgd = SgdConfig::new().with_momentum(Some(momentum)).init();
-                run.train(model, sgd, export, DataParallel::new(devices, n, shard_loss, logged)?, on_checkpoint)?
+                run.train(model, sgd, export, DataParallel::new(devices, kind, n, shard_loss, logged)?, on_checkpoint)?
             }
             OptimizerKind::Adam => {
                 let adam = AdamConfig::new().init();
-                run.train(model, adam, export, DataParallel::new(devices, n, shard_loss, logged)?, on_checkpoint)?
+                run.train(model, adam, export, DataParallel::new(devices, kind, n, shard_loss, logged)?, on_checkpoint)?
             }
         };
         if let Outcome::Finished = outcome {

@@ -21,6 +21,7 @@ pub mod test_time;
 pub mod world;
 
 use anyhow::{anyhow, Result};
+use burn::prelude::Device;
 use hypernoise::pipeline::{Method, Pipeline};
 use hypernoise::world::{render::render, Image, PromptSpec, Scene};
 use std::path::PathBuf;
@@ -46,14 +47,14 @@ pub fn ground_truth(prompt: &str, seed: u64, resolution: usize) -> Result<Image>
 /// A finished generator run's outputs in its folder `out`: the weights file `file` (`weights`,
 /// its bytes) and `samples.png`, a labelled grid of the generator's images for validation and
 /// held-out prompts (seed 0 and 1 each), framed by the evaluator's verdict.
-pub fn write_finished_generator<B: burn::prelude::Backend>(
+pub fn write_finished_generator(
     out: &std::path::Path,
     file: &str,
     weights: Vec<u8>,
-    model: &hypernoise::generator::Generator<B>,
+    model: &hypernoise::generator::Generator,
     config: &hypernoise::generator::GeneratorConfig,
     sampler: hypernoise::generator::Sampler,
-    device: &B::Device,
+    device: &Device,
 ) -> Result<()> {
     use hypernoise::world::split::{prompts, Split};
     let (weights_path, samples) = (out.join(file), out.join("samples.png"));

@@ -30,7 +30,7 @@ impl ModelArgs {
 
     /// The pipeline with the adapters when given, its sampler, and the method the arguments
     /// ask for: the base generator, or what the adapters were trained as.
-    pub fn pipeline<B: Backend>(&self, device: &B::Device) -> Result<(Pipeline<B>, Method)> {
+    pub fn pipeline(&self, device: &Device) -> Result<(Pipeline, Method)> {
         self.generator.check_exists()?;
         let adapters: Vec<PathBuf> = self.adapters.iter().cloned().collect();
         let pipeline = load_pipeline(&self.path(), &adapters, device)?.with_sampler(self.sampler.sampler());
@@ -62,7 +62,7 @@ impl GeneratorArg {
         self.weights.clone().unwrap_or_else(shipped_generator)
     }
 
-    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<(Generator<B>, GeneratorConfig)> {
+    pub fn load(&self, device: &Device) -> Result<(Generator, GeneratorConfig)> {
         self.check_exists()?;
         load_generator(&self.path(), device)
     }

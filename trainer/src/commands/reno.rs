@@ -2,7 +2,7 @@
 //! gradient ascent on a reward through the frozen one-step generator; the best image is kept.
 
 use super::test_time::{Loaded, Problem};
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::png_io;
 use anyhow::Result;
 use burn::prelude::*;
@@ -34,9 +34,8 @@ pub struct RenoArgs {
 impl OnBackend for RenoArgs {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
-        let Loaded { generator, reward, inputs: Inputs { noise: z, tokens }, cond, .. } =
-            self.problem.load::<B>(&device)?;
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
+        let Loaded { generator, reward, inputs: Inputs { noise: z, tokens }, cond, .. } = self.problem.load(&device)?;
         let g = generator.no_grad();
         let settings = RenoConfig { iterations: self.iterations as usize, lr: self.lr, ..RenoConfig::default() };
         let started = Instant::now();

@@ -4,7 +4,7 @@
 //! generator's own images judged by the exact evaluator, and scored on pairs of validation
 //! prompts by the share it orders correctly, per kind of negative.
 
-use crate::backend::{describe, DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::models::{load_generator, read};
 use crate::rewards::Reward;
 use crate::train::data::prefetch;
@@ -13,12 +13,10 @@ use crate::train::pairs::{pairs, Pairs};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::{anyhow, Result};
-use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::generator::pixels::tokens_tensor;
 use hypernoise::generator::Generator;
 use hypernoise::optimize::reno::RenoConfig;
@@ -110,22 +108,22 @@ fn negative_kind(name: &str) -> Result<Perturbation, String> {
     })
 }
 
-fn tensors<B: Backend>(p: &Pairs, res: usize, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
+fn tensors(p: &Pairs, res: usize, device: &Device) -> (Tensor<4>, Tensor<4>, Tensor<2, Int>) {
     let n = p.tokens.len();
-    let img = |v: &Vec<f32>| Tensor::<B, 4>::from_data(TensorData::new(v.clone(), [n, 3, res, res]), device);
+    let img = |v: &Vec<f32>| Tensor::<4>::from_data(TensorData::new(v.clone(), [n, 3, res, res]), device);
     (img(&p.preferred), img(&p.rejected), tokens_tensor(&p.tokens, device))
 }
 
 /// `k` judged pairs (none without a pool) set before a batch's rendered pairs.
-fn with_judged<B: Backend>(
+fn with_judged(
     pool: Option<&JudgedPool>,
     k: usize,
     rng: &mut Rng,
-    (good, bad, tokens): (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>),
-    device: &B::Device,
-) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
+    (good, bad, tokens): (Tensor<4>, Tensor<4>, Tensor<2, Int>),
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>, Tensor<2, Int>) {
     let Some(pool) = pool.filter(|_| k > 0) else { return (good, bad, tokens) };
-    let (g, b, t) = pool.pairs::<B>(k, rng, device);
+    let (g, b, t) = pool.pairs(k, rng, device);
     (Tensor::cat(vec![g, good], 0), Tensor::cat(vec![b, bad], 0), Tensor::cat(vec![t, tokens], 0))
 }
 
@@ -136,22 +134,22 @@ fn judged_count(share: f64, n: usize) -> usize {
 
 /// Share of validation pairs ordered correctly, overall and per kind of negative; with a pool
 /// of judged validation images, a quarter of the pairs are judged ones ("judged").
-fn pair_accuracy<B: AutodiffBackend>(
-    model: &RewardModel<B>,
+fn pair_accuracy(
+    model: &RewardModel,
     pool: Option<&JudgedPool>,
     res: usize,
     seed: u64,
     n: usize,
-    device: &B::Device,
+    device: &Device,
 ) -> BTreeMap<String, f64> {
     let k = pool.map_or(0, |_| judged_count(0.25, n));
     let p = pairs(Split::Val, &Perturbation::ALL, seed, 0, n - k, res);
     let (good, bad, tokens) =
-        with_judged(pool, k, &mut Rng::derive(seed, "judged validation pairs"), tensors::<B>(&p, res, device), device);
+        with_judged(pool, k, &mut Rng::derive(seed, "judged validation pairs"), tensors(&p, res, device), device);
     let margin: Vec<f32> = margin(&model.valid(), good.inner(), bad.inner(), tokens.inner())
         .into_data()
         .convert::<f32>()
-        .into_vec()
+        .try_into_vec()
         .expect("floats");
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (i, m) in margin.iter().enumerate() {
@@ -165,22 +163,12 @@ fn pair_accuracy<B: AutodiffBackend>(
 }
 
 /// r(good) - r(bad) for each pair: positive where the reward orders it correctly.
-fn margin<B: Backend>(
-    model: &RewardModel<B>,
-    good: Tensor<B, 4>,
-    bad: Tensor<B, 4>,
-    tokens: Tensor<B, 2, Int>,
-) -> Tensor<B, 1> {
+fn margin(model: &RewardModel, good: Tensor<4>, bad: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<1> {
     model.forward(good, tokens.clone()) - model.forward(bad, tokens)
 }
 
 /// Bradley-Terry loss of each pair: -log sigmoid(margin).
-fn pair_loss<B: Backend>(
-    model: &RewardModel<B>,
-    good: Tensor<B, 4>,
-    bad: Tensor<B, 4>,
-    tokens: Tensor<B, 2, Int>,
-) -> Tensor<B, 1> {
+fn pair_loss(model: &RewardModel, good: Tensor<4>, bad: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<1> {
     softplus(-margin(model, good, bad, tokens), 1.0)
 }
 
@@ -188,14 +176,14 @@ fn pair_loss<B: Backend>(
 /// `steps` of signed-gradient ascent on its loss (PGD, Madry et al. 2018). `model`'s
 /// parameters must exist already (burn initialises them lazily, and a clone of an uninitialised
 /// model draws its own), as they do after any forward pass.
-fn worst_case<B: AutodiffBackend>(
-    model: &RewardModel<B>,
-    good: Tensor<B, 4>,
-    bad: Tensor<B, 4>,
-    tokens: Tensor<B, 2, Int>,
+fn worst_case(
+    model: &RewardModel,
+    good: Tensor<4>,
+    bad: Tensor<4>,
+    tokens: Tensor<2, Int>,
     eps: f64,
     steps: usize,
-) -> (Tensor<B, 4>, Tensor<B, 4>) {
+) -> (Tensor<4>, Tensor<4>) {
     let frozen = model.clone().no_grad();
     let stride = 2.5 * eps / steps as f64;
     let (mut d_good, mut d_bad) = (good.clone().inner().zeros_like(), bad.clone().inner().zeros_like());
@@ -204,7 +192,7 @@ fn worst_case<B: AutodiffBackend>(
             (Tensor::from_inner(d_good.clone()).require_grad(), Tensor::from_inner(d_bad.clone()).require_grad());
         let grads =
             pair_loss(&frozen, good.clone() + g.clone(), bad.clone() + b.clone(), tokens.clone()).sum().backward();
-        let ascend = |d: Tensor<B::InnerBackend, 4>, t: &Tensor<B, 4>| {
+        let ascend = |d: Tensor<4>, t: &Tensor<4>| {
             (d + t.grad(&grads).expect("image gradient").sign() * stride).clamp(-eps, eps)
         };
         d_good = ascend(d_good, &g);
@@ -215,7 +203,7 @@ fn worst_case<B: AutodiffBackend>(
 
 /// The generator judged for pairs (on `B`, for ReNO's gradients), and the reward ReNO climbs
 /// to make harder pairs.
-type Judges<B> = (Generator<B>, Option<Reward<B>>);
+type Judges = (Generator, Option<Reward>);
 
 impl Args {
     fn config(&self) -> RewardConfig {
@@ -226,9 +214,9 @@ impl Args {
     }
 
     /// A fresh reward, or `--init`'s weights (of this preset).
-    fn start<B: TrainBackend>(&self, config: &RewardConfig, device: &B::Device) -> Result<RewardModel<B>> {
-        let Some(path) = &self.init else { return Ok(config.init::<B>(device)) };
-        let (model, init_config) = RewardModel::<B>::from_bytes(&read(path)?, device)
+    fn start(&self, config: &RewardConfig, device: &Device) -> Result<RewardModel> {
+        let Some(path) = &self.init else { return Ok(config.init(device)) };
+        let (model, init_config) = RewardModel::from_bytes(&read(path)?, device)
             .map_err(|e| anyhow!("cannot load --init {}: {e}", path.display()))?;
         anyhow::ensure!(init_config == *config, "--init {} is not a {:?}-preset reward", path.display(), self.preset);
         Ok(model)
@@ -236,9 +224,9 @@ impl Args {
 
     /// `--generated`'s generator and `--generated-reno`'s reward, checked against the reward's
     /// resolution; none without `--generated`.
-    fn judges<B: TrainBackend>(&self, res: usize, device: &B::Device) -> Result<Option<Judges<B>>> {
+    fn judges(&self, res: usize, device: &Device) -> Result<Option<Judges>> {
         let Some(path) = &self.generated else { return Ok(None) };
-        let (g, g_config) = load_generator::<B>(path, device)?;
+        let (g, g_config) = load_generator(path, device)?;
         anyhow::ensure!(
             g_config.resolution == res,
             "--generated {} makes {} px images, the reward reads {res} px",
@@ -250,19 +238,19 @@ impl Args {
             self.generated_prompts > 0 && self.generated_seeds > 0,
             "--generated-prompts and --generated-seeds must be positive"
         );
-        let reno_reward = self.generated_reno.as_ref().map(|spec| Reward::<B>::parse(spec, res, device)).transpose()?;
+        let reno_reward = self.generated_reno.as_ref().map(|spec| Reward::parse(spec, res, device)).transpose()?;
         Ok(Some((g.no_grad(), reno_reward)))
     }
 
     /// The judged pairs of `prompts` prompts of `split`. A resumed run judges its pool again:
     /// the same images on the same device (on a GPU, float rounding may flip a verdict, and with
     /// it the pairs drawn after).
-    fn judged_pool<B: TrainBackend>(
+    fn judged_pool(
         &self,
-        judges: Option<&Judges<B>>,
+        judges: Option<&Judges>,
         (split, prompts, seed): (Split, usize, u64),
         res: usize,
-        device: &B::Device,
+        device: &Device,
     ) -> Result<Option<JudgedPool>> {
         let Some((g, reno_reward)) = judges else { return Ok(None) };
         let source = reno_reward.as_ref().map(|reward| RenoSource {
@@ -270,16 +258,8 @@ impl Args {
             reward,
             config: RenoConfig { iterations: self.reno_iterations, ..RenoConfig::default() },
         });
-        let pool = JudgedPool::build::<B>(
-            &g.valid(),
-            source.as_ref(),
-            split,
-            prompts,
-            self.generated_seeds,
-            seed,
-            res,
-            device,
-        )?;
+        let pool =
+            JudgedPool::build(&g.valid(), source.as_ref(), split, prompts, self.generated_seeds, seed, res, device)?;
         eprintln!("judged pairs: {} pool: {}", split.name(), pool.tally);
         Ok(Some(pool))
     }
@@ -288,29 +268,29 @@ impl Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let config = self.config();
         eprintln!("reward: {:?} preset on {}", self.preset, describe(kind));
         if self.negatives.is_empty() {
             anyhow::bail!("--negatives needs at least one kind");
         }
         let res = config.resolution;
-        B::seed(&device, self.seed);
+        device.seed(self.seed);
         let spec = self
             .control
             .spec("reward", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
-        let export = |m: &RewardModel<B>| Ok(m.valid().to_bytes(&config)?);
+        let export = |m: &RewardModel| Ok(m.valid().to_bytes(&config)?);
         let (n, seed, steps, kinds) = (self.batch, self.seed, self.steps, self.negatives.clone());
         let (eps, pgd_steps) = (self.adversarial_eps, self.adversarial_steps);
-        let start = self.start::<B>(&config, &device)?;
-        let judges = self.judges::<B>(res, &device)?;
+        let start = self.start(&config, &device)?;
+        let judges = self.judges(res, &device)?;
         let train_pool =
             self.judged_pool(judges.as_ref(), (Split::Train, self.generated_prompts, self.seed), res, &device)?;
         let judged = train_pool.as_ref().map_or(0, |_| judged_count(self.generated_share, n));
         let mut batches = None;
         // one step's loss: the pairs' ranking loss, and against their worst case within eps
-        let step_loss = Local(|model: &RewardModel<B>, step| {
+        let step_loss = Local(|model: &RewardModel, step| {
             let p = batches
                 .get_or_insert_with(|| {
                     prefetch(step, steps, {
@@ -322,7 +302,7 @@ impl OnBackend for Args {
                 .expect("pairs per step");
             let mut rng = Rng::for_step(seed, step, "judged pairs");
             let (good, bad, tokens) =
-                with_judged(train_pool.as_ref(), judged, &mut rng, tensors::<B>(&p, res, &device), &device);
+                with_judged(train_pool.as_ref(), judged, &mut rng, tensors(&p, res, &device), &device);
             let clean = pair_loss(model, good.clone(), bad.clone(), tokens.clone()).mean();
             if eps > 0.0 && pgd_steps > 0 {
                 let (good, bad) = worst_case(model, good, bad, tokens.clone(), eps, pgd_steps);
@@ -331,7 +311,7 @@ impl OnBackend for Args {
                 clean
             }
         });
-        let run = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device };
+        let run = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? };
         let (model, outcome) = run.train(start, optim, export, step_loss, |_, _| Ok(()))?;
         if let Outcome::Finished = outcome {
             let weights = self.out.join("reward.safetensors");
@@ -349,19 +329,17 @@ impl OnBackend for Args {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::{Autodiff, Flex};
 
     #[test]
     fn the_worst_case_stays_within_eps_and_orders_worse() {
-        type B = Autodiff<Flex>;
-        let dev = Default::default();
+        let dev = Device::flex().autodiff();
         let config = RewardConfig::tiny();
         let p = pairs(Split::Train, &Perturbation::ALL, 3, 0, 16, config.resolution);
-        let (good, bad, tokens) = tensors::<B>(&p, config.resolution, &dev);
+        let (good, bad, tokens) = tensors(&p, config.resolution, &dev);
         let eps = 0.02;
         for seed in 0..8 {
-            B::seed(&dev, seed);
-            let model = config.init::<B>(&dev);
+            dev.seed(seed);
+            let model = config.init(&dev);
             // a forward pass first, as in training: it makes the lazily initialised parameters
             let clean: f32 = pair_loss(&model, good.clone(), bad.clone(), tokens.clone()).mean().into_scalar();
             let (good2, bad2) = worst_case(&model, good.clone(), bad.clone(), tokens.clone(), eps, 3);

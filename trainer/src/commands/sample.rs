@@ -2,9 +2,10 @@
 
 use super::model_args::ModelArgs;
 use super::OneImage;
-use crate::backend::{DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{DeviceKind, OnBackend};
 use crate::png_io;
 use anyhow::Result;
+use burn::prelude::Device;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,10 +18,10 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let OneImage { prompt, seed, out } = &self.image;
         let started = std::time::Instant::now();
-        let (pipeline, method) = self.model.pipeline::<B::InnerBackend>(&device)?;
+        let (pipeline, method) = self.model.pipeline(&device.clone().inner())?;
         let images = pipeline.draw(method, self.model.strength, &[prompt], &[*seed], 1, |_| {})?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         png_io::write(out, &images[0])?;

@@ -1,13 +1,12 @@
 //! `trainer teach`: the flow-matching teacher on world scenes of the training compositions.
 
 use super::write_finished_generator;
-use crate::backend::{DeviceKind, OnBackend, TrainBackend};
+use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_generator;
 use crate::train::data;
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::Result;
-use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
@@ -77,17 +76,17 @@ pub struct Args {
 impl OnBackend for Args {
     type Output = ();
 
-    fn run<B: TrainBackend>(self, device: B::Device, kind: DeviceKind) -> Result<()> {
+    fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
         let config = self.preset.config();
         eprintln!("teacher: {:?} preset on {}", self.preset, crate::backend::describe(kind));
         let res = config.resolution;
         let spec = self
             .control
             .spec("teacher", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
-        B::seed(&device, self.seed); // reproducible initial weights
+        device.seed(self.seed); // reproducible initial weights
         let start = match &self.init {
             Some(path) => {
-                let (teacher, found) = load_generator::<B>(path, &device)?;
+                let (teacher, found) = load_generator(path, &device)?;
                 anyhow::ensure!(
                     found == config,
                     "--init {} has another architecture than the {:?} preset",
@@ -96,29 +95,28 @@ impl OnBackend for Args {
                 );
                 teacher
             }
-            None => config.init::<B>(&device),
+            None => config.init(&device),
         };
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
         let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
-        let export = |m: &Generator<B>| Ok(m.valid().to_bytes(&config)?);
-        let (model, outcome) =
-            Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)?, device: &device }.train(
-                start,
-                optim,
-                export,
-                Local(|model: &Generator<B>, step| {
-                    let b = batches
-                        .get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop)))
-                        .next()
-                        .expect("a batch per step");
-                    let x = Tensor::<B, 4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
-                    let z = Tensor::<B, 4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
-                    let t = Tensor::<B, 1>::from_data(TensorData::new(b.times, [n]), &device);
-                    velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
-                }),
-                |_, _| Ok(()),
-            )?;
+        let export = |m: &Generator| Ok(m.valid().to_bytes(&config)?);
+        let (model, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
+            start,
+            optim,
+            export,
+            Local(|model: &Generator, step| {
+                let b = batches
+                    .get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop)))
+                    .next()
+                    .expect("a batch per step");
+                let x = Tensor::<4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
+                let z = Tensor::<4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
+                let t = Tensor::<1>::from_data(TensorData::new(b.times, [n]), &device);
+                velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+            }),
+            |_, _| Ok(()),
+        )?;
         if let Outcome::Finished = outcome {
             let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance };
             let file = "teacher.safetensors";

@@ -29,19 +29,19 @@ pub struct Problem {
 }
 
 /// What a test-time method works with.
-pub struct Loaded<B: Backend> {
-    pub generator: Generator<B>,
+pub struct Loaded {
+    pub generator: Generator,
     pub resolution: usize,
-    pub reward: Reward<B>,
+    pub reward: Reward,
     /// The prompt's tokens and the seed's noise.
-    pub inputs: Inputs<B>,
+    pub inputs: Inputs,
     /// The prompt's encoding.
-    pub cond: Tensor<B, 3>,
+    pub cond: Tensor<3>,
 }
 
 impl Problem {
-    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<Loaded<B>> {
-        let (generator, config) = self.generator.load::<B>(device)?;
+    pub fn load(&self, device: &Device) -> Result<Loaded> {
+        let (generator, config) = self.generator.load(device)?;
         let inputs = Inputs::new(&[&self.image.prompt], &[self.image.seed], config.resolution, device)?;
         let reward = Reward::parse(&self.reward.reward, config.resolution, device)?;
         let cond = generator.encode(inputs.tokens.clone());

@@ -4,10 +4,10 @@
 //! the previous checkpoint or the new one, never a half-written one.
 
 use anyhow::{Context, Result};
-use burn::module::AutodiffModule;
-use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -17,28 +17,24 @@ const PREVIOUS: &str = "checkpoint.old";
 /// The checkpoint's model as a weights file (`trainer sample --weights DIR/checkpoint/weights.safetensors`).
 pub const WEIGHTS: &str = "weights.safetensors";
 
-fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
-    NamedMpkBytesRecorder::new()
-}
-
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::files::write(path, bytes)
 }
 
-pub fn save<B, M, O, S>(run_dir: &Path, model: &M, optim: &O, state: &S, weights: &[u8]) -> Result<()>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-    S: Serialize,
-{
+pub fn save<M: Module, S: Serialize>(
+    run_dir: &Path,
+    model: &M,
+    optim: &ModuleOptimizer,
+    state: &S,
+    weights: &[u8],
+) -> Result<()> {
     let next = run_dir.join(NEXT);
     let _ = std::fs::remove_dir_all(&next);
     std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
-    let model_bytes = recorder().record(model.clone().into_record(), ()).context("cannot serialise the model")?;
+    let model_bytes = model.clone().into_record().into_bytes().context("cannot serialise the model")?;
     let optim_bytes = optim_to_bytes(optim)?;
-    write(&next.join("model.mpk"), &model_bytes)?;
-    write(&next.join("optim.mpk"), &optim_bytes)?;
+    write(&next.join("model.bpk"), &model_bytes)?;
+    write(&next.join("optim.bpk"), &optim_bytes)?;
     write(&next.join(WEIGHTS), weights)?;
     write(&next.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
     let (current, previous) = (run_dir.join(CURRENT), run_dir.join(PREVIOUS));
@@ -73,34 +69,28 @@ pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
         .with_context(|| format!("{} is damaged; remove the folder to start over", path.display()))
 }
 
-pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(dir: &Path, model: M, device: &B::Device) -> Result<M> {
-    let path = dir.join("model.mpk");
+/// The checkpoint's parameters loaded into `model` (on the devices `model` is on).
+pub fn load_model<M: Module>(dir: &Path, model: M) -> Result<M> {
+    let path = dir.join("model.bpk");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let record =
-        recorder().load(bytes, device).with_context(|| format!("{} does not fit this model", path.display()))?;
-    Ok(model.load_record(record))
+    ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .and_then(|record| model.try_load_record(record))
+        .with_context(|| format!("{} does not fit this model", path.display()))
 }
 
-pub fn load_optim<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
-    dir: &Path,
-    optim: O,
-    device: &B::Device,
-) -> Result<O> {
-    let path = dir.join("optim.mpk");
+pub fn load_optim(dir: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
+    let path = dir.join("optim.bpk");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    optim_from_bytes(optim, bytes, device).with_context(|| format!("{} does not fit this optimizer", path.display()))
+    optim_from_bytes(optim, bytes).with_context(|| format!("{} does not fit this optimizer", path.display()))
 }
 
 /// The optimizer's state as bytes (a checkpoint's, or a replica's on another device).
-pub fn optim_to_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(optim: &O) -> Result<Vec<u8>> {
-    recorder().record(optim.to_record(), ()).context("cannot serialise the optimizer")
+pub fn optim_to_bytes(optim: &ModuleOptimizer) -> Result<Vec<u8>> {
+    Ok(optim.into_bytes().context("cannot serialise the optimizer")?.to_vec())
 }
 
-/// [`optim_to_bytes`]'s state loaded into `optim`, its tensors on `device`.
-pub fn optim_from_bytes<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
-    optim: O,
-    bytes: Vec<u8>,
-    device: &B::Device,
-) -> Result<O> {
-    Ok(optim.load_record(recorder().load(bytes, device)?))
+/// [`optim_to_bytes`]'s state loaded into `optim` (its tensors move to each parameter's device
+/// at the next step).
+pub fn optim_from_bytes(optim: ModuleOptimizer, bytes: Vec<u8>) -> Result<ModuleOptimizer> {
+    Ok(optim.from_bytes(Bytes::from_bytes_vec(bytes))?)
 }

@@ -1,23 +1,49 @@
 //! Summing tensors over the devices of a data-parallel run: each device's thread calls with
 //! its own parts, the same tensors in the same order, and all get the same sums.
-//! On burn-cuda this is NCCL's all-reduce through burn-cuda's collective operations; on the CPU,
-//! whose "devices" are one device, and on LibTorch, whose NCCL burn does not reach, the parts
-//! meet in host memory.
+//! On burn-cuda this is NCCL's all-reduce through burn's collective operations; on the CPU,
+//! whose "devices" are one device, and on LibTorch and burn-wgpu, whose backends have no
+//! all-reduce in burn, the parts meet in host memory.
 
+use crate::backend::DeviceKind;
 use anyhow::Result;
-use burn::backend::Flex;
 use burn::prelude::*;
 use std::sync::{Barrier, Mutex};
 
-pub trait Collective: Backend {
-    /// What the devices of one run share.
-    type Group: Send + Sync + 'static;
-    fn group(devices: &[Self::Device]) -> Result<Self::Group>;
+/// What the devices of one run share.
+pub enum Group {
+    Host(HostSum),
+    #[cfg(feature = "cuda")]
+    Nccl(nccl::Nccl),
+}
+
+impl Group {
+    pub fn new(devices: &[Device], kind: DeviceKind) -> Result<Self> {
+        match kind {
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => Ok(Group::Nccl(nccl::Nccl::new(devices)?)),
+            _ => Ok(Group::Host(HostSum::new(devices.len()))),
+        }
+    }
+
     /// The sum over the group of every device's `part` (same shape on all), on this device;
-    /// to be read only after [`Collective::settle`].
-    fn all_reduce_sum<const D: usize>(group: &Self::Group, rank: usize, part: Tensor<Self, D>) -> Tensor<Self, D>;
-    /// Makes `device`'s later work wait for its sums.
-    fn settle(device: &Self::Device);
+    /// to be read only after a [`Group::all_reduce_sum_settled`] that follows it.
+    pub fn all_reduce_sum<const D: usize>(&self, rank: usize, part: Tensor<D>) -> Tensor<D> {
+        match self {
+            Group::Host(host) => host.all_reduce_sum(rank, part),
+            #[cfg(feature = "cuda")]
+            Group::Nccl(nccl) => nccl.all_reduce_sum(part),
+        }
+    }
+
+    /// The step's last sum: as [`Group::all_reduce_sum`], and once it is returned every earlier
+    /// sum of this device may be read too.
+    pub fn all_reduce_sum_settled<const D: usize>(&self, rank: usize, part: Tensor<D>) -> Tensor<D> {
+        match self {
+            Group::Host(host) => host.all_reduce_sum(rank, part),
+            #[cfg(feature = "cuda")]
+            Group::Nccl(nccl) => nccl.all_reduce_sum_settled(part),
+        }
+    }
 }
 
 /// Parts summed in host memory, one slot per device's thread.
@@ -31,9 +57,9 @@ impl HostSum {
         HostSum { parts: Mutex::new(vec![None; devices]), barrier: Barrier::new(devices) }
     }
 
-    fn all_reduce_sum<B: Backend, const D: usize>(&self, rank: usize, part: Tensor<B, D>) -> Tensor<B, D> {
+    fn all_reduce_sum<const D: usize>(&self, rank: usize, part: Tensor<D>) -> Tensor<D> {
         let (device, shape) = (part.device(), part.shape());
-        let values = part.into_data().to_vec::<f32>().expect("f32 parts");
+        let values = part.into_data().try_to_vec::<f32>().expect("f32 parts");
         self.parts.lock().expect("parts")[rank] = Some(values);
         self.barrier.wait();
         let sum = {
@@ -50,69 +76,35 @@ impl HostSum {
     }
 }
 
-/// A backend whose devices sum their parts in host memory.
-macro_rules! host_collective {
-    ($backend:ty) => {
-        impl Collective for $backend {
-            type Group = HostSum;
-
-            fn group(devices: &[Self::Device]) -> Result<HostSum> {
-                Ok(HostSum::new(devices.len()))
-            }
-
-            fn all_reduce_sum<const D: usize>(group: &HostSum, rank: usize, part: Tensor<Self, D>) -> Tensor<Self, D> {
-                group.all_reduce_sum(rank, part)
-            }
-
-            fn settle(_: &Self::Device) {}
-        }
-    };
-}
-
-host_collective!(Flex);
-#[cfg(feature = "tch")]
-host_collective!(burn_tch::LibTorch<f32>);
-#[cfg(feature = "wgpu")]
-host_collective!(burn::backend::Wgpu);
-
 #[cfg(feature = "cuda")]
-#[allow(unsafe_code, reason = "NCCL's presence and its all-reduce results are reached through burn-cuda's unsafe API")]
-mod cuda {
-    use super::Collective;
+#[allow(unsafe_code, reason = "NCCL's presence and its all-reduce results are reached through unsafe APIs")]
+mod nccl {
     use anyhow::{ensure, Result};
-    use burn::backend::Cuda;
     use burn::prelude::*;
-    use burn::tensor::backend::distributed::{DistributedBackend, ReduceOperation};
-    use burn::tensor::backend::{DeviceId, DeviceOps};
-    use burn::tensor::TensorPrimitive;
+    use burn::tensor::distributed::{all_reduce, ReduceOperation};
 
-    impl Collective for Cuda<f32, i32> {
-        type Group = Vec<DeviceId>;
+    pub struct Nccl {
+        devices: Vec<Device>,
+    }
 
-        fn group(devices: &[Self::Device]) -> Result<Vec<DeviceId>> {
+    impl Nccl {
+        pub fn new(devices: &[Device]) -> Result<Self> {
             // burn-cuda's device threads would panic on a missing NCCL and leave the others waiting
             // SAFETY: only loads the library to see whether it is there
-            let nccl = devices.len() == 1 || unsafe { cudarc::nccl::sys::is_culib_present() };
-            ensure!(nccl, "--devices {} needs NCCL, and libnccl.so is not on LD_LIBRARY_PATH (PyTorch's nvidia-nccl wheel ships it as libnccl.so.2: link it as libnccl.so; scripts/gpu/common.sh does)", devices.len());
-            Ok(devices.iter().map(|d| d.id()).collect())
+            let present = devices.len() == 1 || unsafe { cudarc::nccl::sys::is_culib_present() };
+            ensure!(present, "--devices {} needs NCCL, and libnccl.so is not on LD_LIBRARY_PATH (PyTorch's nvidia-nccl wheel ships it as libnccl.so.2: link it as libnccl.so; scripts/gpu/common.sh does)", devices.len());
+            Ok(Nccl { devices: devices.iter().map(|d| d.clone().inner()).collect() })
         }
 
-        fn all_reduce_sum<const D: usize>(
-            group: &Vec<DeviceId>,
-            _rank: usize,
-            part: Tensor<Self, D>,
-        ) -> Tensor<Self, D> {
-            let reduced = <Self as DistributedBackend>::all_reduce(
-                part.into_primitive().tensor(),
-                ReduceOperation::Sum,
-                group.clone(),
-            );
-            // SAFETY: read only after `settle` (the trait's contract), which resolves every sum at once
-            Tensor::from_primitive(TensorPrimitive::Float(unsafe { reduced.assume_resolved() }))
+        pub fn all_reduce_sum<const D: usize>(&self, part: Tensor<D>) -> Tensor<D> {
+            let reduced = all_reduce(part, ReduceOperation::Sum, self.devices.clone());
+            // SAFETY: read only after the step's settled sum (the group's contract), whose
+            // resolution waits for every collective of the device
+            unsafe { reduced.assume_resolved() }
         }
 
-        fn settle(device: &Self::Device) {
-            <Self as DistributedBackend>::sync_collective(device);
+        pub fn all_reduce_sum_settled<const D: usize>(&self, part: Tensor<D>) -> Tensor<D> {
+            all_reduce(part, ReduceOperation::Sum, self.devices.clone()).resolve()
         }
     }
 }

@@ -1,81 +1,79 @@
 //! Data parallelism over several devices of one machine, the way PyTorch's
 //! DistributedDataParallel works: every device holds a replica of the model and of the
 //! optimizer's state and computes its equal share of each batch in a thread of its own (the
-//! first device in the caller's); all-reduces ([`Collective`]: NCCL on CUDA) sum the shares'
+//! first device in the caller's); all-reduces ([`Group`]: NCCL on CUDA) sum the shares'
 //! gradients, so every replica makes the same update and they stay equal. Only the
 //! first step moves anything through the host: the model and the optimizer state, to the
 //! other devices. Each share's loss is weighted by its part of the batch, so the sum is the
 //! whole batch's gradient and a step equals the one-device step up to float rounding.
 
 use super::checkpoint;
-use super::collective::Collective;
+use super::collective::Group;
 use super::step::{apply, update, StepAt, Stepper};
-use crate::backend::TrainBackend;
+use crate::backend::DeviceKind;
 use anyhow::Result;
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::backend::{Device as _, DeviceId, DeviceOps};
 use std::ops::Range;
 use std::sync::{mpsc, Arc, Mutex};
 
 /// One device's part of a step.
-pub struct Shard<B: Backend> {
+pub struct Shard {
     pub index: usize,
     pub count: usize,
-    pub device: B::Device,
+    pub device: Device,
 }
 
-impl<B: Backend> Shard<B> {
+impl Shard {
     /// The items of a batch of `n` this shard computes.
     pub fn range(&self, n: usize) -> Range<usize> {
         n * self.index / self.count..n * (self.index + 1) / self.count
     }
 }
 
-/// `n` devices of `first`'s kind, from `first` on (on the CPU backend all are the one CPU).
-pub fn devices<B: Backend>(first: &B::Device, n: usize) -> Vec<B::Device> {
-    let id = first.id();
-    (0..n as u16).map(|i| B::Device::from_id(DeviceId::new(id.type_id, id.index_id + i))).collect()
+/// `n` devices of `first`'s kind, from `first` on, with autodiff (on the CPU all are the one CPU).
+pub fn devices(first: &Device, kind: DeviceKind, n: usize) -> Result<Vec<Device>> {
+    let others = (1..n).map(|i| Ok(crate::backend::device(kind, i)?.autodiff()));
+    std::iter::once(Ok(first.clone())).chain(others).collect()
 }
 
 /// A device's share of step `step`: its loss, the mean over the shard's items
 /// ([`Shard::range`]), and values to log, means over the same items; on `shard.device`.
-pub type ShardLoss<B, M> =
-    Arc<dyn Fn(&M, &Shard<B>, usize) -> (Tensor<B, 1>, Tensor<<B as AutodiffBackend>::InnerBackend, 1>) + Send + Sync>;
+pub type ShardLoss<M> = Arc<dyn Fn(&M, &Shard, usize) -> (Tensor<1>, Tensor<1>) + Send + Sync>;
 
 /// A worker's replica of the model and the optimizer (none before the first step).
-type Replica<M, O> = Option<(M, O)>;
-type Job<M, O> = Box<dyn FnOnce(&mut Replica<M, O>) + Send>;
+type Replica<M> = Option<(M, ModuleOptimizer)>;
+type Job<M> = Box<dyn FnOnce(&mut Replica<M>) + Send>;
 
 /// Batches of `batch` items split over `devices`. The threads live as long as this: burn-cuda
 /// gives each thread its own stream and memory pool, so a fresh thread per step would strand a
 /// pool's memory every step (measured: out of memory on an H200 after 20 steps).
-pub struct DataParallel<B: TrainBackend, M, O> {
-    devices: Vec<B::Device>,
-    group: Arc<<B::InnerBackend as Collective>::Group>,
+pub struct DataParallel<M> {
+    devices: Vec<Device>,
+    group: Arc<Group>,
     /// devices 1.. (device 0 is the caller's thread)
-    workers: Vec<mpsc::Sender<Job<M, O>>>,
+    workers: Vec<mpsc::Sender<Job<M>>>,
     replicated: bool,
     batch: usize,
-    loss: ShardLoss<B, M>,
+    loss: ShardLoss<M>,
     /// each step's logged values (the whole batch's means), on the first device
-    logged: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>,
+    logged: Arc<Mutex<Vec<Tensor<1>>>>,
 }
 
-impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> DataParallel<B, M, O> {
+impl<M: Module + 'static> DataParallel<M> {
     pub fn new(
-        devices: Vec<B::Device>,
+        devices: Vec<Device>,
+        kind: DeviceKind,
         batch: usize,
-        loss: ShardLoss<B, M>,
-        logged: Arc<Mutex<Vec<Tensor<B::InnerBackend, 1>>>>,
+        loss: ShardLoss<M>,
+        logged: Arc<Mutex<Vec<Tensor<1>>>>,
     ) -> Result<Self> {
-        let group = Arc::new(B::InnerBackend::group(&devices)?);
+        let group = Arc::new(Group::new(&devices, kind)?);
         let workers = devices[1..]
             .iter()
             .map(|_| {
-                let (tx, rx) = mpsc::channel::<Job<M, O>>();
+                let (tx, rx) = mpsc::channel::<Job<M>>();
                 std::thread::spawn(move || {
                     let mut replica = None;
                     for job in rx {
@@ -93,35 +91,32 @@ impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'stat
         Ok(DataParallel { devices, group, workers, replicated, batch, loss, logged })
     }
 
-    fn share(&self, index: usize) -> Share<B, M> {
+    fn share(&self, index: usize) -> Share<M> {
         let shard = Shard { index, count: self.devices.len(), device: self.devices[index].clone() };
         Share { shard, batch: self.batch, loss: self.loss.clone(), group: self.group.clone() }
     }
 
     /// Copies the model and the optimizer state (as the run's first step finds them: fresh or
     /// resumed) to the other devices.
-    fn replicate(&mut self, model: &M, optim: &O) {
+    fn replicate(&mut self, model: &M, optim: &ModuleOptimizer) {
         let state = checkpoint::optim_to_bytes(optim).expect("the optimizer state serialises");
         for (device, worker) in self.devices[1..].iter().zip(&self.workers) {
             let replica = fork_via_host(model.clone(), device);
-            let optim =
-                checkpoint::optim_from_bytes(optim.clone(), state.clone(), device).expect("the optimizer state loads");
+            let optim = checkpoint::optim_from_bytes(optim.clone(), state.clone()).expect("the optimizer state loads");
             let _ = worker.send(Box::new(move |r| *r = Some((replica, optim))));
         }
         self.replicated = true;
     }
 }
 
-impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'static> Stepper<B, M, O>
-    for DataParallel<B, M, O>
-{
-    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>) {
+impl<M: Module + 'static> Stepper<M> for DataParallel<M> {
+    fn step(&mut self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>) {
         if !self.replicated {
             self.replicate(&model, optim);
         }
         for (index, worker) in self.workers.iter().enumerate() {
             let share = self.share(index + 1);
-            let job: Job<M, O> = Box::new(move |replica| {
+            let job: Job<M> = Box::new(move |replica| {
                 let (model, mut optim) = replica.take().expect("replicated before the first step");
                 let (model, _, _) = share.step(model, &mut optim, at);
                 *replica = Some((model, optim));
@@ -135,21 +130,16 @@ impl<B: TrainBackend, M: AutodiffModule<B> + 'static, O: Optimizer<M, B> + 'stat
 }
 
 /// One device's share of a step, with what it needs to run in that device's thread.
-struct Share<B: TrainBackend, M> {
-    shard: Shard<B>,
+struct Share<M> {
+    shard: Shard,
     batch: usize,
-    loss: ShardLoss<B, M>,
-    group: Arc<<B::InnerBackend as Collective>::Group>,
+    loss: ShardLoss<M>,
+    group: Arc<Group>,
 }
 
-impl<B: TrainBackend, M: AutodiffModule<B>> Share<B, M> {
+impl<M: Module> Share<M> {
     /// This device's update, its share's loss and logged values summed with the others'.
-    fn step<O: Optimizer<M, B>>(
-        &self,
-        model: M,
-        optim: &mut O,
-        at: StepAt,
-    ) -> (M, Tensor<B::InnerBackend, 1>, Tensor<B::InnerBackend, 1>) {
+    fn step(&self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>, Tensor<1>) {
         let (loss, logged) = (self.loss)(&model, &self.shard, at.step);
         if self.shard.count == 1 {
             let (model, value) = update(model, optim, loss, at);
@@ -168,24 +158,23 @@ impl<B: TrainBackend, M: AutodiffModule<B>> Share<B, M> {
 /// Sums `values` and the trained parameters' gradients over the devices: one all-reduce per
 /// tensor, as burn's own distributed backward makes them (every replica visits its parameters
 /// in the same order).
-fn all_reduce<B: TrainBackend, M: AutodiffModule<B>>(
+fn all_reduce<M: Module>(
     model: &M,
-    values: Tensor<B::InnerBackend, 1>,
+    values: Tensor<1>,
     mut grads: GradientsParams,
-    group: &<B::InnerBackend as Collective>::Group,
-    shard: &Shard<B>,
-) -> (Tensor<B::InnerBackend, 1>, GradientsParams) {
-    struct Sum<'a, B: TrainBackend>(&'a mut GradientsParams, &'a <B::InnerBackend as Collective>::Group, usize);
-    impl<B: TrainBackend> ModuleVisitor<B> for Sum<'_, B> {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.0.remove::<B::InnerBackend, D>(p.id) {
-                self.0.register(p.id, B::InnerBackend::all_reduce_sum(self.1, self.2, g));
+    group: &Group,
+    shard: &Shard,
+) -> (Tensor<1>, GradientsParams) {
+    struct Sum<'a>(&'a mut GradientsParams, &'a Group, usize);
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.remove::<D>(p.id) {
+                self.0.register(p.id, self.1.all_reduce_sum(self.2, g));
             }
         }
     }
-    let values = B::InnerBackend::all_reduce_sum(group, shard.index, values);
-    model.visit(&mut Sum::<B>(&mut grads, group, shard.index));
-    B::InnerBackend::settle(&shard.device);
+    model.visit(&mut Sum(&mut grads, group, shard.index));
+    let values = group.all_reduce_sum_settled(shard.index, values);
     (values, grads)
 }
 
@@ -193,10 +182,10 @@ fn all_reduce<B: TrainBackend, M: AutodiffModule<B>>(
 /// issued from the device threads, gave wrong values on two H200s: the second GPU's loss
 /// arrived halved and the adapters drifted from the one-GPU run's (relative difference 1.3
 /// after 40 steps). The replicas are made through the host instead.
-fn fork_via_host<B: AutodiffBackend, M: AutodiffModule<B>>(model: M, device: &B::Device) -> M {
-    struct Fork<'a, B: Backend>(&'a B::Device);
-    impl<B: AutodiffBackend> ModuleMapper<B> for Fork<'_, B> {
-        fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+fn fork_via_host<M: Module>(model: M, device: &Device) -> M {
+    struct Fork<'a>(&'a Device);
+    impl ModuleMapper for Fork<'_> {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
             p.map(|t| {
                 let trained = t.is_require_grad();
                 let t = Tensor::from_data(t.detach().into_data(), self.0);
@@ -208,5 +197,5 @@ fn fork_via_host<B: AutodiffBackend, M: AutodiffModule<B>>(model: M, device: &B:
             })
         }
     }
-    model.map(&mut Fork::<B>(device))
+    model.map(&mut Fork(device))
 }

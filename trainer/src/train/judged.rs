@@ -11,7 +11,6 @@ use crate::progress;
 use crate::rewards::Reward;
 use anyhow::{anyhow, bail, Result};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use hypernoise::eval::evaluate;
 use hypernoise::generator::pixels::{images_to_tensor, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, Sampler};
@@ -26,9 +25,9 @@ use std::fmt;
 const CHUNK: usize = 256;
 
 /// ReNO against `reward`: per prompt, the image it returns from the prompt's first noise.
-pub struct RenoSource<'a, B: AutodiffBackend> {
-    pub generator: &'a Generator<B>,
-    pub reward: &'a Reward<B>,
+pub struct RenoSource<'a> {
+    pub generator: &'a Generator,
+    pub reward: &'a Reward,
     pub config: RenoConfig,
 }
 
@@ -72,15 +71,15 @@ impl JudgedPool {
     /// Judges `seeds` one-step images of each of `n` prompts drawn from `split` (with repeats),
     /// and ReNO's image of each with `reno_source`. Fails when no prompt has both verdicts.
     #[allow(clippy::too_many_arguments)]
-    pub fn build<B: AutodiffBackend>(
-        generator: &Generator<B::InnerBackend>,
-        reno_source: Option<&RenoSource<B>>,
+    pub fn build(
+        generator: &Generator,
+        reno_source: Option<&RenoSource>,
         split: Split,
         n: usize,
         seeds: usize,
         seed: u64,
         resolution: usize,
-        device: &B::Device,
+        device: &Device,
     ) -> Result<Self> {
         let mut rng = Rng::derive(seed, "judged pool");
         let bar = progress::bar(n, &format!("judging {}", split.name()));
@@ -91,15 +90,13 @@ impl JudgedPool {
             let tokens: Vec<[u32; MAX_TOKENS]> =
                 texts.iter().map(|t| text::encode(t).expect("world prompts are in the vocabulary")).collect();
             let noise: Vec<Vec<u64>> = texts.iter().map(|_| (0..seeds).map(|_| rng.next_u64()).collect()).collect();
-            let z = |s: usize| {
-                noise_tensor::<B::InnerBackend>(&noise.iter().map(|v| v[s]).collect::<Vec<_>>(), resolution, device)
-            };
+            let z = |s: usize| noise_tensor(&noise.iter().map(|v| v[s]).collect::<Vec<_>>(), resolution, device);
             // one_step[s][p]: prompt p's image from its s-th noise
             let one_step: Vec<Vec<Image>> = (0..seeds)
                 .map(|s| tensor_to_images(generator.generate(z(s), tokens_tensor(&tokens, device), Sampler::OneStep)))
                 .collect();
             let found = reno_source.map(|r| {
-                let t = Tensor::<B, 2, Int>::from_inner(tokens_tensor(&tokens, device));
+                let t = Tensor::<2, Int>::from_inner(tokens_tensor(&tokens, device));
                 tensor_to_images(
                     reno(
                         r.generator,
@@ -141,12 +138,7 @@ impl JudgedPool {
 
     /// `k` pairs, each an accepted image over a rejected one of a prompt drawn at random:
     /// (preferred, rejected, tokens).
-    pub fn pairs<B: Backend>(
-        &self,
-        k: usize,
-        rng: &mut Rng,
-        device: &B::Device,
-    ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 2, Int>) {
+    pub fn pairs(&self, k: usize, rng: &mut Rng, device: &Device) -> (Tensor<4>, Tensor<4>, Tensor<2, Int>) {
         let (mut good, mut bad, mut tokens) = (Vec::with_capacity(k), Vec::with_capacity(k), Vec::with_capacity(k));
         for _ in 0..k {
             let j = rng.pick(&self.prompts);
@@ -161,7 +153,6 @@ impl JudgedPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::Flex;
     use hypernoise::world::render::render;
     use hypernoise::world::{PromptSpec, Scene};
 
@@ -178,9 +169,9 @@ mod tests {
             prompts: vec![judged(prompts[0], "three red circles"), judged(prompts[1], "a blue star")],
             tally: Tally::default(),
         };
-        let (good, bad, t) = pool.pairs::<Flex>(16, &mut Rng::derive(0, "test"), &Default::default());
+        let (good, bad, t) = pool.pairs(16, &mut Rng::derive(0, "test"), &Device::flex());
         assert_eq!(good.dims(), [16, 3, 64, 64]);
-        let tokens: Vec<i64> = t.into_data().convert::<i64>().into_vec().unwrap();
+        let tokens: Vec<i64> = t.into_data().convert::<i64>().try_into_vec().unwrap();
         let mut seen = [false; 2];
         for (i, (g, b)) in tensor_to_images(good).iter().zip(tensor_to_images(bad)).enumerate() {
             // each pair's images belong to the prompt of its own tokens

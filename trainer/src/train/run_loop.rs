@@ -7,10 +7,8 @@ use super::curves;
 use super::lock::RunLock;
 use super::step::{StepAt, Stepper};
 use anyhow::{bail, Result};
-use burn::module::AutodiffModule;
-use burn::optim::Optimizer;
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -119,32 +117,27 @@ pub enum Outcome {
 }
 
 /// Where a training run lives and what it keeps: its folder, its loop settings, the command's
-/// arguments that a resume must match, and the device.
-pub struct Run<'a, B: AutodiffBackend> {
+/// arguments that a resume must match.
+pub struct Run<'a> {
     pub dir: &'a Path,
     pub spec: &'a LoopSpec,
     pub settings: serde_json::Value,
-    pub device: &'a B::Device,
 }
 
-impl<B: AutodiffBackend> Run<'_, B> {
+impl Run<'_> {
     /// Trains (or resumes) `model` with `optim`. `stepper` makes each step's update
     /// ([`super::step::Local`] from a loss, or `DataParallel` over several devices); `export`
     /// makes the model's weights file (written with every checkpoint); `on_checkpoint` runs just
     /// before each checkpoint (validation, best-model selection).
-    pub fn train<M, O>(
+    pub fn train<M: Module>(
         self,
         model: M,
-        optim: O,
+        optim: ModuleOptimizer,
         export: impl Fn(&M) -> Result<Vec<u8>>,
-        stepper: impl Stepper<B, M, O>,
+        stepper: impl Stepper<M>,
         on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
-    ) -> Result<(M, Outcome)>
-    where
-        M: AutodiffModule<B>,
-        O: Optimizer<M, B>,
-    {
-        let Run { dir: run_dir, spec, settings, device } = self;
+    ) -> Result<(M, Outcome)> {
+        let Run { dir: run_dir, spec, settings } = self;
         let (mut model, mut optim, mut stepper, mut on_checkpoint) = (model, optim, stepper, on_checkpoint);
         let _lock = RunLock::take(run_dir)?;
         if spec.schedule.steps > MAX_STEPS {
@@ -171,8 +164,8 @@ impl<B: AutodiffBackend> Run<'_, B> {
                     settings
                 );
             }
-            model = checkpoint::load_model(&dir, model, device)?;
-            optim = checkpoint::load_optim(&dir, optim, device)?;
+            model = checkpoint::load_model(&dir, model)?;
+            optim = checkpoint::load_optim(&dir, optim)?;
             start = state.step;
             history = state.history;
             eprintln!("{}: resuming from step {start} ({})", spec.what, dir.display());
@@ -181,10 +174,10 @@ impl<B: AutodiffBackend> Run<'_, B> {
         let began = Instant::now();
         let seconds_before = history.last().map_or(0.0, |r: &Row| r.seconds);
         let bar = crate::progress::bar_from(steps, start, spec.what);
-        let mut acc: Option<Tensor<B::InnerBackend, 1>> = None;
+        let mut acc: Option<Tensor<1>> = None;
         let mut in_acc = 0;
         let mut step = start;
-        let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
+        let save = |model: &M, optim: &ModuleOptimizer, step: usize, history: &Vec<Row>| -> Result<()> {
             checkpoint::save(
                 run_dir,
                 model,
@@ -206,7 +199,7 @@ impl<B: AutodiffBackend> Run<'_, B> {
             step += 1;
             let out_of_time = spec.max_minutes.is_some_and(|m| began.elapsed().as_secs_f64() > 60.0 * m);
             if step % spec.log_every == 0 || step == steps || out_of_time {
-                let mean = acc.take().expect("accumulated").into_scalar().elem::<f64>() / in_acc as f64;
+                let mean = acc.take().expect("accumulated").into_scalar::<f64>() / in_acc as f64;
                 if !mean.is_finite() {
                     bail!(
                         "{}: the loss became {mean} between steps {} and {step} (lr {lr:.2e}); the last good checkpoint in {} is kept. Lower --lr or raise --warmup, then rerun to resume.",

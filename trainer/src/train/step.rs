@@ -2,10 +2,8 @@
 //! on one device; `data_parallel::DataParallel` on several.
 
 use super::clip::clip_global_norm;
-use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 /// What a step is told by the loop.
 #[derive(Clone, Copy, Debug)]
@@ -17,46 +15,34 @@ pub struct StepAt {
 }
 
 /// How the loop updates the model each step.
-pub trait Stepper<B: AutodiffBackend, M, O> {
+pub trait Stepper<M> {
     /// Step `at.step`'s update: the new model and the step's loss value (no graph).
-    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>);
+    fn step(&mut self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>);
 }
 
 /// One device: the closure gives a step's loss from the model and the step index.
 pub struct Local<F>(pub F);
 
-impl<B, M, O, F> Stepper<B, M, O> for Local<F>
+impl<M, F> Stepper<M> for Local<F>
 where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-    F: FnMut(&M, usize) -> Tensor<B, 1>,
+    M: Module,
+    F: FnMut(&M, usize) -> Tensor<1>,
 {
-    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<B::InnerBackend, 1>) {
+    fn step(&mut self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>) {
         let loss = (self.0)(&model, at.step);
         update(model, optim, loss, at)
     }
 }
 
 /// Backward from `loss`, then [`apply`]; the new model and the loss value.
-pub fn update<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
-    model: M,
-    optim: &mut O,
-    loss: Tensor<B, 1>,
-    at: StepAt,
-) -> (M, Tensor<B::InnerBackend, 1>) {
+pub fn update<M: Module>(model: M, optim: &mut ModuleOptimizer, loss: Tensor<1>, at: StepAt) -> (M, Tensor<1>) {
     let value = loss.clone().inner();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (apply(model, optim, grads, at), value)
 }
 
 /// Clips (when asked) and applies gradients.
-pub fn apply<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
-    model: M,
-    optim: &mut O,
-    grads: GradientsParams,
-    at: StepAt,
-) -> M {
+pub fn apply<M: Module>(model: M, optim: &mut ModuleOptimizer, grads: GradientsParams, at: StepAt) -> M {
     let grads = match at.clip {
         Some(max_norm) => clip_global_norm(&model, grads, max_norm),
         None => grads,
