@@ -33,7 +33,8 @@ gz() { node -e 'process.stdout.write(String(require("zlib").gzipSync(require("fs
 for f in www/pkg/*_bg.wasm www/pkg/*.js www/pkg/models/*.safetensors; do
   printf '  %-40s %9d bytes, %9d gzip\n' "$f" "$(stat -c %s "$f")" "$(gz "$f")"
 done
-# the page's first image waits for one build of the module, its glue and the generator alone
+# the page's first image waits for one build of the module, its glue and the generator alone:
+# the CPU-only build's, also where WebGPU follows (the WebGPU build loads behind the first image)
 sum() { local n=0 f; for f in "$@"; do n=$((n + $(gz "www/pkg/$f"))); done; echo $n; }
 first="index.js models/generator.safetensors"
-echo "built www/pkg: before its first image the page downloads $(sum $first hypernoise_web_cpu_bg.wasm hypernoise_web_cpu.js) bytes gzip on the CPU, $(sum $first hypernoise_web_bg.wasm hypernoise_web.js) on WebGPU"
+echo "built www/pkg: before its first image the page downloads $(sum $first hypernoise_web_cpu_bg.wasm hypernoise_web_cpu.js) bytes gzip; $(sum $first hypernoise_web_bg.wasm hypernoise_web.js) with ?backend=webgpu"

@@ -19,9 +19,11 @@ export async function launch(extraArgs = []) {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...QUIET, ...extraArgs] });
 }
 
-/** A page that fails the test on uncaught page errors, with console output kept for messages. */
-export async function openPage(browser, url) {
+/** A page that fails the test on uncaught page errors, with console output kept for messages;
+ * `init` runs in the page before its own scripts. */
+export async function openPage(browser, url, init) {
   const page = await browser.newPage();
+  if (init) await page.addInitScript(init);
   const log = [];
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));

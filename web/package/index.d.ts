@@ -106,7 +106,11 @@ export interface InitialiseOptions {
 /** Fetches and instantiates the module (once: later calls share the first one's); resolves to the
  * build's name, "hypernoise_web" or "hypernoise_web_cpu". The functions below exist after it. */
 export declare function initialise(options?: InitialiseOptions): Promise<'hypernoise_web' | 'hypernoise_web_cpu'>;
+/** Loads the models on the initialised build; `backend: 'webgpu'` on a page initialised with the
+ * CPU-only build fetches the WebGPU build beside it. */
 export declare function loadHyperNoise(options?: LoadOptions): Promise<HyperNoise>;
+/** Whether the browser offers a hardware WebGPU adapter (a software one runs slower than the CPU). */
+export declare function hardwareWebGpu(): Promise<boolean>;
 export declare function runReno(model: HyperNoise, request: RenoRequest, onStep?: (u: RenoUpdate) => void): Promise<RenoUpdate>;
 export declare function drawPicture(canvas: HTMLCanvasElement | OffscreenCanvas, picture: Picture): void;
 /** The words prompts may use. */

@@ -1,6 +1,6 @@
 // The embeddable package: a wasm module (the model crate on WebGPU or the CPU) and the models it
 // runs, loaded from this folder unless you pass your own URLs or bytes. The module comes in two
-// builds: hypernoise_web (WebGPU and the CPU) and hypernoise_web_cpu (the CPU alone, a third of
+// builds: hypernoise_web (WebGPU and the CPU) and hypernoise_web_cpu (the CPU alone, a quarter of
 // the download), fetched when the CPU will run the models anyway.
 
 // Bound by `initialise`, from whichever build it loaded.
@@ -8,9 +8,10 @@ export let HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, eva
 
 const beside = (file) => new URL(file, import.meta.url).href;
 let ready;
+const builds = {};
 
 /** Whether the browser offers a hardware WebGPU adapter (a software one loses to the CPU). */
-async function hardwareWebGpu() {
+export async function hardwareWebGpu() {
   try {
     const adapter = await navigator.gpu?.requestAdapter();
     return Boolean(adapter) && !(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter);
@@ -19,12 +20,19 @@ async function hardwareWebGpu() {
   }
 }
 
+/** The glue of one build, fetched and instantiated once. */
+function build(name, wasm) {
+  builds[name] ??= import(`./${name}.js`).then(async (glue) => {
+    await glue.default({ module_or_path: wasm ?? beside(`${name}_bg.wasm`) });
+    return glue;
+  });
+  return builds[name];
+}
+
 async function instantiate({ backend = 'auto', wasm } = {}) {
   const webgpu = backend === 'webgpu' || (backend === 'auto' && (await hardwareWebGpu()));
   const name = webgpu ? 'hypernoise_web' : 'hypernoise_web_cpu';
-  const glue = await import(`./${name}.js`);
-  await glue.default({ module_or_path: wasm ?? beside(`${name}_bg.wasm`) });
-  ({ HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, evaluate } = glue);
+  ({ HyperNoise, RenoSession, vocabulary, describePrompt, renderScene, evaluate } = await build(name, wasm));
   return name;
 }
 
@@ -38,8 +46,11 @@ export function initialise(options = {}) {
 /** Loads the generator (the package's own by default); the noise hypernetwork and the reward
  * given (the package's own by default) are loaded when first needed. */
 export async function loadHyperNoise(options = {}) {
-  await initialise({ backend: options.backend });
-  return HyperNoise.load({
+  const name = await initialise({ backend: options.backend });
+  // WebGPU asked of a module initialised without it: the WebGPU build, fetched now
+  const webgpuBuild = options.backend === 'webgpu' && name === 'hypernoise_web_cpu';
+  const glue = webgpuBuild ? await build('hypernoise_web') : { HyperNoise };
+  return glue.HyperNoise.load({
     generator: options.generator ?? beside('models/generator.safetensors'),
     hypernetwork: options.hypernetwork ?? beside('models/hypernoise.safetensors'),
     reward: options.reward ?? beside('models/reward.safetensors'),
