@@ -6,16 +6,16 @@
 #   scripts/gpu/build-trainer.sh wgpu     # burn-wgpu (--device wgpu): the page's WebGPU code on the GPU
 #                                         # through Vulkan (scripts/gpu/webgpu-native.sh), with Debian's
 #                                         # Vulkan loader, which the GPU machine lacks
+#   scripts/gpu/build-trainer.sh torch wgpu   # one trainer with both: one call trains and times Vulkan
 # The LibTorch trainer links PyTorch's libraries dynamically: it runs where the same PyTorch
 # version is installed (common.sh puts its libraries on LD_LIBRARY_PATH).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 source scripts/env.sh
-BACKEND=${1:-torch}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-build_torch() {
+with_torch() {
   # PyTorch's own wheel holds libtorch's headers and libraries: pinned to the GPU machine's
   # PyTorch (2.11.0, CUDA 13) and checked.
   local version=2.11.0 sha=0f68f4ac6d95d12e896c3b7a912b5871619542ec54d3649cf48cc1edd4dd2756
@@ -34,7 +34,8 @@ build_torch() {
   fi
   # burn-tch 0.22 pins tch 0.22, made for LibTorch 2.9: its C++ wrappers build against 2.11's
   # headers, and `trainer check-device` compares the result with the CPU's passes
-  LIBTORCH="$home/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 cargo build --release -p trainer --features tch
+  export LIBTORCH="$home/torch" LIBTORCH_BYPASS_VERSION_CHECK=1
+  FEATURES+=(tch)
 }
 
 # burn-cuda 0.22 (cubecl-cuda 0.11) links LLVM 23 statically (cubecl-llvm). Its build script
@@ -74,29 +75,33 @@ PY
   rm -rf "$dl"
 }
 
-build_cuda() {
+with_cuda() {
   export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
   export XDG_DATA_HOME="$HYPERNOISE_TOOLS/share"
   install_llvm
-  cargo build --release -p trainer --features cuda
+  FEATURES+=(cuda)
 }
 
-build_wgpu() {
-  cargo build --release -p trainer --features wgpu
+with_wgpu() {
+  FEATURES+=(wgpu)
   mkdir -p .carry
   rm -f .carry/libvulkan1_*.deb
   (cd .carry && apt-get download libvulkan1)
 }
 
-case "$BACKEND" in
-  torch) build_torch ;;
-  cuda) build_cuda ;;
-  wgpu) build_wgpu ;;
-  *) echo "usage: $0 [torch|cuda|wgpu]" >&2; exit 2 ;;
-esac
+FEATURES=()
+for backend in "${@:-torch}"; do
+  case "$backend" in
+    torch) with_torch ;;
+    cuda) with_cuda ;;
+    wgpu) with_wgpu ;;
+    *) echo "usage: $0 [torch|cuda|wgpu]..." >&2; exit 2 ;;
+  esac
+done
+cargo build --release -p trainer --features "$(IFS=,; echo "${FEATURES[*]}")"
 mkdir -p .carry
 # compressed (xz): the binary and what a call trains on travel together under 64 MiB;
 # common.sh unpacks it with Python's lzma
 strip -o /tmp/trainer-stripped "$TARGET_DIR/release/trainer"
 xz -6 -T2 -c /tmp/trainer-stripped > .carry/trainer.xz
-echo "staged .carry/trainer.xz ($(du -h .carry/trainer.xz | cut -f1), $BACKEND backend)"
+echo "staged .carry/trainer.xz ($(du -h .carry/trainer.xz | cut -f1), features ${FEATURES[*]})"
