@@ -20,6 +20,21 @@ if [ -z "${VK_DRIVER_FILES:-}" ]; then
   done
 fi
 echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+# a manifest is not a driver: say whether the library it names loads (a container started without
+# NVIDIA's `graphics` capability has the manifest but not the library), and let the loader say why
+# it rejects a driver
+if [ -n "${VK_DRIVER_FILES:-}" ]; then
+  python3 - "$VK_DRIVER_FILES" <<'PY'
+import ctypes, json, sys
+library = json.load(open(sys.argv[1]))["ICD"]["library_path"]
+try:
+    ctypes.CDLL(library)
+    print(f"Vulkan driver {library}: loads")
+except OSError as e:
+    print(f"Vulkan driver {library}: does not load ({e})")
+PY
+fi
+export VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn}
 for adapters in "" weights/hypernoise.safetensors weights/hypernoise-light.safetensors; do
   name=$(basename "${adapters:-base}" .safetensors)
   "$T" --device wgpu bench --batches 1,256 --iters 20 ${adapters:+--adapters "$adapters"} --json "$OUT/wgpu-$name.json"
