@@ -61,6 +61,10 @@ pub struct Args {
     /// that classifier-free guidance needs.
     #[arg(long, default_value_t = 0.1)]
     pub drop_prompt: f32,
+    /// How often each task type is drawn, e.g. "position=4,color_attr=3,two_object=2,counting=2,colors=1"
+    /// (binding colours and places is what the teacher learns last); default: uniform.
+    #[arg(long, default_value_t)]
+    pub mix: data::Mix,
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
@@ -99,7 +103,7 @@ impl OnBackend for Args {
         };
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
-        let (n, seed, drop, steps) = (self.batch, self.seed, self.drop_prompt, self.steps);
+        let (n, seed, drop, steps, mix) = (self.batch, self.seed, self.drop_prompt, self.steps, self.mix.clone());
         let export = |m: &Generator| Ok(m.valid().to_bytes(&config)?);
         let (model, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
             start,
@@ -107,7 +111,10 @@ impl OnBackend for Args {
             export,
             Local(|model: &Generator, step| {
                 let b = batches
-                    .get_or_insert_with(|| data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop)))
+                    .get_or_insert_with(|| {
+                        let mix = mix.clone();
+                        data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop, &mix))
+                    })
                     .next()
                     .expect("a batch per step");
                 let x = Tensor::<4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);

@@ -18,7 +18,72 @@ pub fn training_categories() -> Vec<Category> {
     split_categories(Split::Train)
 }
 
-/// A training prompt: task type uniformly, then a composition, then one of its two wordings.
+/// How often each task type is drawn: `categories` holds a task type once per unit of weight, so
+/// a uniform draw from it is the weighted draw (the default holds each trained type once).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mix {
+    pub categories: Vec<Category>,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix { categories: training_categories() }
+    }
+}
+
+/// Written as it is read: "two_object=1,counting=1,..." (task types in their usual order).
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let weights: Vec<String> = Category::ALL
+            .iter()
+            .map(|&c| (c, self.categories.iter().filter(|&&d| d == c).count()))
+            .filter(|&(_, w)| w > 0)
+            .map(|(c, w)| format!("{}={w}", c.name()))
+            .collect();
+        f.write_str(&weights.join(","))
+    }
+}
+
+impl serde::Serialize for Mix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl std::str::FromStr for Mix {
+    type Err = String;
+
+    /// "position=4,color_attr=3,colors=1": integer weights by task type; types left out get 0.
+    fn from_str(s: &str) -> Result<Mix, String> {
+        let trained = training_categories();
+        let mut categories = Vec::new();
+        for part in s.split(',') {
+            let (name, weight) =
+                part.split_once('=').ok_or_else(|| format!("'{part}' is not task_type=weight (e.g. position=4)"))?;
+            let category = *Category::ALL.iter().find(|c| c.name() == name.trim()).ok_or_else(|| {
+                let names: Vec<&str> = trained.iter().map(|c| c.name()).collect();
+                format!("unknown task type '{name}' (one of {})", names.join(", "))
+            })?;
+            if !trained.contains(&category) {
+                return Err(format!("{name} has no training prompts (every one is held out)"));
+            }
+            let weight: usize =
+                weight.trim().parse().ok().filter(|&w| w <= 100).ok_or_else(|| {
+                    format!("the weight of {name} must be a whole number from 0 to 100, not '{weight}'")
+                })?;
+            categories.extend(std::iter::repeat_n(category, weight));
+        }
+        if categories.is_empty() {
+            return Err("every weight is 0: nothing to train on".into());
+        }
+        // one order whatever the order written, so equal mixes draw equal prompts
+        categories.sort();
+        Ok(Mix { categories })
+    }
+}
+
+/// A training prompt: task type uniformly from `categories`, then a composition, then one of its
+/// two wordings.
 pub fn sample_prompt(rng: &mut Rng, categories: &[Category]) -> PromptSpec {
     let category = *rng.pick(categories);
     let spec = rng.pick(prompts(Split::Train, category)).clone();
@@ -51,9 +116,9 @@ pub struct Batch {
 }
 
 /// `drop_prompt`: fraction of prompts replaced by padding (classifier-free guidance).
-pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f32) -> Batch {
+pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f32, mix: &Mix) -> Batch {
     let mut rng = Rng::for_step(seed, step, "batch");
-    let categories = training_categories();
+    let categories = &mix.categories;
     let mut b = Batch {
         tokens: Vec::with_capacity(n),
         images: Vec::with_capacity(n * 3 * resolution * resolution),
@@ -61,7 +126,7 @@ pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f
         times: vec![],
     };
     for _ in 0..n {
-        let spec = sample_prompt(&mut rng, &categories);
+        let spec = sample_prompt(&mut rng, categories);
         let img = render(&Scene::sample(&spec, rng.next_u64(), resolution));
         for c in 0..3 {
             b.images.extend(img.rgb.iter().skip(c).step_by(3).map(|&v| v as f32 / 127.5 - 1.0));
@@ -110,15 +175,37 @@ mod tests {
 
     #[test]
     fn batches_are_a_function_of_seed_and_step_whoever_makes_them() {
-        let direct: Vec<Vec<f32>> = (3..9).map(|s| batch(7, s, 4, 16, 0.1).images).collect();
-        let prefetched: Vec<Vec<f32>> = prefetch(3, 9, |s| batch(7, s, 4, 16, 0.1)).map(|b| b.images).collect();
+        let direct: Vec<Vec<f32>> = (3..9).map(|s| batch(7, s, 4, 16, 0.1, &Mix::default()).images).collect();
+        let prefetched: Vec<Vec<f32>> =
+            prefetch(3, 9, |s| batch(7, s, 4, 16, 0.1, &Mix::default())).map(|b| b.images).collect();
         assert_eq!(direct, prefetched);
         assert_ne!(direct[0], direct[1]);
-        let b = batch(7, 3, 64, 16, 0.0);
+        let b = batch(7, 3, 64, 16, 0.0, &Mix::default());
         assert!(b.times.iter().all(|t| (0.0..=1.0).contains(t)));
         assert!(b.tokens.iter().all(|t| t[0] != 0), "no prompt dropped at drop_prompt 0");
         let started = std::time::Instant::now();
-        batch(0, 0, 128, 64, 0.1);
+        batch(0, 0, 128, 64, 0.1, &Mix::default());
         eprintln!("one 128 x 64px batch: {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_mix_draws_task_types_by_weight_and_refuses_what_it_cannot_train() {
+        let mix: Mix = "position=3, colors=1".parse().unwrap();
+        assert_eq!(mix.to_string().parse::<Mix>(), Ok(mix.clone()), "a mix reads back as it is written");
+        let mut rng = Rng::new(5);
+        let drawn: Vec<Category> = (0..4000).map(|_| sample_prompt(&mut rng, &mix.categories).category()).collect();
+        let position = drawn.iter().filter(|&&c| c == Category::Position).count() as f32 / 4000.0;
+        assert!((position - 0.75).abs() < 0.03, "position drawn {position} of the time, not 3/4");
+        assert!(drawn.iter().all(|&c| c == Category::Position || c == Category::Colors));
+        for (bad, says) in [
+            ("single_object=1", "no training prompts"),
+            ("shapes=2", "unknown task type"),
+            ("position=two", "whole number"),
+            ("position", "task_type=weight"),
+            ("position=0,colors=0", "nothing to train on"),
+        ] {
+            let err = bad.parse::<Mix>().unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 }
