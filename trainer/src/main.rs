@@ -65,6 +65,8 @@ enum Command {
     Evaluate(commands::evaluate::Args),
     /// The paper's table: base, +HyperNoise, +best-of-N, +ReNO, +fine-tune on the evaluation prompts.
     Eval(commands::eval::Args),
+    /// What a token-conditioned generator's prompt encoder knows at each shape word (linear probes).
+    ReadPrompts(commands::read_prompts::Args),
     /// Time a generator: latency at batch 1, throughput at larger batches.
     Bench(commands::bench::Args),
     /// Compare this device's passes of the shipped models with the CPU's, part by part.
@@ -99,6 +101,7 @@ fn main() {
         Command::Reno(a) => dispatch(device, a),
         Command::BestOfN(a) => dispatch(device, a),
         Command::Evaluate(a) => dispatch(device, a),
+        Command::ReadPrompts(a) => dispatch(device, a),
         Command::Bench(a) => dispatch(device, a),
         Command::CheckDevice(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),

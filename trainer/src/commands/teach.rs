@@ -4,6 +4,7 @@ use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_generator;
 use crate::train::data;
+use crate::train::reading::{reading_loss, Taught};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::Result;
@@ -12,7 +13,7 @@ use burn::optim::AdamConfig;
 use burn::prelude::*;
 use hypernoise::generator::flow::velocity_loss;
 use hypernoise::generator::pixels::tokens_tensor;
-use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
+use hypernoise::generator::{GeneratorConfig, Sampler};
 use hypernoise::weights::Architecture;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -65,6 +66,11 @@ pub struct Args {
     /// (binding colours and places is what the teacher learns last); default: uniform.
     #[arg(long, default_value_t)]
     pub mix: data::Mix,
+    /// Weight of the reading loss (train/reading.rs): the prompt transformer also learns to say
+    /// which object each colour and shape word names and on which side it stands; 0: off.
+    /// Token-conditioned designs only.
+    #[arg(long, default_value_t = 0.0)]
+    pub reading_weight: f32,
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
@@ -101,15 +107,27 @@ impl OnBackend for Args {
             }
             None => config.init(&device),
         };
+        anyhow::ensure!(
+            self.reading_weight == 0.0 || config.attention.is_some(),
+            "--reading-weight needs a token-conditioned preset: the {:?} preset has no word features to read",
+            self.preset
+        );
+        anyhow::ensure!(
+            self.reading_weight.is_finite() && self.reading_weight >= 0.0,
+            "--reading-weight must be 0 or more, not {}",
+            self.reading_weight
+        );
+        let start = Taught::new(start, (self.reading_weight > 0.0).then_some(config.token_dim), &device);
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
         let (n, seed, drop, steps, mix) = (self.batch, self.seed, self.drop_prompt, self.steps, self.mix.clone());
-        let export = |m: &Generator| Ok(m.valid().to_bytes(&config)?);
+        let reading_weight = self.reading_weight;
+        let export = |m: &Taught| Ok(m.generator.valid().to_bytes(&config)?);
         let (model, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
             start,
             optim,
             export,
-            Local(|model: &Generator, step| {
+            Local(|model: &Taught, step| {
                 let b = batches
                     .get_or_insert_with(|| {
                         let mix = mix.clone();
@@ -120,14 +138,27 @@ impl OnBackend for Args {
                 let x = Tensor::<4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
                 let z = Tensor::<4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
                 let t = Tensor::<1>::from_data(TensorData::new(b.times, [n]), &device);
-                velocity_loss(model, z, x, t, model.encode(tokens_tensor(&b.tokens, &device)))
+                let cond = model.generator.encode(tokens_tensor(&b.tokens, &device));
+                let flow = velocity_loss(&model.generator, z, x, t, cond.clone());
+                match &model.reader {
+                    Some(reader) => flow + reading_loss(reader, cond, &b.reading, &device) * reading_weight,
+                    None => flow,
+                }
             }),
             |_, _| Ok(()),
         )?;
         if let Outcome::Finished = outcome {
             let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance };
             let file = "teacher.safetensors";
-            write_finished_generator(&self.out, file, export(&model)?, &model.valid(), &config, sampler, &device)?;
+            write_finished_generator(
+                &self.out,
+                file,
+                export(&model)?,
+                &model.generator.valid(),
+                &config,
+                sampler,
+                &device,
+            )?;
         }
         Ok(())
     }

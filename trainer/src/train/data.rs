@@ -1,6 +1,7 @@
 //! Training batches from the world's training compositions. A batch is a pure function of
 //! (seed, step), so a resumed run sees exactly the data the uninterrupted run would have.
 
+use super::reading;
 use hypernoise::rng::Rng;
 use hypernoise::text::{self, MAX_TOKENS};
 use hypernoise::world::render::render;
@@ -108,6 +109,8 @@ pub fn sample_split_prompt(rng: &mut Rng, split: Split) -> PromptSpec {
 
 pub struct Batch {
     pub tokens: Vec<[u32; MAX_TOKENS]>,
+    /// What each word names, for the reading loss (nothing where the prompt was dropped).
+    pub reading: Vec<reading::Targets>,
     /// (n, 3, res, res) channel-major, in [-1, 1].
     pub images: Vec<f32>,
     pub noise: Vec<f32>,
@@ -121,6 +124,7 @@ pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f
     let categories = &mix.categories;
     let mut b = Batch {
         tokens: Vec::with_capacity(n),
+        reading: Vec::with_capacity(n),
         images: Vec::with_capacity(n * 3 * resolution * resolution),
         noise: vec![],
         times: vec![],
@@ -131,12 +135,13 @@ pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f
         for c in 0..3 {
             b.images.extend(img.rgb.iter().skip(c).step_by(3).map(|&v| v as f32 / 127.5 - 1.0));
         }
-        let ids = if rng.unit() < drop_prompt {
-            [0; MAX_TOKENS]
+        let (ids, named) = if rng.unit() < drop_prompt {
+            ([0; MAX_TOKENS], reading::NOTHING)
         } else {
-            text::encode(&spec.text()).expect("world prompts are in the vocabulary")
+            (text::encode(&spec.text()).expect("world prompts are in the vocabulary"), reading::targets(&spec))
         };
         b.tokens.push(ids);
+        b.reading.push(named);
     }
     b.noise = hypernoise::generator::noise::gaussian(&mut rng, n * 3 * resolution * resolution);
     b.times =

@@ -14,5 +14,6 @@ pub mod data_parallel;
 pub mod judged;
 pub mod lock;
 pub mod pairs;
+pub mod reading;
 pub mod run_loop;
 pub mod step;
