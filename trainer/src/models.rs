@@ -34,6 +34,14 @@ pub fn load_generator(path: &Path, device: &Device) -> Result<(Generator, Genera
     Generator::from_bytes(&read(path)?, device).map_err(|e| anyhow!("cannot load {}: {e}", path.display()))
 }
 
+/// The `--init` generator of a training run, which must have `config`'s architecture (`what`
+/// names it in the error).
+pub fn load_init(path: &Path, config: &GeneratorConfig, what: &str, device: &Device) -> Result<Generator> {
+    let (generator, found) = load_generator(path, device)?;
+    anyhow::ensure!(&found == config, "--init {} has another architecture than {what}", path.display());
+    Ok(generator)
+}
+
 /// Adapters loaded on the generator they were trained on (`trainer eval`, `trainer sample`).
 pub fn load_adapters(generator: &Path, adapters: &Path, device: &Device) -> Result<(Adapted, AdapterConfig)> {
     Adapted::load(&read(generator)?, &read(adapters)?, device)

@@ -116,6 +116,31 @@ fn teach_init_continues_a_teacher_of_the_same_design_only() {
 }
 
 #[test]
+fn the_reading_loss_moves_the_teacher_and_stays_out_of_its_file() {
+    let dir = fresh("reading");
+    let plain = tiny_teacher(&dir.join("plain"));
+    let out = dir.join("reading");
+    let mut args = teach_args(out.to_str().unwrap(), "4");
+    args.extend(["--reading-weight", "0.5", "--mix", "position=1,color_attr=1"]);
+    ok(&trainer(&args));
+    let (read, plain) = (tensors(&out.join("teacher.safetensors")), tensors(&plain));
+    assert!(read.keys().eq(plain.keys()), "the same tensors as a plain teacher: the reading head is not written");
+    assert!(read != plain, "the reading loss and the mix change what the teacher learns");
+    for (flags, says) in [
+        (["--preset", "pooled", "--reading-weight", "0.5"], "needs a token-conditioned preset"),
+        (["--preset", "tiny", "--reading-weight", "NaN"], "must be 0 or more"),
+        (["--preset", "tiny", "--mix", "single_object=1"], "no training prompts"),
+    ] {
+        let out = dir.join("refused");
+        let mut args: Vec<&str> = vec!["--device", "cpu", "teach", "--out", out.to_str().unwrap(), "--steps", "1"];
+        args.extend(flags);
+        let o = trainer(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{flags:?}: {err}");
+    }
+}
+
+#[test]
 fn a_killed_run_resumes_from_its_last_checkpoint() {
     let dir = fresh("killed");
     let out = dir.to_str().unwrap();

@@ -8,7 +8,7 @@
 
 use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
-use crate::models::load_generator;
+use crate::models::{load_generator, load_init};
 use crate::train::data::{sample_prompt, training_categories};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
@@ -95,12 +95,7 @@ impl OnBackend for Args {
         // a bad --init fails before minutes of teacher pairs
         let start = match &self.init {
             Some(path) => {
-                let (student, student_config) = load_generator(path, &device)?;
-                anyhow::ensure!(
-                    student_config == config,
-                    "--init {} has another architecture than the teacher",
-                    path.display()
-                );
+                let student = load_init(path, &config, "the teacher", &device)?;
                 eprintln!("starting from the student {}", path.display());
                 student
             }

@@ -2,7 +2,7 @@
 
 use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
-use crate::models::load_generator;
+use crate::models::load_init;
 use crate::train::data;
 use crate::train::reading::{reading_loss, Taught};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
@@ -95,16 +95,7 @@ impl OnBackend for Args {
             .spec("teacher", Schedule { steps: self.steps, lr: self.lr, warmup: self.warmup, final_fraction: 0.05 });
         device.seed(self.seed); // reproducible initial weights
         let start = match &self.init {
-            Some(path) => {
-                let (teacher, found) = load_generator(path, &device)?;
-                anyhow::ensure!(
-                    found == config,
-                    "--init {} has another architecture than the {:?} preset",
-                    path.display(),
-                    self.preset
-                );
-                teacher
-            }
+            Some(path) => load_init(path, &config, &format!("the {:?} preset", self.preset), &device)?,
             None => config.init(&device),
         };
         anyhow::ensure!(
