@@ -96,7 +96,7 @@ export declare class HyperNoise {
 export interface PromptInfo { text: string; category: string; split: 'train' | 'val' | 'eval' | null; }
 
 export interface InitialiseOptions {
-  /** Which build of the module to fetch: "cpu" the CPU-only one (a third of the download), "webgpu"
+  /** Which build of the module to fetch: "cpu" the CPU-only one (a quarter of the download), "webgpu"
    * the one with WebGPU, "auto" (default) the WebGPU one only where a hardware adapter exists. */
   backend?: 'auto' | 'webgpu' | 'cpu';
   /** Your own URL or bytes of that build's `_bg.wasm`. */
