@@ -399,3 +399,34 @@ fn eval_images_reads_only_inside_its_folder_and_bounds_image_sizes() {
     let o = manifest("huge.png");
     assert!(!o.status.success() && stderr(&o).contains("60000x60000 pixels"), "{}", stderr(&o));
 }
+
+#[test]
+fn read_prompts_probes_the_token_encoder_and_refuses_a_pooled_one() {
+    let dir = temp_dir("read-prompts");
+    let json = dir.join("probes.json");
+    let teacher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/teacher.safetensors");
+    let o = trainer(&[
+        "--device",
+        "cpu",
+        "read-prompts",
+        "--weights",
+        teacher.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let probes = report["probes"].as_array().unwrap();
+    let questions: Vec<&str> = probes.iter().map(|p| p["question"].as_str().unwrap()).collect();
+    assert_eq!(questions, ["own colour", "other object's colour", "own colour", "other object's colour", "side"]);
+    for p in probes {
+        let (train, held_out) = (p["train_accuracy"].as_f64().unwrap(), p["eval_accuracy"].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&held_out), "{p}");
+        if p["question"] != "side" {
+            assert!(train > 2.0 / 7.0, "the shape words carry the prompt's colours, far above guessing 1 of 7: {p}");
+        }
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors");
+    let o = trainer(&["--device", "cpu", "read-prompts", "--weights", shipped.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("pooled generator has no word features"), "{}", stderr(&o));
+}
