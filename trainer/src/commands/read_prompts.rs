@@ -7,12 +7,13 @@
 
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_generator;
+use crate::train::reading::{colour_class, side};
 use anyhow::{ensure, Result};
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, tokens_tensor};
 use hypernoise::generator::Generator;
 use hypernoise::world::split::{prompts, Split};
-use hypernoise::world::{Category, Colour, PromptSpec, Relation, Shape};
+use hypernoise::world::{Category, Colour, PromptSpec, Shape};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -28,16 +29,12 @@ pub struct Args {
 /// One shape word: its feature and what a probe is asked of it.
 struct Word {
     feature: Vec<f64>,
-    /// Own colour, the other object's colour (6 = any colour), side (0 left or top, 1 right or below).
+    /// Own colour, the other object's colour ([`colour_class`]), [`side`].
     answers: [usize; 3],
 }
 
 const QUESTIONS: [&str; 3] = ["own colour", "other object's colour", "side"];
 const CLASSES: usize = Colour::ALL.len() + 1;
-
-fn colour_class(c: Option<Colour>) -> usize {
-    c.map_or(Colour::ALL.len(), |c| Colour::ALL.iter().position(|&x| x == c).expect("a world colour"))
-}
 
 /// The shape words of `specs` (each prompt and its mirrored wording), encoded.
 fn shape_words(generator: &Generator, specs: &[PromptSpec], device: &Device) -> Result<Vec<Word>> {
@@ -52,13 +49,12 @@ fn shape_words(generator: &Generator, specs: &[PromptSpec], device: &Device) -> 
         let shape_slots = text.split(' ').enumerate().filter(|(_, w)| Shape::ALL.iter().any(|s| s.name() == *w));
         for (object, (word, _)) in shape_slots.enumerate() {
             let slot = 1 + word; // slot 0 is the summary token
-            let left_or_top = matches!(spec.relation, Some(Relation::LeftOf | Relation::Above)) == (object == 0);
             words.push(Word {
                 feature: values[(i * slots + slot) * dim..][..dim].iter().map(|&v| v as f64).collect(),
                 answers: [
                     colour_class(spec.objects[object].colour),
                     colour_class(spec.objects[1 - object].colour),
-                    usize::from(!left_or_top),
+                    side(spec, object),
                 ],
             });
         }

@@ -23,6 +23,21 @@ pub type Targets = [[i32; 3]; MAX_TOKENS];
 
 pub const NOTHING: Targets = [[-1; 3]; MAX_TOKENS];
 
+/// A colour's class: its place in [`Colour::ALL`], or the last class for "any colour".
+pub fn colour_class(colour: Option<Colour>) -> usize {
+    colour.map_or(COLOURS - 1, |c| Colour::ALL.iter().position(|&x| x == c).expect("a world colour"))
+}
+
+/// Where `spec`'s object `object` stands: 0 without a relation, 1 on the left or top, 2 on the
+/// right or below.
+pub fn side(spec: &PromptSpec, object: usize) -> usize {
+    match spec.relation {
+        None => 0,
+        Some(r) if matches!(r, Relation::LeftOf | Relation::Above) == (object == 0) => 1,
+        Some(_) => 2,
+    }
+}
+
 /// What each word of `spec`'s text names (the text is the grammar's, word for word).
 pub fn targets(spec: &PromptSpec) -> Targets {
     let mut out = NOTHING;
@@ -34,20 +49,8 @@ pub fn targets(spec: &PromptSpec) -> Targets {
             continue;
         }
         let o = spec.objects[object];
-        let side = match spec.relation {
-            None => 0,
-            Some(r) => {
-                let first_is_left_or_top = matches!(r, Relation::LeftOf | Relation::Above);
-                if (object == 0) == first_is_left_or_top {
-                    1
-                } else {
-                    2
-                }
-            }
-        };
-        let index = |all: &[Shape], s| all.iter().position(|&x| x == s).expect("a world shape") as i32;
-        let colour = o.colour.map_or(COLOURS as i32 - 1, |c| Colour::ALL.iter().position(|&x| x == c).unwrap() as i32);
-        out[slot] = [index(&Shape::ALL, o.shape), colour, side];
+        let shape = Shape::ALL.iter().position(|&s| s == o.shape).expect("a world shape");
+        out[slot] = [shape as i32, colour_class(o.colour) as i32, side(spec, object) as i32];
         if is_shape {
             object += 1;
         }
