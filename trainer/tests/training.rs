@@ -127,12 +127,43 @@ fn the_reading_loss_moves_the_teacher_and_stays_out_of_its_file() {
     assert!(read.keys().eq(plain.keys()), "the same tensors as a plain teacher: the reading head is not written");
     assert!(read != plain, "the reading loss and the mix change what the teacher learns");
     for (flags, says) in [
-        (["--preset", "pooled", "--reading-weight", "0.5"], "needs a token-conditioned preset"),
+        (["--preset", "pooled", "--reading-weight", "0.5"], "need a token-conditioned preset"),
         (["--preset", "tiny", "--reading-weight", "NaN"], "must be 0 or more"),
         (["--preset", "tiny", "--mix", "single_object=1"], "no training prompts"),
     ] {
         let out = dir.join("refused");
         let mut args: Vec<&str> = vec!["--device", "cpu", "teach", "--out", out.to_str().unwrap(), "--steps", "1"];
+        args.extend(flags);
+        let o = trainer(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn reading_first_trains_the_prompt_transformer_and_leaves_the_unet_alone() {
+    let dir = fresh("read-first");
+    let start = tiny_teacher(&dir.join("start"));
+    // paused after the first step, which is a reading step
+    let out = dir.join("read");
+    let mut args = teach_args(out.to_str().unwrap(), "4");
+    args.extend(["--init", start.to_str().unwrap(), "--read-first", "2", "--max-minutes", "0"]);
+    ok(&trainer(&args));
+    let (read, start) = (tensors(&out.join("checkpoint/weights.safetensors")), tensors(&start));
+    let unet = |t: &std::collections::BTreeMap<String, Vec<u8>>| {
+        t.iter().filter(|(k, _)| k.starts_with("unet.")).map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()
+    };
+    assert!(unet(&read) == unet(&start), "a reading step reaches no U-Net weight");
+    assert!(
+        read.iter().any(|(k, v)| k.starts_with("prompt.") && start[k] != *v),
+        "a reading step moves the prompt transformer"
+    );
+    for (flags, says) in [
+        (["--preset", "pooled", "--read-first", "2", "--steps", "4"], "need a token-conditioned preset"),
+        (["--preset", "tiny", "--read-first", "4", "--steps", "4"], "leaves none of the --steps 4"),
+    ] {
+        let out = dir.join("refused");
+        let mut args: Vec<&str> = vec!["--device", "cpu", "teach", "--out", out.to_str().unwrap()];
         args.extend(flags);
         let o = trainer(&args);
         let err = String::from_utf8_lossy(&o.stderr);

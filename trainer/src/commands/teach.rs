@@ -71,6 +71,12 @@ pub struct Args {
     /// Token-conditioned designs only.
     #[arg(long, default_value_t = 0.0)]
     pub reading_weight: f32,
+    /// Steps at the start of the run that train only the prompt transformer, on the reading
+    /// loss alone, as text-to-image models start from a pretrained text encoder: the U-Net then
+    /// learns from word features that already say which colour and side go with which shape.
+    /// Counted in --steps. Token-conditioned designs only.
+    #[arg(long, default_value_t = 0)]
+    pub read_first: usize,
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
@@ -98,21 +104,28 @@ impl OnBackend for Args {
             Some(path) => load_init(path, &config, &format!("the {:?} preset", self.preset), &device)?,
             None => config.init(&device),
         };
+        let reads = self.reading_weight > 0.0 || self.read_first > 0;
         anyhow::ensure!(
-            self.reading_weight == 0.0 || config.attention.is_some(),
-            "--reading-weight needs a token-conditioned preset: the {:?} preset has no word features to read",
+            !reads || config.attention.is_some(),
+            "--reading-weight and --read-first need a token-conditioned preset: the {:?} preset has no word features to read",
             self.preset
+        );
+        anyhow::ensure!(
+            self.read_first == 0 || self.read_first < self.steps,
+            "--read-first {} leaves none of the --steps {} to the teacher's own loss",
+            self.read_first,
+            self.steps
         );
         anyhow::ensure!(
             self.reading_weight.is_finite() && self.reading_weight >= 0.0,
             "--reading-weight must be 0 or more, not {}",
             self.reading_weight
         );
-        let start = Taught::new(start, (self.reading_weight > 0.0).then_some(config.token_dim), &device);
+        let start = Taught::new(start, reads.then_some(config.token_dim), &device);
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
         let (n, seed, drop, steps, mix) = (self.batch, self.seed, self.drop_prompt, self.steps, self.mix.clone());
-        let reading_weight = self.reading_weight;
+        let (reading_weight, read_first) = (self.reading_weight, self.read_first);
         let export = |m: &Taught| Ok(m.generator.valid().to_bytes(&config)?);
         let (model, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
             start,
@@ -126,14 +139,21 @@ impl OnBackend for Args {
                     })
                     .next()
                     .expect("a batch per step");
+                let cond = model.generator.encode(tokens_tensor(&b.tokens, &device));
+                if step < read_first {
+                    // the U-Net is left out of these steps: no gradient reaches it
+                    let reader = model.reader.as_ref().expect("a reader when reading first");
+                    return reading_loss(reader, cond, &b.reading, &device);
+                }
                 let x = Tensor::<4>::from_data(TensorData::new(b.images, [n, 3, res, res]), &device);
                 let z = Tensor::<4>::from_data(TensorData::new(b.noise, [n, 3, res, res]), &device);
                 let t = Tensor::<1>::from_data(TensorData::new(b.times, [n]), &device);
-                let cond = model.generator.encode(tokens_tensor(&b.tokens, &device));
                 let flow = velocity_loss(&model.generator, z, x, t, cond.clone());
                 match &model.reader {
-                    Some(reader) => flow + reading_loss(reader, cond, &b.reading, &device) * reading_weight,
-                    None => flow,
+                    Some(reader) if reading_weight > 0.0 => {
+                        flow + reading_loss(reader, cond, &b.reading, &device) * reading_weight
+                    }
+                    _ => flow,
                 }
             }),
             |_, _| Ok(()),
