@@ -238,36 +238,43 @@ fn distil_then_sample_and_evaluate() {
     assert!(student.exists() && student_dir.join("samples.png").exists());
 
     // --init continues that student, not the teacher (0 steps: the starting weights come out)
-    let again = |init: &Path, out: &str| {
-        trainer(&[
+    let again = |init: &Path, out: &str, steps: &str, extra: &[&str]| {
+        let mut args = vec![
             "--device",
             "cpu",
             "distill",
             "--teacher",
             teacher.to_str().unwrap(),
-            "--init",
-            init.to_str().unwrap(),
             "--seed",
             "2",
-            "--out",
-            dir.join(out).to_str().unwrap(),
             "--pairs",
             "8",
             "--ode-steps",
             "2",
-            "--steps",
-            "0",
             "--batch",
             "4",
+            "--warmup",
+            "1",
             "--pair-batch",
             "8",
-        ])
+        ];
+        let out = dir.join(out);
+        args.extend(["--init", init.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", steps]);
+        args.extend(extra);
+        trainer(&args)
     };
-    ok(&again(&student, "again"));
+    ok(&again(&student, "again", "0", &[]));
     let continued = tensors(&dir.join("again/generator.safetensors"));
     assert!(continued == tensors(&student) && continued != tensors(&teacher));
-    let o = again(&dir.join("missing.safetensors"), "missing");
+    let o = again(&dir.join("missing.safetensors"), "missing", "0", &[]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("missing.safetensors"));
+    // pairs drawn from position prompts alone teach another student than the uniform mix's
+    ok(&again(&student, "uniform", "1", &[]));
+    ok(&again(&student, "positions", "1", &["--mix", "position=1"]));
+    let student_of = |out: &str| tensors(&dir.join(out).join("generator.safetensors"));
+    assert!(student_of("uniform") != student_of("positions"));
+    let o = again(&student, "refused", "1", &["--mix", "single_object=1"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no training prompts"));
 
     let png = dir.join("x.png");
     let text = ok(&trainer(&[

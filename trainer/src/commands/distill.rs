@@ -9,7 +9,7 @@
 use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::{load_generator, load_init};
-use crate::train::data::{sample_prompt, training_categories};
+use crate::train::data::{sample_prompt, Mix};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
 use anyhow::Result;
@@ -50,6 +50,10 @@ pub struct Args {
     pub warmup: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How often each task type's prompts are drawn for the pairs, as `teach --mix` (e.g.
+    /// "position=6,color_attr=3,two_object=1,counting=2,colors=1"); default: uniform.
+    #[arg(long, default_value_t)]
+    pub mix: Mix,
     #[serde(skip)]
     #[arg(long, default_value_t = 512)]
     pub pair_batch: usize,
@@ -64,8 +68,7 @@ type Pairs = (Tensor<4>, Tensor<4>, Tensor<2, Int>);
 /// The teacher's endpoints for `n` seeded noises and training prompts: (z, x, tokens).
 fn make_pairs(teacher: &Generator, res: usize, a: &Args, device: &Device) -> Result<Pairs> {
     let mut rng = Rng::derive(a.seed, "pairs");
-    let categories = training_categories();
-    let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &categories).text()).collect();
+    let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &a.mix.categories).text()).collect();
     let seeds: Vec<u64> = (0..a.pairs).map(|_| rng.next_u64()).collect();
     let ids = encode_prompts(&texts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let bar = crate::progress::bar(a.pairs, "teacher ODE");
