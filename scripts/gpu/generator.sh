@@ -5,17 +5,21 @@
 # checkpoint in runs/; a fresh machine has lost it, so every call also returns the checkpoint's
 # weights, which the next one continues from with --init (a new optimizer and schedule).
 #   scripts/gpu/generator.sh teacher   # flow-matching teacher, 3,000 steps (resumable)
-#   scripts/gpu/generator.sh student   # one-step student from .carry/teacher.safetensors (resumable)
+#   scripts/gpu/generator.sh student   # one-step student from $TEACHER (resumable)
 #   scripts/gpu/generator.sh eval      # teacher and student on the evaluation set, and a benchmark
 #   scripts/gpu/generator.sh teacher eval   # train, then score the teacher where the call left it
 #   scripts/gpu/generator.sh teacher student   # phases in turn, sharing one call's time budget
 # .carry/ holds trainer.xz (scripts/gpu/build-trainer.sh), and optionally the kernel cache (see
-# common.sh) and teacher.safetensors.
+# common.sh) and teacher.safetensors. TEACHER names the teacher the student and eval phases read
+# (default .carry/teacher.safetensors; weights/teacher.safetensors spares carrying a second copy,
+# runs/teacher/teacher.safetensors reads one a call before trained on the same warm machine,
+# since each call's .carry replaces the last one's).
 # PACK_CACHE=0 leaves packing the cache to the caller (when other trainers share the call).
 set -uo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 teacher|student|eval ..." >&2; exit 2; }
 OUT=${OUT:-out}
 MINUTES=${MINUTES:-7}   # the training time of the whole call, shared by its phases in order
+TEACHER=${TEACHER:-.carry/teacher.safetensors}
 DEADLINE=$(awk "BEGIN { printf \"%d\", $(date +%s) + $MINUTES * 60 }")
 mkdir -p "$OUT" runs
 exec > >(tee -a "$OUT/gpu.log") 2>&1
@@ -56,17 +60,17 @@ for PHASE in "$@"; do
   student)
     # pairs are remade by every call (about PAIRS * 2 * ODE_STEPS teacher evaluations, ~2
     # minutes), before the training clock starts
-    [ -f .carry/teacher.safetensors ] || { echo "student: no .carry/teacher.safetensors"; break; }
+    [ -f "$TEACHER" ] || { echo "student: no teacher at $TEACHER (set TEACHER)"; break; }
     # STUDENT_ARGS: e.g. "--init .carry/generator.safetensors --seed 2" continues a student on new pairs
     # shellcheck disable=SC2086
-    run "$T" --device "$GPU" distill --teacher .carry/teacher.safetensors --out runs/student --pairs "${PAIRS:-8192}" \
+    run "$T" --device "$GPU" distill --teacher "$TEACHER" --out runs/student --pairs "${PAIRS:-8192}" \
       --ode-steps "${ODE_STEPS:-12}" --steps "${STUDENT_STEPS:-1600}" --batch 128 --log-every 25 --checkpoint-every 250 --max-minutes "$(left 2.5)" ${STUDENT_ARGS:-}
     pack generator.safetensors
     [ -f runs/student/generator.safetensors ] && cp runs/student/generator.safetensors .carry/
     ;;
   eval)   # whichever of teacher and student .carry/ holds (the teacher unless EVAL_TEACHER=0; BENCH=0: no benchmark)
     mkdir -p runs/eval
-    teacher=.carry/teacher.safetensors
+    teacher=$TEACHER
     # a teacher run still under way (`teacher eval` in a call that ends before its last step) is
     # scored at its checkpoint, so every call reports where the run stands (~20 s on an H200)
     [ -f runs/teacher/checkpoint/weights.safetensors ] && [ ! -f runs/teacher/teacher.safetensors ] && teacher=runs/teacher/checkpoint/weights.safetensors

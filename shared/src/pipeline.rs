@@ -7,7 +7,7 @@
 
 use crate::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::{Adapters, Generator, GeneratorConfig, Sampler};
-use crate::hypernet::light::LightHypernet;
+use crate::hypernet::light::{LightHypernet, PromptSource};
 use crate::hypernet::{fold, load_light, Adapted, AdapterConfig, Design, FoldCheck, Role};
 use crate::text::PromptError;
 use crate::weights::{self, WeightsError};
@@ -127,11 +127,11 @@ pub enum NoiseMap {
 }
 
 impl NoiseMap {
-    /// f(z, c).
-    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
+    /// f(z, c), beside the frozen generator `base` it was trained on.
+    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>, base: &Generator) -> Tensor<4> {
         match self {
             NoiseMap::Folded(g) => g.noise_offset_with(z, tokens, Adapters::Off),
-            NoiseMap::Light(light) => light.offset(z, tokens),
+            NoiseMap::Light(light) => light.offset(z, tokens, base),
         }
     }
 
@@ -140,7 +140,14 @@ impl NoiseMap {
         match self {
             NoiseMap::Folded(_) => "LoRA copy of the generator (one more generator pass)".into(),
             NoiseMap::Light(l) => {
-                format!("light network on the noise's lowest {0}x{0} frequencies (a small MLP)", l.grid())
+                let reads = match l.prompt_source() {
+                    PromptSource::Own => "its own prompt encoder",
+                    PromptSource::Generator => "the generator's encoded prompt",
+                };
+                format!(
+                    "light network on the noise's lowest {0}x{0} frequencies (a small MLP reading {reads})",
+                    l.grid()
+                )
             }
         }
     }
@@ -256,7 +263,7 @@ impl Pipeline {
         }
         let f = self.hypernetwork.as_ref().ok_or(PipelineError::NotLoaded(Method::Hypernoise))?;
         let z = inputs.noise.clone();
-        Ok(z.clone() + f.offset(z, inputs.tokens.clone()) * strength)
+        Ok(z.clone() + f.offset(z, inputs.tokens.clone(), &self.base) * strength)
     }
 
     /// The images of `method` for `inputs`, in [-1, 1] (unclamped); `strength` scales the

@@ -957,6 +957,22 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
     let parameters = prompt + ((48 + 16) * 16 + 16) + (16 * 16 + 16) + (16 * 48 + 48);
     assert_eq!(row["parameters"], parameters, "{row}");
 
+    // reading the prompt through the generator's encoder: no encoder of its own, and an MLP that
+    // takes the encoded prompt's 13 slots of 8 instead
+    let reads = dir.join("reads-generator");
+    let args = [&light[..], &["--light-prompt", "generator", "--val-every-item", "100"]].concat();
+    ok(&tiny_fit(&g, &reads, "2", &args));
+    let adapters = reads.join("hypernoise.safetensors");
+    assert!(tensors(&adapters).keys().all(|k| !k.starts_with("prompt")));
+    let table = dir.join("table-reads");
+    let hypernoise = ["--hypernoise", adapters.to_str().unwrap(), "--methods", "base,hypernoise", "--every", "100"];
+    ok(&tiny_eval(&g, &table, &[&hypernoise[..], &["--batch", "4"]].concat()));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(table.join("eval.json")).unwrap()).unwrap();
+    let row = &json["rows"]["hypernoise"];
+    assert_eq!(row["design"], "light 4x4 frequencies, 16 wide, reading the generator's prompt");
+    assert_eq!(row["parameters"], ((48 + 13 * 8) * 16 + 16) + (16 * 16 + 16) + (16 * 48 + 48), "{row}");
+
     let o = trainer(&[
         "--device",
         "cpu",

@@ -71,6 +71,15 @@ impl GeneratorConfig {
         GeneratorConfig { attention: None, ..Self::tiny() }
     }
 
+    /// Width of [`super::Generator::encode`]'s output, its slots side by side: the pooled
+    /// vector, or the summary and every token slot.
+    pub fn encoding_width(&self) -> usize {
+        match self.attention {
+            None => self.emb_dim,
+            Some(_) => super::text_encoder::SLOTS * self.token_dim,
+        }
+    }
+
     pub fn levels(&self) -> usize {
         self.channels.len()
     }

@@ -1,6 +1,8 @@
 //! The light noise hypernetwork, in the spirit of LENS (arXiv 2605.07253): f(z, c) lives in the
 //! lowest `grid` x `grid` spatial frequencies of each noise channel (an orthonormal DCT-II
-//! basis), predicted from those same frequencies of z and the prompt by a small MLP. A LoRA
+//! basis), predicted from those same frequencies of z and the prompt by a small MLP; the prompt
+//! is read by its own small encoder, or through the frozen generator's encoder, which learnt
+//! from far more than the hypernetwork's training prompts ([`PromptSource`]). A LoRA
 //! hypernetwork costs a whole generator pass; this one costs two small matrix products and
 //! an MLP, so HyperNoise costs about what the base does. The coarse layout (where shapes go,
 //! which colour a region takes) is what the generator reads from the noise's low frequencies,
@@ -11,6 +13,7 @@
 
 use crate::generator::layers::{Adapters, Dense};
 use crate::generator::prompt_encoder::PromptEncoder;
+use crate::generator::{Generator, GeneratorConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 use serde::{Deserialize, Serialize};
@@ -22,8 +25,24 @@ pub struct LightConfig {
     pub grid: usize,
     /// Width of the MLP's hidden layers.
     pub hidden: usize,
-    /// Width of each token's embedding in its own prompt encoder.
+    /// Width of each token's embedding in its own prompt encoder (`PromptSource::Own`).
     pub token_dim: usize,
+    /// Where it reads the prompt (files without this key read their own encoder).
+    #[serde(default)]
+    pub prompt: PromptSource,
+}
+
+/// Where the light hypernetwork reads the prompt from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum PromptSource {
+    /// Its own prompt encoder, learnt with it from the training prompts alone.
+    #[default]
+    Own,
+    /// The frozen generator's encoded prompt (its slots side by side), which the generator learnt
+    /// from all its training images and computes anyway.
+    Generator,
 }
 
 impl LightConfig {
@@ -33,7 +52,7 @@ impl LightConfig {
     /// What `trainer fit --design light` trains by default: 8 x 8 frequencies (a 64 x 64
     /// noise's coarsest 1/64), 512 hidden units.
     pub fn standard() -> Self {
-        LightConfig { grid: 8, hidden: 512, token_dim: 16 }
+        LightConfig { grid: 8, hidden: 512, token_dim: 16, prompt: PromptSource::Own }
     }
 
     /// Sizes that build a network for `resolution` x `resolution` noise.
@@ -56,7 +75,8 @@ impl LightConfig {
 
 #[derive(Module, Debug)]
 pub struct LightHypernet {
-    prompt: PromptEncoder,
+    /// Its own prompt encoder; absent when it reads the generator's.
+    prompt: Option<PromptEncoder>,
     fc1: Dense,
     fc2: Dense,
     /// Zero at init: f = 0, so training starts from the base generator.
@@ -68,11 +88,18 @@ pub struct LightHypernet {
 const CHANNELS: usize = 3;
 
 impl LightHypernet {
-    pub fn new(config: &LightConfig, device: &Device) -> Self {
+    /// The network for `config`, beside a generator of `generator`'s design.
+    pub fn new(config: &LightConfig, generator: &GeneratorConfig, device: &Device) -> Self {
         let coefficients = CHANNELS * config.grid * config.grid;
+        let (prompt, prompt_width) = match config.prompt {
+            PromptSource::Own => {
+                (Some(PromptEncoder::new(config.token_dim, config.hidden, None, device)), config.hidden)
+            }
+            PromptSource::Generator => (None, generator.encoding_width()),
+        };
         LightHypernet {
-            prompt: PromptEncoder::new(config.token_dim, config.hidden, None, device),
-            fc1: Dense::new(coefficients + config.hidden, config.hidden, None, device),
+            prompt,
+            fc1: Dense::new(coefficients + prompt_width, config.hidden, None, device),
             fc2: Dense::new(config.hidden, config.hidden, None, device),
             out: Dense::zeros(config.hidden, coefficients, device),
             grid: config.grid,
@@ -84,14 +111,32 @@ impl LightHypernet {
         self.grid
     }
 
+    /// Where it reads the prompt.
+    pub fn prompt_source(&self) -> PromptSource {
+        if self.prompt.is_some() {
+            PromptSource::Own
+        } else {
+            PromptSource::Generator
+        }
+    }
+
     /// f(z, c) for noise `z` (B, 3, H, H) and prompt tokens (B, MAX_TOKENS): (B, 3, H, H), in
-    /// the span of the lowest `grid` x `grid` frequencies.
-    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
+    /// the span of the lowest `grid` x `grid` frequencies. `generator` is the frozen generator
+    /// it was trained beside (read when the network reads the prompt through it).
+    pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>, generator: &Generator) -> Tensor<4> {
         let [b, c, h, _] = z.dims();
         let g = self.grid;
         let basis = dct_basis(h, g, &z.device()).unsqueeze::<4>(); // (1, 1, H, g)
         let coefficients = basis.clone().transpose().matmul(z).matmul(basis.clone()); // (B, 3, g, g)
-        let x = Tensor::cat(vec![coefficients.reshape([b, c * g * g]), self.prompt.forward(tokens, Adapters::Off)], 1);
+        let prompt = match &self.prompt {
+            Some(own) => own.forward(tokens, Adapters::Off),
+            None => {
+                let encoded = generator.encode(tokens);
+                let [_, slots, width] = encoded.dims();
+                encoded.reshape([b, slots * width])
+            }
+        };
+        let x = Tensor::cat(vec![coefficients.reshape([b, c * g * g]), prompt], 1);
         let hidden = silu(self.fc1.forward(x, Adapters::Off));
         let hidden = hidden.clone() + silu(self.fc2.forward(hidden, Adapters::Off));
         let f = self.out.forward(hidden, Adapters::Off).reshape([b, c, g, g]);

@@ -54,7 +54,13 @@ impl std::fmt::Display for Design {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Design::Lora(l) => write!(f, "LoRA rank {} alpha {}", l.rank, l.alpha),
-            Design::Light(l) => write!(f, "light {0}x{0} frequencies, {1} wide", l.grid, l.hidden),
+            Design::Light(l) => {
+                write!(f, "light {0}x{0} frequencies, {1} wide", l.grid, l.hidden)?;
+                match l.prompt {
+                    light::PromptSource::Own => Ok(()),
+                    light::PromptSource::Generator => f.write_str(", reading the generator's prompt"),
+                }
+            }
         }
     }
 }
@@ -119,7 +125,7 @@ impl Adapted {
             !crate::generator::layers::is_adapter_path(p)
         })?;
         let light = match design {
-            Design::Light(c) => Some(LightHypernet::new(&c, device)),
+            Design::Light(c) => Some(LightHypernet::new(&c, &generator, device)),
             Design::Lora(_) => None,
         };
         let config = AdapterConfig { role, design, generator, generator_fingerprint: fingerprint(generator_bytes) };
@@ -157,7 +163,7 @@ impl Adapted {
     /// f(z, c), the hypernetwork's change to the noise.
     pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
         match &self.light {
-            Some(light) => light.offset(z, tokens),
+            Some(light) => light.offset(z, tokens, &self.model),
             None => self.model.noise_offset(z, tokens),
         }
     }
@@ -232,7 +238,7 @@ pub fn load_light(
     config.design.check(config.role, &generator).map_err(WeightsError::Corrupt)?;
     let found = AdapterConfig { generator, generator_fingerprint: fingerprint(generator_bytes), ..config.clone() };
     trained_on(&config, &found)?;
-    Ok((weights::load_into(LightHypernet::new(&light, device), adapter_bytes)?, config))
+    Ok((weights::load_into(LightHypernet::new(&light, &config.generator, device), adapter_bytes)?, config))
 }
 
 /// Trained adapters prepared for inference: their layers folded into a copy of their generator

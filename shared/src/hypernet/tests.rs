@@ -185,7 +185,11 @@ fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
     assert!(matches!(Generator::from_bytes(&half, &dev), Err(WeightsError::NotFinite(_))), "f16 copies too");
 }
 
-pub(crate) const LIGHT: Design = Design::Light(LightConfig { grid: 4, hidden: 16, token_dim: 4 });
+pub(crate) const LIGHT: Design =
+    Design::Light(LightConfig { grid: 4, hidden: 16, token_dim: 4, prompt: light::PromptSource::Own });
+/// The same network reading the prompt through the generator's encoder.
+const LIGHT_READS_GENERATOR: Design =
+    Design::Light(LightConfig { grid: 4, hidden: 16, token_dim: 4, prompt: light::PromptSource::Generator });
 
 #[test]
 fn the_dct_basis_is_orthonormal() {
@@ -198,43 +202,58 @@ fn the_dct_basis_is_orthonormal() {
 
 #[test]
 fn light_hypernetwork_starts_at_zero_and_changes_only_low_frequencies() {
+    for design in [LIGHT, LIGHT_READS_GENERATOR] {
+        light_starts_at_zero_and_changes_only_low_frequencies(design);
+    }
+}
+
+fn light_starts_at_zero_and_changes_only_low_frequencies(design: Design) {
     let file = generator_file();
     let dev = Device::flex();
-    let (a, config) = Adapted::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
-    assert_eq!(config.design, LIGHT);
+    let (a, config) = Adapted::fresh(&file, Role::NoiseHypernetwork, design, &dev).unwrap();
+    assert_eq!(config.design, design);
     let (z, tokens) = inputs(3);
-    assert_eq!(max_diff(a.offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
+    assert_eq!(max_diff(a.offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "{design:?}: f = 0 at init");
     let a = perturb_adapters(a);
     let f = a.offset(z.clone(), tokens.clone());
-    assert!(f.clone().abs().max().into_scalar::<f32>() > 1e-3, "perturbed, f != 0");
+    assert!(f.clone().abs().max().into_scalar::<f32>() > 1e-3, "{design:?}: perturbed, f != 0");
     // projecting onto the lowest 4 x 4 frequencies leaves f as it is; the noise itself is not
     let p = light::dct_basis(16, 4, &dev);
     let project = |x: Tensor<4>| {
         let pp = p.clone().matmul(p.clone().transpose()).unsqueeze::<4>();
         pp.clone().matmul(x).matmul(pp)
     };
-    assert!(max_diff(project(f.clone()), f.clone()) < 1e-5, "f lies in the low frequencies");
+    assert!(max_diff(project(f.clone()), f.clone()) < 1e-5, "{design:?}: f lies in the low frequencies");
     assert!(max_diff(project(z.clone()), z.clone()) > 0.5, "the noise does not");
     // the prompt matters
     let (_, other_tokens) = inputs(3);
     let swapped = Tensor::cat(vec![other_tokens.clone().narrow(0, 1, 2), other_tokens.narrow(0, 0, 1)], 0);
-    assert!(max_diff(a.offset(z, swapped), f) > 1e-4, "f depends on the prompt");
+    assert!(max_diff(a.offset(z, swapped), f) > 1e-4, "{design:?}: f depends on the prompt");
 }
 
 #[test]
 fn light_files_hold_only_the_light_network_and_check_their_generator() {
     let file = generator_file();
     let dev = Device::flex();
-    let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LIGHT);
-    let header = weights::read_header(&bytes).unwrap();
-    assert!(header.tensors.keys().all(|k| k.starts_with("fc") || k.starts_with("out") || k.starts_with("prompt")));
-    let (loaded, c2) = Adapted::load(&file, &bytes, &dev).unwrap();
-    assert_eq!(c2, config);
     let (z, tokens) = inputs(2);
-    let f = a.offset(z.clone(), tokens.clone());
-    assert_eq!(max_diff(loaded.offset(z.clone(), tokens.clone()), f.clone()), 0.0);
-    let (light, _) = load_light(&file, &bytes, &dev).unwrap();
-    assert_eq!(max_diff(light.offset(z, tokens), f), 0.0);
+    for (design, own_encoder) in [(LIGHT_READS_GENERATOR, false), (LIGHT, true)] {
+        let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, design);
+        let header = weights::read_header(&bytes).unwrap();
+        assert!(header.tensors.keys().all(|k| k.starts_with("fc") || k.starts_with("out") || k.starts_with("prompt")));
+        assert_eq!(header.tensors.keys().any(|k| k.starts_with("prompt")), own_encoder, "{design:?}");
+        let (loaded, c2) = Adapted::load(&file, &bytes, &dev).unwrap();
+        assert_eq!(c2, config);
+        let f = a.offset(z.clone(), tokens.clone());
+        assert_eq!(max_diff(loaded.offset(z.clone(), tokens.clone()), f.clone()), 0.0);
+        let (light, _) = load_light(&file, &bytes, &dev).unwrap();
+        assert_eq!(max_diff(light.offset(z.clone(), tokens.clone(), &loaded.model), f), 0.0);
+    }
+    let (_, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, LIGHT);
+    // files from before the choice existed read their own encoder
+    let unsaid = weights::with_config(&bytes, |c| {
+        c["light"].as_object_mut().unwrap().remove("prompt");
+    });
+    assert_eq!(load_light(&file, &unsaid, &dev).unwrap().1, config);
     for e in [
         Adapted::load(&generator_file(), &bytes, &dev).err().unwrap(),
         load_light(&generator_file(), &bytes, &dev).err().unwrap(),

@@ -25,7 +25,7 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::images_to_tensor;
 use hypernoise::generator::{GeneratorConfig, LoraConfig, Sampler};
-use hypernoise::hypernet::light::LightConfig;
+use hypernoise::hypernet::light::{LightConfig, PromptSource};
 use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, AdapterConfig, Design, Role};
 use hypernoise::pipeline::{Inputs, Method, Pipeline};
 use hypernoise::rng::Rng;
@@ -61,6 +61,11 @@ pub struct Args {
     #[serde(skip_serializing_if = "is_standard_hidden")]
     #[arg(long, default_value_t = LightConfig::standard().hidden)]
     pub hidden: usize,
+    /// Where the light hypernetwork reads the prompt: `own` (its own encoder, learnt from the
+    /// training prompts) or `generator` (the frozen generator's encoded prompt).
+    #[serde(skip_serializing_if = "is_own_prompt")]
+    #[arg(long, value_enum, default_value_t = PromptSource::Own)]
+    pub light_prompt: PromptSource,
     #[arg(long, default_value_t = 32)]
     pub rank: usize,
     #[arg(long, default_value_t = 32.0)]
@@ -141,6 +146,10 @@ impl DesignKind {
 
 fn is_standard_grid(grid: &usize) -> bool {
     *grid == LightConfig::standard().grid
+}
+
+fn is_own_prompt(source: &PromptSource) -> bool {
+    *source == PromptSource::Own
 }
 
 fn is_standard_hidden(hidden: &usize) -> bool {
@@ -257,9 +266,12 @@ impl Job {
         let a = &self.args;
         match a.design {
             DesignKind::Lora => Design::Lora(LoraConfig { rank: a.rank, alpha: a.alpha }),
-            DesignKind::Light => {
-                Design::Light(LightConfig { grid: a.grid, hidden: a.hidden, ..LightConfig::standard() })
-            }
+            DesignKind::Light => Design::Light(LightConfig {
+                grid: a.grid,
+                hidden: a.hidden,
+                prompt: a.light_prompt,
+                ..LightConfig::standard()
+            }),
         }
     }
 
