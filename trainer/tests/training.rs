@@ -131,13 +131,18 @@ fn the_reading_loss_moves_the_teacher_and_stays_out_of_its_file() {
         (["--preset", "tiny", "--reading-weight", "NaN"], "must be 0 or more"),
         (["--preset", "tiny", "--mix", "single_object=1"], "no training prompts"),
     ] {
-        let out = dir.join("refused");
-        let mut args: Vec<&str> = vec!["--device", "cpu", "teach", "--out", out.to_str().unwrap(), "--steps", "1"];
-        args.extend(flags);
-        let o = trainer(&args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(says), "{flags:?}: {err}");
+        teach_refuses(&dir, &[&flags[..], &["--steps", "1"]].concat(), says);
     }
+}
+
+/// `trainer teach` with `flags` fails and says `says`.
+fn teach_refuses(dir: &Path, flags: &[&str], says: &str) {
+    let out = dir.join("refused");
+    let mut args: Vec<&str> = vec!["--device", "cpu", "teach", "--out", out.to_str().unwrap()];
+    args.extend(flags);
+    let o = trainer(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(says), "{flags:?}: {err}");
 }
 
 #[test]
@@ -162,12 +167,7 @@ fn reading_first_trains_the_prompt_transformer_and_leaves_the_unet_alone() {
         (["--preset", "pooled", "--read-first", "2", "--steps", "4"], "need a token-conditioned preset"),
         (["--preset", "tiny", "--read-first", "4", "--steps", "4"], "leaves none of the --steps 4"),
     ] {
-        let out = dir.join("refused");
-        let mut args: Vec<&str> = vec!["--device", "cpu", "teach", "--out", out.to_str().unwrap()];
-        args.extend(flags);
-        let o = trainer(&args);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(says), "{flags:?}: {err}");
+        teach_refuses(&dir, &flags, says);
     }
 }
 
