@@ -56,6 +56,13 @@ fn teach_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// A tiny teacher run into `out` continuing the teacher `init`.
+fn continue_args<'a>(out: &'a Path, steps: &'a str, init: &'a Path) -> Vec<&'a str> {
+    let mut args = teach_args(out.to_str().unwrap(), steps);
+    args.extend(["--init", init.to_str().unwrap()]);
+    args
+}
+
 fn tiny_teacher(dir: &Path) -> PathBuf {
     tiny_teacher_seeded(dir, "0")
 }
@@ -98,16 +105,12 @@ fn teach_init_continues_a_teacher_of_the_same_design_only() {
     let first = tiny_teacher(&dir.join("first"));
     // zero steps: the starting weights come out, the given teacher's and not fresh ones
     let out = dir.join("continued");
-    let mut args = teach_args(out.to_str().unwrap(), "0");
-    args.extend(["--init", first.to_str().unwrap()]);
-    ok(&trainer(&args));
+    ok(&trainer(&continue_args(&out, "0", &first)));
     assert!(tensors(&out.join("teacher.safetensors")) == tensors(&first));
     // a teacher of the pooled design does not continue as a token-conditioned one
     let pooled = dir.join("pooled");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors");
-    let mut args = teach_args(pooled.to_str().unwrap(), "0");
-    args.extend(["--init", shipped.to_str().unwrap()]);
-    let o = trainer(&args);
+    let o = trainer(&continue_args(&pooled, "0", &shipped));
     assert!(
         !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another architecture"),
         "{}",
@@ -151,8 +154,8 @@ fn reading_first_trains_the_prompt_transformer_and_leaves_the_unet_alone() {
     let start = tiny_teacher(&dir.join("start"));
     // paused after the first step, which is a reading step
     let out = dir.join("read");
-    let mut args = teach_args(out.to_str().unwrap(), "4");
-    args.extend(["--init", start.to_str().unwrap(), "--read-first", "2", "--max-minutes", "0"]);
+    let mut args = continue_args(&out, "4", &start);
+    args.extend(["--read-first", "2", "--max-minutes", "0"]);
     ok(&trainer(&args));
     let (read, start) = (tensors(&out.join("checkpoint/weights.safetensors")), tensors(&start));
     let unet = |t: &std::collections::BTreeMap<String, Vec<u8>>| {
