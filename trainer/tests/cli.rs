@@ -11,6 +11,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs the trainer with `args` and `--json` into `dir`; asserts it succeeded and returns what it
+/// wrote there, and its output.
+fn trainer_json(args: &[&str], dir: &Path) -> (serde_json::Value, Output) {
+    let json = dir.join("out.json");
+    let mut all = args.to_vec();
+    all.extend(["--json", json.to_str().unwrap()]);
+    let o = trainer(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap(), o)
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hypernoise-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -41,10 +52,7 @@ fn ground_truth_of_the_evaluation_set_scores_one() {
     let dir = temp_dir("gt");
     let o = trainer(&["render-set", "--split", "eval", "--out-dir", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let json = dir.join("scores.json");
-    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap(), "--json", json.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let scores: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let (scores, _) = trainer_json(&["eval-images", "--dir", dir.to_str().unwrap()], &dir);
     assert!(scores["images"].as_u64().unwrap() >= 2000);
     assert!(scores["scores"]["mean"].as_f64().unwrap() >= 0.99, "{scores}");
 }
@@ -84,15 +92,12 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
         r#"{"prompt": "a circle", "seed": 3, "file": "x.png"}"#,
     ];
     std::fs::write(dir.join("manifest.jsonl"), lines.join("\n")).unwrap();
-    let json = dir.join("audit.json");
-    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap(), "--json", json.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (audit, o) = trainer_json(&["eval-images", "--dir", dir.to_str().unwrap()], &dir);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("agreement with the labels of 3 images") && text.contains("disagrees: a red circle"),
         "{text}"
     );
-    let audit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(audit["labelled"], 3);
     assert!((audit["agreement"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{audit}");
     assert_eq!(audit["per_source"]["b"]["images"], 2);
@@ -105,19 +110,9 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
 #[test]
 fn the_evaluator_agrees_with_people_on_generated_images() {
     let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
-    let json = temp_dir("audit").join("audit.json");
     let manifest = audit.join("labels-consensus.jsonl");
-    let o = trainer(&[
-        "eval-images",
-        "--dir",
-        audit.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let args = ["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()];
+    let (result, o) = trainer_json(&args, &temp_dir("audit"));
     assert!(
         result["labelled"].as_u64().unwrap() >= 400 && result["agreement"].as_f64().unwrap() >= 0.97,
         "{}",
@@ -403,19 +398,8 @@ fn eval_images_reads_only_inside_its_folder_and_bounds_image_sizes() {
 #[test]
 fn read_prompts_probes_the_token_encoder_and_refuses_a_pooled_one() {
     let dir = temp_dir("read-prompts");
-    let json = dir.join("probes.json");
     let teacher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/teacher.safetensors");
-    let o = trainer(&[
-        "--device",
-        "cpu",
-        "read-prompts",
-        "--weights",
-        teacher.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let (report, _) = trainer_json(&["--device", "cpu", "read-prompts", "--weights", teacher.to_str().unwrap()], &dir);
     let probes = report["probes"].as_array().unwrap();
     let questions: Vec<&str> = probes.iter().map(|p| p["question"].as_str().unwrap()).collect();
     assert_eq!(questions, ["own colour", "other object's colour", "own colour", "other object's colour", "side"]);
