@@ -41,7 +41,7 @@ pub enum PromptSource {
     #[default]
     Own,
     /// The frozen generator's encoded prompt (its slots side by side), which the generator learnt
-    /// from all its training images and computes anyway.
+    /// from all its training images; encoding it again costs a small fraction of a U-Net pass.
     Generator,
 }
 

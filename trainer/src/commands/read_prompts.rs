@@ -7,13 +7,13 @@
 
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_generator;
-use crate::train::reading::{colour_class, side};
+use crate::train::reading::{colour_class, object_words, side, ObjectWord};
 use anyhow::{ensure, Result};
 use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, tokens_tensor};
 use hypernoise::generator::Generator;
 use hypernoise::world::split::{prompts, Split};
-use hypernoise::world::{Category, Colour, PromptSpec, Shape};
+use hypernoise::world::{Category, Colour, PromptSpec};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -45,10 +45,9 @@ fn shape_words(generator: &Generator, specs: &[PromptSpec], device: &Device) -> 
     ensure!(slots > 1, "a pooled generator has no word features to probe; read-prompts needs a token-conditioned one");
     let values: Vec<f32> = encoded.into_data().convert::<f32>().try_into_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut words = Vec::new();
-    for (i, (spec, text)) in specs.iter().zip(&texts).enumerate() {
-        let shape_slots = text.split(' ').enumerate().filter(|(_, w)| Shape::ALL.iter().any(|s| s.name() == *w));
-        for (object, (word, _)) in shape_slots.enumerate() {
-            let slot = 1 + word; // slot 0 is the summary token
+    for (i, spec) in specs.iter().enumerate() {
+        for ObjectWord { slot, object, .. } in object_words(spec).into_iter().filter(|w| w.is_shape) {
+            let slot = 1 + slot; // slot 0 is the summary token
             words.push(Word {
                 feature: values[(i * slots + slot) * dim..][..dim].iter().map(|&v| v as f64).collect(),
                 answers: [

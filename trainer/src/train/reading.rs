@@ -38,22 +38,35 @@ pub fn side(spec: &PromptSpec, object: usize) -> usize {
     }
 }
 
-/// What each word of `spec`'s text names (the text is the grammar's, word for word).
+/// A colour or shape word of a prompt's text: its token slot, the object it names (its place in
+/// `spec.objects`) and whether it is the shape word.
+pub struct ObjectWord {
+    pub slot: usize,
+    pub object: usize,
+    pub is_shape: bool,
+}
+
+/// The colour and shape words of `spec`'s text (the text is the grammar's, word for word).
+pub fn object_words(spec: &PromptSpec) -> Vec<ObjectWord> {
+    let mut object = 0;
+    let mut out = Vec::new();
+    for (slot, word) in spec.text().split(' ').enumerate() {
+        let is_shape = Shape::ALL.iter().any(|s| s.name() == word || s.plural() == word);
+        if is_shape || Colour::ALL.iter().any(|c| c.name() == word) {
+            out.push(ObjectWord { slot, object, is_shape });
+            object += usize::from(is_shape);
+        }
+    }
+    out
+}
+
+/// What each word of `spec`'s text names.
 pub fn targets(spec: &PromptSpec) -> Targets {
     let mut out = NOTHING;
-    let mut object = 0;
-    for (slot, word) in spec.text().split(' ').enumerate() {
-        let is_colour = Colour::ALL.iter().any(|c| c.name() == word);
-        let is_shape = Shape::ALL.iter().any(|s| s.name() == word || s.plural() == word);
-        if !(is_colour || is_shape) {
-            continue;
-        }
-        let o = spec.objects[object];
+    for w in object_words(spec) {
+        let o = spec.objects[w.object];
         let shape = Shape::ALL.iter().position(|&s| s == o.shape).expect("a world shape");
-        out[slot] = [shape as i32, colour_class(o.colour) as i32, side(spec, object) as i32];
-        if is_shape {
-            object += 1;
-        }
+        out[w.slot] = [shape as i32, colour_class(o.colour) as i32, side(spec, w.object) as i32];
     }
     out
 }
