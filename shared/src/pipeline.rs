@@ -135,6 +135,14 @@ impl NoiseMap {
         }
     }
 
+    /// The same map as a constant: no gradient reaches its weights (a teacher to imitate).
+    pub fn no_grad(self) -> Self {
+        match self {
+            NoiseMap::Folded(g) => NoiseMap::Folded(g.no_grad()),
+            NoiseMap::Light(light) => NoiseMap::Light(light.no_grad()),
+        }
+    }
+
     /// What computes f, in words.
     pub fn describe(&self) -> String {
         match self {

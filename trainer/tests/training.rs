@@ -860,8 +860,13 @@ fn tiny_eval(generator: &Path, out: &Path, extra: &[&str]) -> Output {
 
 /// `fit` on the CPU with the redness reward, one warmup step and `extra` arguments.
 fn tiny_fit(generator: &Path, out: &Path, steps: &str, extra: &[&str]) -> Output {
+    tiny_train("fit", generator, out, steps, extra)
+}
+
+/// `fit` or `finetune` (`command`) as [`tiny_fit`].
+fn tiny_train(command: &str, generator: &Path, out: &Path, steps: &str, extra: &[&str]) -> Output {
     let (generator, out) = (generator.to_str().unwrap(), out.to_str().unwrap());
-    let mut args = vec!["--device", "cpu", "fit", "--generator", generator, "--reward", "redness"];
+    let mut args = vec!["--device", "cpu", command, "--generator", generator, "--reward", "redness"];
     args.extend(["--out", out, "--steps", steps, "--warmup", "1"]);
     args.extend(extra);
     trainer(&args)
@@ -976,21 +981,7 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
     assert_eq!(row["design"], "light 4x4 frequencies, 16 wide, reading the generator's prompt");
     assert_eq!(row["parameters"], ((48 + 13 * 8) * 16 + 16) + (16 * 16 + 16) + (16 * 48 + 48), "{row}");
 
-    let o = trainer(&[
-        "--device",
-        "cpu",
-        "finetune",
-        "--generator",
-        g.to_str().unwrap(),
-        "--reward",
-        "redness",
-        "--design",
-        "light",
-        "--out",
-        dir.join("ft").to_str().unwrap(),
-        "--steps",
-        "1",
-    ]);
+    let o = tiny_train("finetune", &g, &dir.join("ft"), "1", &["--design", "light"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("fine-tuning needs LoRA"), "{o:?}");
     // sizes out of bounds are the arguments' errors, and leave no run folder
     for (args, message) in [
@@ -1002,5 +993,52 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(stderr.contains(message) && !stderr.contains("cannot load"), "{stderr}");
         assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_light_hypernetwork_imitates_a_lora_one() {
+    let dir = fresh("imitate");
+    let g = tiny_teacher(&dir.join("g"));
+    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
+    let lora = dir.join("lora");
+    ok(&tiny_fit(&g, &lora, "3", &[&quick[..], &["--rank", "2", "--lr", "0.05"]].concat()));
+    let teacher = lora.join("hypernoise.safetensors");
+    let light = ["--design", "light", "--grid", "4", "--hidden", "16", "--lr", "0.05"];
+    let imitate = |out: &Path, steps: &str, file: &Path| {
+        let args = [&quick[..], &light[..], &["--imitate", file.to_str().unwrap()]].concat();
+        tiny_fit(&g, out, steps, &args)
+    };
+    let run = dir.join("run");
+    let text = ok(&imitate(&run, "6", &teacher));
+    assert!(text.contains("imitation gap"), "{text}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let gaps: Vec<f64> = metrics.as_array().unwrap()[1..].iter().map(|m| m["imitation"].as_f64().unwrap()).collect();
+    assert!(gaps.len() == 2 && gaps[1] < gaps[0], "the gap closes: {metrics}");
+    assert!(metrics[1]["reward"].is_null(), "no reward is trained on: {metrics}");
+    assert!(tensors(&run.join("hypernoise.safetensors")).keys().all(|k| !k.contains("lora")));
+    // the run's settings include what it imitates: another teacher does not resume it
+    let other = dir.join("other.safetensors");
+    std::fs::copy(&teacher, &other).unwrap();
+    assert!(!imitate(&run, "9", &other).status.success(), "a run resumed with another teacher");
+
+    // what cannot be imitated is refused before a run folder is made
+    let finetuned = dir.join("ft");
+    let o = tiny_train("finetune", &g, &finetuned, "1", &["--rank", "2", "--batch", "2", "--val-every-item", "100"]);
+    ok(&o);
+    let other_generator = tiny_teacher_seeded(&dir.join("g2"), "1");
+    let other_lora = dir.join("lora2");
+    ok(&tiny_fit(&other_generator, &other_lora, "1", &[&quick[..], &["--rank", "2"]].concat()));
+    for (file, says) in [
+        (dir.join("missing.safetensors"), "cannot read"),
+        (finetuned.join("finetune.safetensors"), "fine-tuned adapters, not a noise hypernetwork"),
+        (other_lora.join("hypernoise.safetensors"), "trained on generator"),
+    ] {
+        let out = dir.join("refused");
+        let o = imitate(&out, "1", &file);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains(says), "{says}: {stderr}");
+        assert!(!out.exists(), "{says}: a refused run left a folder");
     }
 }

@@ -124,10 +124,10 @@ impl LightHypernet {
     /// the span of the lowest `grid` x `grid` frequencies. `generator` is the frozen generator
     /// it was trained beside (read when the network reads the prompt through it).
     pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>, generator: &Generator) -> Tensor<4> {
-        let [b, c, h, _] = z.dims();
+        let [b, c, _, _] = z.dims();
         let g = self.grid;
-        let basis = dct_basis(h, g, &z.device()).unsqueeze::<4>(); // (1, 1, H, g)
-        let coefficients = basis.clone().transpose().matmul(z).matmul(basis.clone()); // (B, 3, g, g)
+        let basis = basis_for(&z, g);
+        let coefficients = to_frequencies(&basis, z);
         let prompt = match &self.prompt {
             Some(own) => own.forward(tokens, Adapters::Off),
             None => {
@@ -140,8 +140,35 @@ impl LightHypernet {
         let hidden = silu(self.fc1.forward(x, Adapters::Off));
         let hidden = hidden.clone() + silu(self.fc2.forward(hidden, Adapters::Off));
         let f = self.out.forward(hidden, Adapters::Off).reshape([b, c, g, g]);
-        basis.clone().matmul(f).matmul(basis.transpose())
+        from_frequencies(&basis, f)
     }
+
+    /// The part of `x` (B, 3, H, H) in this network's span: what it can express of another
+    /// hypernetwork's offset.
+    pub fn low_pass(&self, x: Tensor<4>) -> Tensor<4> {
+        low_pass(x, self.grid)
+    }
+}
+
+/// The lowest `grid` x `grid` frequencies of each map of `x` (B, C, H, H), as maps.
+pub fn low_pass(x: Tensor<4>, grid: usize) -> Tensor<4> {
+    let basis = basis_for(&x, grid);
+    from_frequencies(&basis, to_frequencies(&basis, x))
+}
+
+/// The DCT basis for maps shaped as `x` (B, C, H, H), as (1, 1, H, grid).
+fn basis_for(x: &Tensor<4>, grid: usize) -> Tensor<4> {
+    dct_basis(x.dims()[2], grid, &x.device()).unsqueeze::<4>()
+}
+
+/// B^T x B: the kept frequencies of each map (B, C, grid, grid).
+fn to_frequencies(basis: &Tensor<4>, x: Tensor<4>) -> Tensor<4> {
+    basis.clone().transpose().matmul(x).matmul(basis.clone())
+}
+
+/// B F B^T: the maps (B, C, H, H) with frequencies `f`.
+fn from_frequencies(basis: &Tensor<4>, f: Tensor<4>) -> Tensor<4> {
+    basis.clone().matmul(f).matmul(basis.clone().transpose())
 }
 
 /// The first `k` orthonormal DCT-II basis vectors of length `n`, as columns (n, k):

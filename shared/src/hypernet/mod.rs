@@ -168,6 +168,15 @@ impl Adapted {
         }
     }
 
+    /// The part of a noise offset `x` that these adapters can express: the light network's
+    /// frequencies, or all of it for LoRA adapters.
+    pub fn expressible(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.light {
+            Some(light) => light.low_pass(x),
+            None => x,
+        }
+    }
+
     /// z' = z + strength * f(z, c): the hypernetwork's modulated noise (strength 1 as trained).
     pub fn modulate(&self, z: Tensor<4>, tokens: Tensor<2, Int>, strength: f32) -> Tensor<4> {
         z.clone() + self.offset(z, tokens) * strength
@@ -301,7 +310,7 @@ pub fn objective_terms(
     match role {
         Role::NoiseHypernetwork => {
             let f = adapted.offset(z.clone(), tokens.clone());
-            let reg = f.clone().reshape([b as i64, -1]).powi_scalar(2).sum_dim(1).reshape([b]) / 2.0;
+            let reg = half_squared_norms(f.clone());
             let x = adapted.model.generate(z + f, tokens.clone(), sampler);
             (reg, reward(x, tokens))
         }
@@ -310,6 +319,28 @@ pub fn objective_terms(
             (Tensor::zeros([b], &z.device()), reward(x, tokens))
         }
     }
+}
+
+/// Imitation of a trained noise hypernetwork (the teacher, whose offsets f_T(z, c) for this
+/// batch are `target`): per-image 1/2 ||f||^2 and 1/2 ||f - P f_T||^2, with P the projection on
+/// what `adapted` can express, each (B). The mean of the second is the loss: a light network
+/// learns the low frequencies of what a LoRA hypernetwork trained on the reward does, with no
+/// reward of its own to overrate.
+pub fn imitation_terms(
+    adapted: &Adapted,
+    z: Tensor<4>,
+    tokens: Tensor<2, Int>,
+    target: Tensor<4>,
+) -> (Tensor<1>, Tensor<1>) {
+    let f = adapted.offset(z, tokens);
+    let gap = f.clone() - adapted.expressible(target);
+    (half_squared_norms(f), half_squared_norms(gap))
+}
+
+/// 1/2 ||x||^2 of each item of a batch, summed over its elements: (B).
+fn half_squared_norms(x: Tensor<4>) -> Tensor<1> {
+    let b = x.dims()[0];
+    x.reshape([b as i64, -1]).powi_scalar(2).sum_dim(1).reshape([b]) / 2.0
 }
 
 /// The batch loss from [`objective_terms`]: the mean over images of `reg_weight * reg - reward`.

@@ -133,6 +133,36 @@ fn only_adapters_train_and_the_objective_raises_the_reward() {
 }
 
 #[test]
+fn imitation_learns_what_the_light_network_can_express_of_a_teachers_offset() {
+    let file = generator_file();
+    let dev = Device::flex().autodiff();
+    let (z, tokens) = inputs(3);
+    let (teacher, _, _) = trained_adapters(&file, Role::NoiseHypernetwork, LORA);
+    let target = teacher.offset(z.clone(), tokens.clone()).detach();
+    let (a, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
+    let mut a = train_adapters_only(a);
+    let gap = |a: &Adapted| imitation_terms(a, z.clone(), tokens.clone(), target.clone());
+    // at init f = 0: the gap is the teacher's low frequencies alone (grid 4 of 16), not all of it
+    let (reg, before) = gap(&a);
+    assert_eq!(reg.sum().into_scalar::<f32>(), 0.0);
+    let p = light::dct_basis(16, 4, &Device::flex());
+    let pp = p.clone().matmul(p.transpose()).unsqueeze::<4>();
+    let low = pp.clone().matmul(target.clone()).matmul(pp);
+    let expected = half_squared_norms(low);
+    assert!(max_diff(before.clone().reshape([3, 1, 1, 1]), expected.clone().reshape([3, 1, 1, 1])) < 1e-4);
+    let all = half_squared_norms(target.clone()).sum().into_scalar::<f32>();
+    let low_sum = expected.sum().into_scalar::<f32>();
+    assert!(low_sum > 0.0 && low_sum < 0.9 * all, "the high frequencies are not asked for: {low_sum} of {all}");
+    let mut optim = SgdConfig::new().init();
+    for _ in 0..30 {
+        let grads = GradientsParams::from_grads(gap(&a).1.mean().backward(), &a);
+        a = optim.step(0.05, a, grads);
+    }
+    let (before, after) = (before.mean().into_scalar::<f32>(), gap(&a).1.mean().into_scalar::<f32>());
+    assert!(after < 0.5 * before, "imitation gap {before} -> {after}");
+}
+
+#[test]
 fn configs_in_files_are_bounded_and_checked_against_each_other() {
     let file = generator_file();
     let dev = Device::flex();

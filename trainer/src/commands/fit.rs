@@ -4,7 +4,8 @@
 //! reward-hacks). One loop for both: random training prompts and seeded noise each step,
 //! SGD with momentum (the paper's; Adam on request), global-norm clipping, warmup; at every
 //! checkpoint the adapters are scored on validation prompts (never the evaluation set) by the
-//! exact evaluator, and the best ones are kept.
+//! exact evaluator, and the best ones are kept. `fit --imitate` swaps the reward objective for
+//! the distance to a trained hypernetwork's offsets (a light network learning a LoRA one's).
 
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::files;
@@ -26,8 +27,8 @@ use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::images_to_tensor;
 use hypernoise::generator::{GeneratorConfig, LoraConfig, Sampler};
 use hypernoise::hypernet::light::{LightConfig, PromptSource};
-use hypernoise::hypernet::{batch_loss, objective_terms, Adapted, AdapterConfig, Design, Role};
-use hypernoise::pipeline::{Inputs, Method, Pipeline};
+use hypernoise::hypernet::{batch_loss, imitation_terms, objective_terms, Adapted, AdapterConfig, Design, Role};
+use hypernoise::pipeline::{Inputs, Method, NoiseMap, Pipeline};
 use hypernoise::rng::Rng;
 use hypernoise::weights::{config_of, Architecture, WeightsError};
 use hypernoise::world::split::{items, Item, Split};
@@ -98,6 +99,12 @@ pub struct Args {
     pub reg_weight: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Instead of the reward objective, learn to give the offsets of this trained noise
+    /// hypernetwork (of the same generator), as far as the design can express them: a light
+    /// network then learns their low frequencies (`fit` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub imitate: Option<PathBuf>,
     /// Network steps of g(z'): 1 = the one-step student; k > 1 = k Euler steps of a flow model
     /// with guidance (pass the teacher as --generator); `finetune` is one-step only.
     #[arg(long, default_value_t = 1)]
@@ -169,6 +176,9 @@ pub struct Metrics {
     pub step: usize,
     pub reward: Option<f64>,
     pub regulariser: Option<f64>,
+    /// 1/2 ||f - P f_T||^2 per image, when the run imitates a hypernetwork (`--imitate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imitation: Option<f64>,
     pub val_score: f64,
     pub val_reward: f64,
 }
@@ -233,7 +243,12 @@ pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()
             &[series("train reward", |m| m.reward), series("val reward", |m| Some(m.val_reward))],
             false,
         ),
-        chart(&format!("{title}: 1/2 ||f||^2 per image"), "steps", &[series("regulariser", |m| m.regulariser)], false),
+        chart(
+            &format!("{title}: 1/2 ||f||^2 per image"),
+            "steps",
+            &[series("regulariser", |m| m.regulariser), series("imitation 1/2 ||f - f_T||^2", |m| m.imitation)],
+            false,
+        ),
         chart(
             &format!("{title}: exact evaluator on validation prompts"),
             "steps",
@@ -275,6 +290,23 @@ impl Job {
         }
     }
 
+    /// The hypernetwork to imitate (`--imitate`), one frozen copy per device.
+    fn teachers(&self, generator_bytes: &[u8], devices: &[Device]) -> Result<Option<Vec<NoiseMap>>> {
+        let Some(path) = &self.args.imitate else { return Ok(None) };
+        if self.role != Role::NoiseHypernetwork || self.args.gen_steps > 1 {
+            bail!("--imitate trains a noise hypernetwork for the one-step generator (fit without --gen-steps)");
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {} to imitate", path.display()))?;
+        let cannot_load = |e| anyhow!("cannot imitate {}: {e}", path.display());
+        let config = hypernoise::pipeline::adapter_config(&bytes).map_err(cannot_load)?;
+        if config.role != Role::NoiseHypernetwork {
+            bail!("cannot imitate {}: it holds fine-tuned adapters, not a noise hypernetwork", path.display());
+        }
+        let teachers =
+            devices.iter().map(|d| Ok(NoiseMap::load(generator_bytes, &bytes, d).map_err(cannot_load)?.no_grad()));
+        Ok(Some(teachers.collect::<Result<Vec<_>>>()?))
+    }
+
     /// Fresh adapters on the generator in `generator_bytes`. Their random init is made on the CPU
     /// and seeded: the same run twice is the same run, on any device count and backend.
     /// (burn-cuda's random ops draw their seeds from one global generator whenever its lazy
@@ -311,8 +343,10 @@ struct Checkpoints<'a> {
     device: Device,
     out: &'a Path,
     metrics: Vec<Metrics>,
-    /// Each step's [1/2 ||f||^2, reward], batch means, until the next checkpoint.
+    /// Each step's [1/2 ||f||^2, reward or imitation gap], batch means, until the next checkpoint.
     since_checkpoint: Arc<Mutex<Vec<Tensor<1>>>>,
+    /// The second logged term is the imitation gap, not the reward.
+    imitating: bool,
 }
 
 impl Checkpoints<'_> {
@@ -320,7 +354,7 @@ impl Checkpoints<'_> {
         self.out.join("best.safetensors")
     }
 
-    /// The training terms' means since the last checkpoint, [1/2 ||f||^2, reward].
+    /// The training terms' means since the last checkpoint, [1/2 ||f||^2, reward or imitation gap].
     fn train_terms(&self) -> [Option<f64>; 2] {
         let terms = std::mem::take(&mut *self.since_checkpoint.lock().expect("terms"));
         let count = terms.len() as f64;
@@ -346,15 +380,20 @@ impl Checkpoints<'_> {
 
     fn record(&mut self, model: &Adapted, step: usize) -> Result<()> {
         self.metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
-        let [regulariser, reward] = self.train_terms();
+        let [regulariser, second] = self.train_terms();
+        let (reward, imitation) = if self.imitating { (None, second) } else { (second, None) };
         let adapter_bytes = model.valid().to_bytes(self.config)?;
         let (val_score, val_reward) = self.validate(&adapter_bytes)?;
-        let m = Metrics { step, reward, regulariser, val_score, val_reward };
+        let m = Metrics { step, reward, regulariser, imitation, val_score, val_reward };
         let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+        let trained = if self.imitating {
+            format!("imitation gap {}", shown(imitation))
+        } else {
+            format!("train reward {}", shown(reward))
+        };
         eprintln!(
-            "{}: step {step} train reward {}, 1/2||f||^2 {}; validation: evaluator {val_score:.4}, reward {val_reward:.4}",
+            "{}: step {step} {trained}, 1/2||f||^2 {}; validation: evaluator {val_score:.4}, reward {val_reward:.4}",
             self.name,
-            shown(reward),
             shown(regulariser),
         );
         let best_before =
@@ -408,6 +447,7 @@ impl OnBackend for Job {
         let (adapted, config) = self.fresh_adapters(&generator_bytes, &generator_path, &device)?;
         let res = config.generator.resolution;
         let rewards = devices.iter().map(|d| Reward::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
+        let teachers = self.teachers(&generator_bytes, &devices)?;
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(self.name()));
         eprintln!(
             "{}: {} on {} x{} (reward {reward_spec}, {:?}, {:?})",
@@ -436,6 +476,7 @@ impl OnBackend for Job {
             out: &out,
             metrics: read_metrics(&out)?,
             since_checkpoint: Arc::default(),
+            imitating: teachers.is_some(),
         };
 
         // one device's share of a step: its loss and the terms to log
@@ -444,11 +485,21 @@ impl OnBackend for Job {
             let (texts, seeds) = batch_prompts(seed, step, n);
             let inputs = Inputs::new(&texts[shard.range(n)], &seeds[shard.range(n)], res, &shard.device)
                 .expect("training prompts are sentences of the world");
-            let (reg, r) = objective_terms(model, role, sampler, inputs.noise, inputs.tokens, |x, t| {
-                rewards[shard.index].score(x, t)
-            });
-            let terms = Tensor::cat(vec![reg.clone().mean().inner(), r.clone().mean().inner()], 0);
-            (batch_loss(reg, r, reg_weight), terms)
+            let (z, tokens) = (inputs.noise, inputs.tokens);
+            let (reg, second, loss) = match &teachers {
+                Some(teachers) => {
+                    let target = teachers[shard.index].offset(z.clone(), tokens.clone(), &model.model).detach();
+                    let (reg, gap) = imitation_terms(model, z, tokens, target);
+                    (reg, gap.clone(), gap.mean())
+                }
+                None => {
+                    let (reg, r) =
+                        objective_terms(model, role, sampler, z, tokens, |x, t| rewards[shard.index].score(x, t));
+                    (reg.clone(), r.clone(), batch_loss(reg, r, reg_weight))
+                }
+            };
+            let terms = Tensor::cat(vec![reg.mean().inner(), second.mean().inner()], 0);
+            (loss, terms)
         };
         let shard_loss: ShardLoss<Adapted> = Arc::new(shard_loss);
         let model = train_adapters_only(adapted);
