@@ -46,7 +46,7 @@ fn ceiling(pipeline: &Pipeline, every: usize) -> Result<()> {
         let mut noises = vec![z.clone()];
         noises.extend(CEILING_GRIDS.map(|k| z.clone() + low_pass(f.clone(), k)));
         for (noise, report) in noises.into_iter().zip(&mut reports) {
-            for (item, correct) in chunk.iter().zip(verdicts(pipeline, chunk, noise, &inputs)?) {
+            for (item, correct) in chunk.iter().zip(verdicts(chunk, image(pipeline, noise, &inputs))?) {
                 report.add(item.category, correct);
             }
         }
@@ -64,20 +64,16 @@ fn layout(pipeline: &Pipeline) -> Result<()> {
     let inputs = inputs_of(pipeline, &probe, 0)?;
     let other = inputs_of(pipeline, &probe, 0x5555_1234)?.noise;
     let z = inputs.noise.clone();
-    let x = pipeline.generator().generate(z.clone(), inputs.tokens.clone(), pipeline.sampler());
-    let base = verdicts(pipeline, &probe, z.clone(), &inputs)?;
+    let x = image(pipeline, z.clone(), &inputs);
+    let base = verdicts(&probe, x.clone())?;
     let f = offset(pipeline, &inputs)?;
-    let independent =
-        relative(pipeline.generator().generate(other.clone(), inputs.tokens.clone(), pipeline.sampler()), x.clone());
+    let independent = relative(image(pipeline, other.clone(), &inputs), x.clone());
     println!("layout, {} validation items (an independent seed moves the image by {independent:.3})", probe.len());
     for k in LAYOUT_GRIDS {
         let mixed = low_pass(z.clone(), k) + (other.clone() - low_pass(other.clone(), k));
-        let kept =
-            verdicts(pipeline, &probe, mixed.clone(), &inputs)?.iter().zip(&base).filter(|(a, b)| a == b).count();
-        let moved = relative(
-            pipeline.generator().generate(mixed.clone(), inputs.tokens.clone(), pipeline.sampler()),
-            x.clone(),
-        );
+        let x_mixed = image(pipeline, mixed.clone(), &inputs);
+        let kept = verdicts(&probe, x_mixed.clone())?.iter().zip(&base).filter(|(a, b)| a == b).count();
+        let moved = relative(x_mixed, x.clone());
         let f_mixed = offset(pipeline, &Inputs { noise: mixed, tokens: inputs.tokens.clone() })?;
         let f_moved = relative(low_pass(f_mixed, k), low_pass(f.clone(), k));
         println!(
@@ -100,9 +96,13 @@ fn offset(pipeline: &Pipeline, inputs: &Inputs) -> Result<Tensor<4>> {
     Ok(pipeline.modulate(inputs, 1.0)? - inputs.noise.clone())
 }
 
-/// The evaluator's verdicts on the generator's images from `noise` for the items' prompts.
-fn verdicts(pipeline: &Pipeline, items: &[Item], noise: Tensor<4>, inputs: &Inputs) -> Result<Vec<bool>> {
-    let x = pipeline.generator().generate(noise, inputs.tokens.clone(), pipeline.sampler());
+/// The generator's images from `noise` for the prompts of `inputs`.
+fn image(pipeline: &Pipeline, noise: Tensor<4>, inputs: &Inputs) -> Tensor<4> {
+    pipeline.generator().generate(noise, inputs.tokens.clone(), pipeline.sampler())
+}
+
+/// The evaluator's verdicts on images `x` of the items' prompts.
+fn verdicts(items: &[Item], x: Tensor<4>) -> Result<Vec<bool>> {
     let images = finite_images(x, Method::Base)?;
     items.iter().zip(images).map(|(item, image)| Ok(evaluate(&item.prompt, &image)?.correct)).collect()
 }
