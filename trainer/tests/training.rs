@@ -278,6 +278,12 @@ fn distil_then_sample_and_evaluate() {
     assert!(student_of("uniform") != student_of("positions"));
     let o = again(&student, "refused", "1", &["--mix", "single_object=1"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no training prompts"));
+    // a teacher of a few steps is rarely right: --only-correct gives up after 8 images per pair
+    // asked for, says how often it was right, and starts no run
+    let o = again(&student, "only-correct", "1", &["--only-correct"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("of the teacher's 64 images") && err.contains("position"), "{err}");
+    assert!(!dir.join("only-correct").exists());
 
     let png = dir.join("x.png");
     let text = ok(&trainer(&[

@@ -4,7 +4,9 @@
 //! new pairs (another `--seed`), which adds data without paying for the old pairs again.
 //! Regression on ODE pairs keeps g a deterministic function of z that inherits the teacher's
 //! noise-to-layout map, which is what noise optimisation (ReNO, HyperNoise) needs; it is also
-//! the cheapest distillation to run.
+//! the cheapest distillation to run. `--only-correct` keeps only the pairs whose image the exact
+//! evaluator accepts for its (training) prompt, so the student learns the teacher's map where
+//! the teacher is right and is free to differ where it is wrong.
 
 use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
@@ -12,13 +14,15 @@ use crate::models::{load_generator, load_init};
 use crate::train::data::{sample_prompt, Mix};
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use crate::train::step::Local;
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
+use hypernoise::eval::{detect, judge, Report};
+use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tensor_to_images, tokens_tensor};
 use hypernoise::generator::{Generator, Sampler};
 use hypernoise::rng::Rng;
+use hypernoise::world::{Image, PromptSpec};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -54,6 +58,10 @@ pub struct Args {
     /// "position=6,color_attr=3,two_object=1,counting=2,colors=1"); default: uniform.
     #[arg(long, default_value_t)]
     pub mix: Mix,
+    /// Keep only pairs whose teacher image the exact evaluator accepts for its training prompt,
+    /// making more until `--pairs` are kept (at most 8 times as many).
+    #[arg(long)]
+    pub only_correct: bool,
     #[serde(skip)]
     #[arg(long, default_value_t = 512)]
     pub pair_batch: usize,
@@ -65,27 +73,72 @@ pub struct Args {
 /// Noise, the teacher's images from it, and the prompts' tokens.
 type Pairs = (Tensor<4>, Tensor<4>, Tensor<2, Int>);
 
-/// The teacher's endpoints for `n` seeded noises and training prompts: (z, x, tokens).
+/// How many pairs `--only-correct` may make per pair it keeps before giving up on the teacher.
+const MAX_DRAWS_PER_KEPT: usize = 8;
+
+/// The teacher's endpoints for seeded noises and training prompts: (z, x, tokens), `a.pairs`
+/// of them; with `--only-correct`, those the exact evaluator accepts.
 fn make_pairs(teacher: &Generator, res: usize, a: &Args, device: &Device) -> Result<Pairs> {
     let mut rng = Rng::derive(a.seed, "pairs");
-    let texts: Vec<String> = (0..a.pairs).map(|_| sample_prompt(&mut rng, &a.mix.categories).text()).collect();
-    let seeds: Vec<u64> = (0..a.pairs).map(|_| rng.next_u64()).collect();
-    let ids = encode_prompts(&texts).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bar = crate::progress::bar(a.pairs, "teacher ODE");
+    let bar = crate::progress::bar(a.pairs, if a.only_correct { "correct pairs" } else { "teacher ODE" });
     let (mut zs, mut xs, mut ts) = (vec![], vec![], vec![]);
-    for (id_chunk, seed_chunk) in ids.chunks(a.pair_batch).zip(seeds.chunks(a.pair_batch)) {
-        let z = noise_tensor(seed_chunk, res, device);
-        let tokens = tokens_tensor(id_chunk, device);
+    let mut judged = Report::default();
+    let mut kept = 0;
+    while kept < a.pairs {
+        if judged.images() >= MAX_DRAWS_PER_KEPT * a.pairs {
+            bail!(
+                "the evaluator accepted only {kept} of the teacher's {} images; --only-correct needs a teacher \
+                 that is right more often (accuracy per task type: {:?})",
+                judged.images(),
+                judged.scores()
+            );
+        }
+        let n = if a.only_correct { a.pair_batch } else { a.pair_batch.min(a.pairs - kept) };
+        let specs: Vec<PromptSpec> = (0..n).map(|_| sample_prompt(&mut rng, &a.mix.categories)).collect();
+        let seeds: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
+        let texts: Vec<String> = specs.iter().map(PromptSpec::text).collect();
+        let ids = encode_prompts(&texts).map_err(|e| anyhow!("{e}"))?;
+        let z = noise_tensor(&seeds, res, device);
+        let tokens = tokens_tensor(&ids, device);
         let x = teacher
             .generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance })
             .clamp(-1.0, 1.0);
-        zs.push(z);
-        xs.push(x);
-        ts.push(tokens);
-        bar.inc(id_chunk.len() as u64);
+        let keep: Vec<i32> = if a.only_correct {
+            let verdicts = accepted(&specs, &tensor_to_images(x.clone()));
+            specs.iter().zip(&verdicts).for_each(|(spec, &ok)| judged.add(spec.category(), ok));
+            (0..n as i32).filter(|&i| verdicts[i as usize]).take(a.pairs - kept).collect()
+        } else {
+            (0..n as i32).collect()
+        };
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(keep.clone(), [keep.len()]), device);
+        zs.push(z.select(0, rows.clone()));
+        xs.push(x.select(0, rows.clone()));
+        ts.push(tokens.select(0, rows));
+        kept += keep.len();
+        bar.set_position(kept as u64);
     }
     bar.finish_and_clear();
+    if a.only_correct {
+        eprintln!("kept {kept} of {} teacher images, accepted per task type: {:?}", judged.images(), judged.scores());
+    }
     Ok((Tensor::cat(zs, 0), Tensor::cat(xs, 0), Tensor::cat(ts, 0)))
+}
+
+/// Whether the exact evaluator accepts each image for its prompt, judged on all cores: the
+/// evaluator runs on the CPU, and a GPU teacher makes images faster than one core judges them.
+fn accepted(specs: &[PromptSpec], images: &[Image]) -> Vec<bool> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_core = specs.len().div_ceil(cores).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = specs
+            .chunks(per_core)
+            .zip(images.chunks(per_core))
+            .map(|(specs, images)| {
+                s.spawn(move || specs.iter().zip(images).map(|(p, i)| judge(p, &detect(i)).correct).collect::<Vec<_>>())
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("an evaluator thread panicked")).collect()
+    })
 }
 
 impl OnBackend for Args {
@@ -132,5 +185,27 @@ impl OnBackend for Args {
             write_finished_generator(&self.out, file, weights, &student.valid(), &config, Sampler::OneStep, &device)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypernoise::world::render::render;
+    use hypernoise::world::scene::Scene;
+
+    #[test]
+    fn accepted_judges_each_image_against_its_own_prompt_in_order() {
+        let specs: Vec<PromptSpec> = ["a red circle", "two blue squares", "a green star above a yellow triangle"]
+            .iter()
+            .map(|p| PromptSpec::parse(p).unwrap())
+            .collect();
+        let renders: Vec<Image> = specs.iter().map(|s| render(&Scene::sample(s, 3, 64))).collect();
+        // enough copies that every core judges a slice, so the order across threads is checked
+        let specs: Vec<PromptSpec> = specs.iter().cycle().take(30).cloned().collect();
+        let right: Vec<Image> = renders.iter().cycle().take(30).cloned().collect();
+        let shifted: Vec<Image> = renders.iter().cycle().skip(1).take(30).cloned().collect();
+        assert_eq!(accepted(&specs, &right), vec![true; 30]);
+        assert_eq!(accepted(&specs, &shifted), vec![false; 30]);
     }
 }
