@@ -103,22 +103,24 @@ fn make_pairs(teacher: &Generator, res: usize, a: &Args, device: &Device) -> Res
         let x = teacher
             .generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance })
             .clamp(-1.0, 1.0);
-        let keep: Vec<i32> = if a.only_correct {
+        let (z, x, tokens, count) = if a.only_correct {
             let verdicts = accepted(&specs, &tensor_to_images(x.clone()));
             specs.iter().zip(&verdicts).for_each(|(spec, &ok)| judged.add(spec.category(), ok));
-            (0..n as i32).filter(|&i| verdicts[i as usize]).take(a.pairs - kept).collect()
+            let keep: Vec<i32> = (0..n as i32).filter(|&i| verdicts[i as usize]).take(a.pairs - kept).collect();
+            // no zero-row tensors for the backends to concatenate
+            if keep.is_empty() {
+                continue;
+            }
+            let count = keep.len();
+            let rows = Tensor::<1, Int>::from_data(TensorData::new(keep, [count]), device);
+            (z.select(0, rows.clone()), x.select(0, rows.clone()), tokens.select(0, rows), count)
         } else {
-            (0..n as i32).collect()
+            (z, x, tokens, n)
         };
-        // no zero-row tensors for the backends to concatenate
-        if keep.is_empty() {
-            continue;
-        }
-        let rows = Tensor::<1, Int>::from_data(TensorData::new(keep.clone(), [keep.len()]), device);
-        zs.push(z.select(0, rows.clone()));
-        xs.push(x.select(0, rows.clone()));
-        ts.push(tokens.select(0, rows));
-        kept += keep.len();
+        zs.push(z);
+        xs.push(x);
+        ts.push(tokens);
+        kept += count;
         bar.set_position(kept as u64);
     }
     bar.finish_and_clear();
