@@ -8,7 +8,8 @@
 #   scripts/gpu/hypernoise.sh check   # trainer check-device: this GPU's passes and gradients against
 #                                     # the CPU's; the script stops (exit 1) if they differ beyond rounding
 #   scripts/gpu/hypernoise.sh rewards # candidate rewards (REWARDS), then what ReNO and best-of-50 make of
-#                                     # each and of the shipped one on the validation prompts
+#                                     # each and of the shipped one on the validation prompts (every
+#                                     # VAL_EVERY-th item, default all 624)
 # Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
 # Runs (and rewards) are spread over the GPUs round-robin: GPU_IDS="0 1" (by default all of them).
 # Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
@@ -91,7 +92,7 @@ rewards)
     name=$(basename "$(dirname "$f")"); [ "$name" = weights ] && name=shipped
     [ "$name" != shipped ] && cp "$f" "runs/rewards/$name.safetensors" && cp "runs/$name/accuracy.json" "runs/rewards/$name-accuracy.json"
     echo "== $name: $(cat "runs/$name/accuracy.json" 2>/dev/null | tr -d '\n ')"
-    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" eval --split val --methods base,best-of-n,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
+    CUDA_VISIBLE_DEVICES=$(gpu 0) bounded "$T" --device "$GPU" eval --split val --every "${VAL_EVERY:-1}" --methods base,best-of-n,reno --reward "$f" --card "$CARD" --out "runs/rewards/val-$name" \
       2>&1 | grep -v '^\s*$' | tail -8
   done
   # f32 weights barely compress: pieces under $OUT's 16 MiB a file (cat rewards.tgz.part-* | tar xz)

@@ -133,9 +133,10 @@ const SCALE_SUFFIX: &str = ".q8_scale";
 /// Bit widths [`quantize`] stores.
 pub const QUANTIZED_BITS: std::ops::RangeInclusive<u32> = 2..=8;
 
-/// A copy of a weights file for the browser's download: every f32 tensor of two or more
+/// A copy of a weights file for the browser's download: every tensor of two or more
 /// dimensions stored as `bits`-bit integers (symmetric, in 8-bit storage) with one f32 scale
-/// per row (per output channel of a convolution), the others (biases, norms) as f16. Loading
+/// per row (per output channel of a convolution), the others (biases, norms) as f16; a file
+/// stored at f16 (or already quantised) is widened to f32 first, so it shrinks the same. Loading
 /// dequantizes to f32, which is what the models compute in. Below 8 bits each row's range is
 /// clipped where that minimises the row's squared error (a few outlying weights would
 /// otherwise spend most of the levels); the bytes left unused compress away under gzip, so
@@ -145,7 +146,7 @@ pub fn quantize(bytes: &[u8], bits: u32) -> Result<Vec<u8>, WeightsError> {
         return Err(WeightsError::Save(format!("{bits}-bit weights: from 2 to 8 bits are stored")));
     }
     rewrite(
-        bytes,
+        &widened(bytes)?,
         |_| {},
         |name, t, raw| {
             Ok(match (t.dtype.as_str(), t.shape.len()) {

@@ -175,6 +175,26 @@ fn evaluate_saves_a_set_for_people_to_label() {
 }
 
 #[test]
+fn evaluate_scores_training_prompts_beside_held_out_ones() {
+    use hypernoise::world::split::{prompts, Split};
+    use hypernoise::world::Category;
+    let dir = temp_dir("train-split");
+    let args = ["--device", "cpu", "evaluate", "--split", "train", "--per-category", "1", "--save-dir"];
+    let o = trainer(&[&args[..], &[dir.to_str().unwrap(), "--source", "student"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = std::fs::read_to_string(dir.join("student-manifest.jsonl")).unwrap();
+    let texts = |split| Category::ALL.into_iter().flat_map(move |c| prompts(split, c)).map(|p| p.text());
+    let (train, held_out): (Vec<_>, Vec<_>) = (texts(Split::Train).collect(), texts(Split::Eval).collect());
+    let drawn: Vec<String> = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["prompt"].as_str().unwrap().to_string())
+        .collect();
+    let kinds = Category::ALL.into_iter().filter(|&c| !prompts(Split::Train, c).is_empty()).count();
+    assert_eq!(drawn.len(), kinds, "one item of each task type that has training prompts");
+    assert!(drawn.iter().all(|p| train.contains(p) && !held_out.contains(p)), "{drawn:?}");
+}
+
+#[test]
 fn bad_input_gets_clear_errors() {
     let dir = temp_dir("bad");
     let o = trainer(&["eval-images", "--dir", "/no/such/folder"]);

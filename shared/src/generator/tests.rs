@@ -184,6 +184,11 @@ fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
     }
     // an 8-bit tensor whose row scales are missing is a readable error
     let q8 = weights::quantize(&bytes, 8).unwrap();
+    // a file shipped at f16 quantises the same way, not kept at f16
+    let q8_of_half = weights::quantize(&weights::to_f16(&bytes).unwrap(), 8).unwrap();
+    assert_eq!(q8_of_half.len(), q8.len());
+    let matrices = weights::read_header(&q8_of_half).unwrap().tensors.into_values().filter(|t| t.shape.len() >= 2);
+    assert!(matrices.map(|t| t.dtype).all(|d| d == "I8"));
     let header = weights::read_header(&q8).unwrap();
     let name = header.tensors.iter().find(|(_, t)| t.dtype == "I8").map(|(n, _)| n.clone()).unwrap();
     let key = format!("{name}.q8_scale");

@@ -131,7 +131,11 @@ fn diversity(items: &[Item], images: &[Image]) -> f64 {
 /// What every row is measured with, loaded once.
 struct Bench<'a> {
     args: &'a Args,
+    /// Where the methods without gradients run: a forward pass on an autodiff device keeps its
+    /// graph, which these never differentiate (on the CPU, gigabytes within a minute).
     device: Device,
+    /// Where ReNO runs, differentiating through the generator and the reward.
+    autodiff: Device,
     generator_path: PathBuf,
     pipeline: Pipeline,
     /// The adapter rows' files.
@@ -213,9 +217,9 @@ impl Bench<'_> {
 
     /// ReNO from each item's noise, differentiating through the generator and the reward.
     fn reno(&self, name: &str) -> Result<Run> {
-        let (g, _) = load_generator(&self.generator_path, &self.device)?;
+        let (g, _) = load_generator(&self.generator_path, &self.autodiff)?;
         let g = g.no_grad();
-        let reward = Reward::parse(&self.reward_spec, self.pipeline.resolution(), &self.device)?;
+        let reward = Reward::parse(&self.reward_spec, self.pipeline.resolution(), &self.autodiff)?;
         let iterations = self.args.reno_iterations as usize;
         let settings = RenoConfig { iterations, ..RenoConfig::default() };
         self.timed(name, iterations + 1, |_, inputs| {
@@ -324,10 +328,11 @@ impl Args {
         Ok(files)
     }
 
-    fn bench(&self, device: Device) -> Result<Bench<'_>> {
+    fn bench(&self, autodiff: Device) -> Result<Bench<'_>> {
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
         let adapters = self.adapter_files()?;
         let paths: Vec<PathBuf> = adapters.iter().map(|(_, path, _)| path.clone()).collect();
+        let device = autodiff.clone().inner();
         let pipeline = load_pipeline(&generator_path, &paths, &device)?;
         let adapter_files = adapters.into_iter().map(|(row, _, file)| (row, file)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
@@ -336,6 +341,7 @@ impl Args {
         Ok(Bench {
             args: self,
             device,
+            autodiff,
             generator_path,
             pipeline,
             adapter_files,

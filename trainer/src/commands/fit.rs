@@ -340,6 +340,8 @@ struct Checkpoints<'a> {
     sampler: Sampler,
     val_items: Vec<Item>,
     val_reward: Reward,
+    /// Validation's device, without autodiff: a forward pass on the training device would keep
+    /// its graph, which validation never differentiates.
     device: Device,
     out: &'a Path,
     metrics: Vec<Metrics>,
@@ -471,8 +473,8 @@ impl OnBackend for Job {
             config: &config,
             sampler,
             val_items: items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect(),
-            val_reward: Reward::parse(&reward_spec, res, &device)?,
-            device: device.clone(),
+            val_reward: Reward::parse(&reward_spec, res, &device.clone().inner())?,
+            device: device.clone().inner(),
             out: &out,
             metrics: read_metrics(&out)?,
             since_checkpoint: Arc::default(),

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Which {
+    /// The training prompts (with the evaluation set's seeds per prompt): how far a model's
+    /// score on prompts it trained on stands above its score on held-out ones.
+    Train,
     Val,
     Eval,
 }
@@ -14,6 +17,7 @@ pub enum Which {
 impl From<Which> for Split {
     fn from(w: Which) -> Self {
         match w {
+            Which::Train => Self::Train,
             Which::Val => Self::Val,
             Which::Eval => Self::Eval,
         }
@@ -31,10 +35,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let split = match a.split {
-        Which::Val => Split::Val,
-        Which::Eval => Split::Eval,
-    };
+    let split: Split = a.split.into();
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     let items = items(split);
     let pb = progress::bar(items.len(), "rendering");
