@@ -109,8 +109,9 @@ fn teach_init_continues_a_teacher_of_the_same_design_only() {
     assert!(tensors(&out.join("teacher.safetensors")) == tensors(&first));
     // a teacher of the pooled design does not continue as a token-conditioned one
     let pooled = dir.join("pooled");
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/generator.safetensors");
-    let o = trainer(&continue_args(&pooled, "0", &shipped));
+    let pooled_file = dir.join("pooled.safetensors");
+    std::fs::write(&pooled_file, tiny_pooled_generator()).unwrap();
+    let o = trainer(&continue_args(&pooled, "0", &pooled_file));
     assert!(
         !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another architecture"),
         "{}",
@@ -876,6 +877,13 @@ fn tiny_train(command: &str, generator: &Path, out: &Path, steps: &str, extra: &
     args.extend(["--out", out, "--steps", steps, "--warmup", "1"]);
     args.extend(extra);
     trainer(&args)
+}
+
+/// A freshly initialised generator of the pooled design (one prompt vector), at the tiny size.
+fn tiny_pooled_generator() -> Vec<u8> {
+    use hypernoise::generator::{Generator, GeneratorConfig};
+    let c = GeneratorConfig::tiny_pooled();
+    Generator::new(&c, None, &burn::prelude::Device::flex()).to_bytes(&c).unwrap()
 }
 
 fn tiny_teacher_seeded(dir: &Path, seed: &str) -> PathBuf {
