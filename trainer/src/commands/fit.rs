@@ -466,6 +466,7 @@ impl OnBackend for Job {
         spec.global_clip = Some(a.clip);
         let settings = serde_json::json!({ "args": a, "role": role, "sampler": format!("{sampler:?}"), "generator": config.generator_fingerprint });
         let export = |m: &Adapted| Ok(m.valid().to_bytes(&config)?);
+        let validation_device = device.clone().inner();
         let mut checkpoints = Checkpoints {
             name: self.name(),
             method: Method::of(role),
@@ -473,8 +474,8 @@ impl OnBackend for Job {
             config: &config,
             sampler,
             val_items: items(Split::Val).into_iter().step_by(a.val_every_item.max(1)).collect(),
-            val_reward: Reward::parse(&reward_spec, res, &device.clone().inner())?,
-            device: device.clone().inner(),
+            val_reward: Reward::parse(&reward_spec, res, &validation_device)?,
+            device: validation_device,
             out: &out,
             metrics: read_metrics(&out)?,
             since_checkpoint: Arc::default(),

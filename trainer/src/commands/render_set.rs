@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Which {
-    /// The training prompts (with the evaluation set's seeds per prompt): how far a model's
-    /// score on prompts it trained on stands above its score on held-out ones.
+    /// The training prompts (seeds per prompt by the evaluation set's rule): how a model scores
+    /// on the prompts it trained on, beside the held-out ones.
     Train,
     Val,
     Eval,
