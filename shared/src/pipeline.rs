@@ -8,7 +8,7 @@
 use crate::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::{Adapters, Generator, GeneratorConfig, Sampler};
 use crate::hypernet::light::{LightHypernet, PromptSource};
-use crate::hypernet::{fold, load_light, Adapted, AdapterConfig, Design, FoldCheck, Role};
+use crate::hypernet::{fold, load_light, offset_at, Adapted, AdapterConfig, Design, FoldCheck, Role};
 use crate::text::PromptError;
 use crate::weights::{self, WeightsError};
 use crate::world::{Image, PromptSpec};
@@ -120,8 +120,9 @@ impl Inputs {
 #[derive(Clone)]
 #[allow(clippy::large_enum_variant, reason = "one per pipeline, boxed there")]
 pub enum NoiseMap {
-    /// LoRA adapters folded into a copy of the generator: one plain network pass.
-    Folded(Generator),
+    /// LoRA adapters folded into a copy of the generator: one plain network pass, at the
+    /// hypernetwork's offset resolution ([`crate::hypernet::offset_at`]; None: the noise's own).
+    Folded(Generator, Option<usize>),
     /// The light hypernetwork on the noise's low frequencies.
     Light(LightHypernet),
 }
@@ -130,7 +131,9 @@ impl NoiseMap {
     /// f(z, c), beside the frozen generator `base` it was trained on.
     pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>, base: &Generator) -> Tensor<4> {
         match self {
-            NoiseMap::Folded(g) => g.noise_offset_with(z, tokens, Adapters::Off),
+            NoiseMap::Folded(g, resolution) => {
+                offset_at(*resolution, z, |z| g.noise_offset_with(z, tokens, Adapters::Off))
+            }
             NoiseMap::Light(light) => light.offset(z, tokens, base),
         }
     }
@@ -138,7 +141,7 @@ impl NoiseMap {
     /// The same map as a constant: no gradient reaches its weights (a teacher to imitate).
     pub fn no_grad(self) -> Self {
         match self {
-            NoiseMap::Folded(g) => NoiseMap::Folded(g.no_grad()),
+            NoiseMap::Folded(g, resolution) => NoiseMap::Folded(g.no_grad(), resolution),
             NoiseMap::Light(light) => NoiseMap::Light(light.no_grad()),
         }
     }
@@ -146,7 +149,10 @@ impl NoiseMap {
     /// What computes f, in words.
     pub fn describe(&self) -> String {
         match self {
-            NoiseMap::Folded(_) => "LoRA copy of the generator (one more generator pass)".into(),
+            NoiseMap::Folded(_, None) => "LoRA copy of the generator (one more generator pass)".into(),
+            NoiseMap::Folded(_, Some(r)) => {
+                format!("LoRA copy of the generator, run on the noise's {r}x{r} block means (a fraction of a generator pass)")
+            }
             NoiseMap::Light(l) => {
                 let reads = match l.prompt_source() {
                     PromptSource::Own => "its own prompt encoder",
@@ -163,7 +169,7 @@ impl NoiseMap {
     /// The noise hypernetwork in `adapters` (either design) on the generator in `generator`.
     pub fn load(generator: &[u8], adapters: &[u8], device: &Device) -> Result<Self, WeightsError> {
         Ok(match adapter_config(adapters)?.design {
-            Design::Lora(_) => NoiseMap::Folded(fold(generator, adapters, device)?.0),
+            Design::Lora(lora) => NoiseMap::Folded(fold(generator, adapters, device)?.0, lora.offset_resolution),
             Design::Light(_) => NoiseMap::Light(load_light(generator, adapters, device)?.0),
         })
     }
@@ -239,10 +245,11 @@ impl Pipeline {
     }
 
     /// Generator-sized network evaluations per image of `method`: the sampler's, and one more
-    /// for a LoRA hypernetwork's f (the light one costs a small fraction of one).
+    /// for a LoRA hypernetwork's f at the noise's resolution (the light one, and a LoRA one at a
+    /// coarser resolution, cost a fraction of one).
     pub fn nfe(&self, method: Method) -> usize {
         let folded_f =
-            matches!((method, self.hypernetwork.as_deref()), (Method::Hypernoise, Some(NoiseMap::Folded(_))));
+            matches!((method, self.hypernetwork.as_deref()), (Method::Hypernoise, Some(NoiseMap::Folded(_, None))));
         self.sampler.nfe() + usize::from(folded_f)
     }
 

@@ -865,6 +865,13 @@ fn tiny_eval(generator: &Path, out: &Path, extra: &[&str]) -> Output {
     trainer(&args)
 }
 
+/// The base and HyperNoise rows of [`tiny_eval`] with `adapters`, every 100th item: eval.json.
+fn hypernoise_table(generator: &Path, adapters: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let rows = ["--hypernoise", adapters.to_str().unwrap(), "--methods", "base,hypernoise", "--every", "100"];
+    ok(&tiny_eval(generator, out, &[&rows[..], &["--batch", "4"], extra].concat()));
+    serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap()
+}
+
 /// `fit` on the CPU with the redness reward, one warmup step and `extra` arguments.
 fn tiny_fit(generator: &Path, out: &Path, steps: &str, extra: &[&str]) -> Output {
     tiny_train("fit", generator, out, steps, extra)
@@ -962,16 +969,9 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
     let o = tiny_fit(&g, &run, "6", &["--batch", "2", "--checkpoint-every", "2", "--val-every-item", "100"]);
     assert!(!o.status.success(), "a LoRA run resumed a light run's folder");
 
-    let table = dir.join("table");
-    let text = ok(&tiny_eval(
-        &g,
-        &table,
-        &["--hypernoise", adapters.to_str().unwrap(), "--methods", "base,hypernoise", "--every", "100", "--batch", "4"],
-    ));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(table.join("eval.json")).unwrap()).unwrap();
+    let json = hypernoise_table(&g, &adapters, &dir.join("table"), &[]);
     let row = &json["rows"]["hypernoise"];
-    assert!(row["mean"].as_f64().is_some(), "{text}\n{json}");
+    assert!(row["mean"].as_f64().is_some(), "{json}");
     assert_eq!(row["design"], "light 4x4 frequencies, 16 wide");
     // the prompt encoder's embeddings ((28 words + 12 positions) x 16), its two layers (12 x 16
     // -> 16 -> 16), the MLP's three (3 x 4 x 4 coefficients and the prompt's 16 -> 16 -> 16 -> 48)
@@ -986,11 +986,7 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
     ok(&tiny_fit(&g, &reads, "2", &args));
     let adapters = reads.join("hypernoise.safetensors");
     assert!(tensors(&adapters).keys().all(|k| !k.starts_with("prompt")));
-    let table = dir.join("table-reads");
-    let hypernoise = ["--hypernoise", adapters.to_str().unwrap(), "--methods", "base,hypernoise", "--every", "100"];
-    ok(&tiny_eval(&g, &table, &[&hypernoise[..], &["--batch", "4"]].concat()));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(table.join("eval.json")).unwrap()).unwrap();
+    let json = hypernoise_table(&g, &adapters, &dir.join("table-reads"), &[]);
     let row = &json["rows"]["hypernoise"];
     assert_eq!(row["design"], "light 4x4 frequencies, 16 wide, reading the generator's prompt");
     assert_eq!(row["parameters"], ((48 + 13 * 8) * 16 + 16) + (16 * 16 + 16) + (16 * 48 + 48), "{row}");
@@ -1008,6 +1004,40 @@ fn fit_trains_a_light_hypernetwork_that_eval_serves() {
         assert!(stderr.contains(message) && !stderr.contains("cannot load"), "{stderr}");
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_steps() {
+    let dir = fresh("coarse");
+    let g = tiny_teacher(&dir.join("g"));
+    let coarse = ["--offset-resolution", "8", "--batch", "2", "--checkpoint-every", "2", "--val-every-item", "100"];
+    let run = dir.join("run");
+    ok(&tiny_fit(&g, &run, "2", &coarse));
+    let adapters = run.join("hypernoise.safetensors");
+    let json = hypernoise_table(&g, &adapters, &dir.join("table"), &[]);
+    let row = &json["rows"]["hypernoise"];
+    assert_eq!(row["design"], "LoRA rank 32 alpha 32, f at 8x8", "{row}");
+    assert_eq!(row["nfe"], 1, "f on 8 x 8 block means is a fraction of a generator pass: {row}");
+
+    // continuing them: the same design, or a clear refusal that names both
+    let more = dir.join("more");
+    let init = ["--init", adapters.to_str().unwrap()];
+    ok(&tiny_fit(&g, &more, "2", &[&coarse[..], &init[..]].concat()));
+    assert!(more.join("hypernoise.safetensors").exists());
+    let o = tiny_fit(&g, &dir.join("other"), "2", &[&["--batch", "2"][..], &init[..]].concat());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("cannot continue") && stderr.contains("f at 8x8"), "{stderr}");
+    let o = tiny_fit(&g, &dir.join("bad"), "1", &["--offset-resolution", "5"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("offset resolution 5 must divide"), "{o:?}");
+    let o = tiny_train("finetune", &g, &dir.join("ft"), "1", &["--offset-resolution", "8"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("only a noise hypernetwork"), "{o:?}");
+
+    // k Euler steps of the teacher: base and HyperNoise rows, the sampler on record
+    let json = hypernoise_table(&g, &adapters, &dir.join("k-steps"), &["--gen-steps", "2"]);
+    assert_eq!(json["sampler"], "Flow { steps: 2, guidance: 3.0 }");
+    assert_eq!(json["rows"]["base"]["nfe"], 4, "{json}");
+    let o = tiny_eval(&g, &dir.join("k-all"), &["--gen-steps", "2", "--every", "100"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("base and HyperNoise rows only"), "{o:?}");
 }
 
 #[test]

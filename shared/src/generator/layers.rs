@@ -24,11 +24,17 @@ pub enum Adapters {
     FineTune,
 }
 
-/// Rank and scale of the adapters.
+/// Rank and scale of the adapters, and where a noise hypernetwork made of them works.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoraConfig {
     pub rank: usize,
     pub alpha: f32,
+    /// A noise hypernetwork's working resolution: f computed on the noise averaged over blocks
+    /// down to this many pixels a side and repeated back over each block, for a fraction of a
+    /// generator pass (a one-step image's layout lives in the noise's low frequencies:
+    /// docs/hypernoise.md). None: at the noise's own resolution, the paper's hypernetwork.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_resolution: Option<usize>,
 }
 
 impl LoraConfig {
@@ -343,7 +349,7 @@ mod tests {
     #[test]
     fn convolution_adapter_as_one_kernel_is_the_two_step_branch() {
         let dev = Device::flex();
-        let lora = LoraConfig { rank: 3, alpha: 6.0 };
+        let lora = LoraConfig { rank: 3, alpha: 6.0, offset_resolution: None };
         for stride in [1, 2] {
             let mut conv = Conv::new(4, 5, 3, stride, Some(lora), &dev);
             let l = conv.lora.as_mut().unwrap();

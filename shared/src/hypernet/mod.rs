@@ -53,7 +53,13 @@ pub enum Design {
 impl std::fmt::Display for Design {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Design::Lora(l) => write!(f, "LoRA rank {} alpha {}", l.rank, l.alpha),
+            Design::Lora(l) => {
+                write!(f, "LoRA rank {} alpha {}", l.rank, l.alpha)?;
+                match l.offset_resolution {
+                    Some(r) => write!(f, ", f at {r}x{r}"),
+                    None => Ok(()),
+                }
+            }
             Design::Light(l) => {
                 write!(f, "light {0}x{0} frequencies, {1} wide", l.grid, l.hidden)?;
                 match l.prompt {
@@ -69,7 +75,17 @@ impl Design {
     /// Sizes within bounds, for `role` on a generator of `generator`'s architecture.
     pub fn check(&self, role: Role, generator: &GeneratorConfig) -> Result<(), String> {
         match self {
-            Design::Lora(lora) => lora.check(),
+            Design::Lora(lora) => {
+                lora.check()?;
+                match lora.offset_resolution {
+                    Some(_) if role == Role::FineTune => Err(
+                        "fine-tuning adapts the generator itself; only a noise hypernetwork has an offset resolution"
+                            .into(),
+                    ),
+                    Some(r) => check_offset_resolution(r, generator),
+                    None => Ok(()),
+                }
+            }
             Design::Light(_) if role == Role::FineTune => {
                 Err("a light hypernetwork only changes the noise; fine-tuning needs LoRA adapters".into())
             }
@@ -77,11 +93,56 @@ impl Design {
         }
     }
 
+    /// Where the noise hypernetwork computes f (None: at the noise's own resolution).
+    pub fn offset_resolution(&self) -> Option<usize> {
+        self.lora().and_then(|l| l.offset_resolution)
+    }
+
     fn lora(&self) -> Option<LoraConfig> {
         match self {
             Design::Lora(lora) => Some(*lora),
             Design::Light(_) => None,
         }
+    }
+}
+
+/// A LoRA hypernetwork's working resolution `r` for `generator`: whole blocks of its noise, and
+/// a size its U-Net can halve at every level.
+fn check_offset_resolution(r: usize, generator: &GeneratorConfig) -> Result<(), String> {
+    let (res, halvings) = (generator.resolution, 1 << (generator.levels() - 1));
+    if r == 0 || !res.is_multiple_of(r) || !r.is_multiple_of(halvings) {
+        return Err(format!(
+            "offset resolution {r} must divide the noise's {res} px and be a multiple of {halvings} (the U-Net's {} levels)",
+            generator.levels()
+        ));
+    }
+    Ok(())
+}
+
+/// `z` (B, C, H, W) averaged over blocks down to `resolution` a side, each mean times the
+/// block's side so that it is again unit-variance noise: what a hypernetwork working at
+/// `resolution` reads.
+fn block_noise(z: Tensor<4>, resolution: usize) -> Tensor<4> {
+    let [b, c, h, w] = z.dims();
+    let (kh, kw) = (h / resolution, w / resolution);
+    let means = z.reshape([b, c, resolution, kh, resolution, kw]).mean_dim(5).mean_dim(3);
+    means.reshape([b, c, resolution, resolution]) * ((kh * kw) as f32).sqrt()
+}
+
+/// `x` (B, C, r, r) with each value repeated over a block, to `size` a side.
+fn repeat_blocks(x: Tensor<4>, size: usize) -> Tensor<4> {
+    let [b, c, r, _] = x.dims();
+    let k = size / r;
+    x.reshape([b, c, r, 1, r, 1]).expand([b, c, r, k, r, k]).reshape([b, c, size, size])
+}
+
+/// f(z) by a network `net` that works at `resolution` (None: on z itself): it reads the block
+/// means of z and its offset is repeated over each block.
+pub fn offset_at(resolution: Option<usize>, z: Tensor<4>, net: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+    let size = z.dims()[2];
+    match resolution {
+        Some(r) if r != size => repeat_blocks(net(block_noise(z, r)), size),
+        _ => net(z),
     }
 }
 
@@ -109,6 +170,8 @@ pub fn fingerprint(bytes: &[u8]) -> String {
 pub struct Adapted {
     pub model: Generator,
     pub light: Option<LightHypernet>,
+    /// Where a LoRA hypernetwork computes f ([`offset_at`]).
+    pub offset_resolution: Option<usize>,
 }
 
 impl Adapted {
@@ -129,7 +192,7 @@ impl Adapted {
             Design::Lora(_) => None,
         };
         let config = AdapterConfig { role, design, generator, generator_fingerprint: fingerprint(generator_bytes) };
-        Ok((Adapted { model, light }, config))
+        Ok((Adapted { model, light, offset_resolution: design.offset_resolution() }, config))
     }
 
     /// Trained adapters (`adapter_bytes`) on their generator (`generator_bytes`).
@@ -143,10 +206,10 @@ impl Adapted {
         let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.design, device)?;
         trained_on(&config, &fresh_config)?;
         let loaded = match fresh.light {
-            Some(light) => Adapted { model: fresh.model, light: Some(weights::load_into(light, adapter_bytes)?) },
+            Some(light) => Adapted { light: Some(weights::load_into(light, adapter_bytes)?), ..fresh },
             None => Adapted {
                 model: weights::load_part(fresh.model, adapter_bytes, crate::generator::layers::is_adapter_path)?,
-                light: None,
+                ..fresh
             },
         };
         Ok((loaded, config))
@@ -164,16 +227,20 @@ impl Adapted {
     pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
         match &self.light {
             Some(light) => light.offset(z, tokens, &self.model),
-            None => self.model.noise_offset(z, tokens),
+            None => offset_at(self.offset_resolution, z, |z| self.model.noise_offset(z, tokens)),
         }
     }
 
     /// The part of a noise offset `x` that these adapters can express: the light network's
-    /// frequencies, or all of it for LoRA adapters.
+    /// frequencies, its block means for LoRA adapters working at a coarser resolution, or all of it.
     pub fn expressible(&self, x: Tensor<4>) -> Tensor<4> {
-        match &self.light {
-            Some(light) => light.low_pass(x),
-            None => x,
+        match (&self.light, self.offset_resolution) {
+            (Some(light), _) => light.low_pass(x),
+            (None, Some(r)) => {
+                let [.., h, w] = x.dims();
+                repeat_blocks(block_noise(x, r) / ((h * w / (r * r)) as f32).sqrt(), h)
+            }
+            (None, None) => x,
         }
     }
 

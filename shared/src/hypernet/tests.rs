@@ -5,7 +5,7 @@ use crate::generator::tests::randomised;
 use crate::reward::analytic::redness;
 use burn::optim::{GradientsParams, SgdConfig};
 use light::LightConfig;
-pub(crate) const LORA: Design = Design::Lora(LoraConfig { rank: 4, alpha: 4.0 });
+pub(crate) const LORA: Design = Design::Lora(LoraConfig { rank: 4, alpha: 4.0, offset_resolution: None });
 
 pub(crate) fn generator_file() -> Vec<u8> {
     let c = GeneratorConfig::tiny();
@@ -103,7 +103,9 @@ fn only_adapters_train_and_the_objective_raises_the_reward() {
     let file = generator_file();
     let dev = Device::flex().autodiff();
     // the light network's offsets are smaller per step: it is given a larger rate
-    for (design, lr) in [(Design::Lora(LoraConfig { rank: 8, alpha: 8.0 }), 0.05), (LIGHT, 1.0)] {
+    let lora = LoraConfig { rank: 8, alpha: 8.0, offset_resolution: None };
+    let coarse = Design::Lora(LoraConfig { offset_resolution: Some(8), ..lora });
+    for (design, lr) in [(Design::Lora(lora), 0.05), (coarse, 0.05), (LIGHT, 1.0)] {
         let (a, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, design, &dev).unwrap();
         let mut a = train_adapters_only(a);
         let mut optim = SgdConfig::new().init();
@@ -213,6 +215,58 @@ fn non_finite_weights_are_refused_at_load_naming_the_tensor() {
     assert!(e.to_string().contains("NaN or infinite"), "{e}");
     let half = weights::to_f16(&bytes).unwrap();
     assert!(matches!(Generator::from_bytes(&half, &dev), Err(WeightsError::NotFinite(_))), "f16 copies too");
+}
+
+/// LoRA adapters working on the tiny generator's 16 x 16 noise in 2 x 2 blocks.
+const COARSE: Design = Design::Lora(LoraConfig { rank: 4, alpha: 4.0, offset_resolution: Some(8) });
+
+#[test]
+fn block_means_of_noise_are_noise() {
+    let dev = Device::flex();
+    let z = noise_tensor(&[1, 2], 64, &dev);
+    let pooled = block_noise(z.clone(), 16);
+    assert_eq!(pooled.dims(), [2, 3, 16, 16]);
+    let var: f32 = pooled.clone().powi_scalar(2).mean().into_scalar();
+    assert!((var - 1.0).abs() < 0.1, "block means times the block's side: variance {var}");
+    // a block's mean, repeated, is the block's projection: applying it twice changes nothing
+    let file = generator_file();
+    let (a, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, COARSE, &dev).unwrap();
+    let z16 = noise_tensor(&[3], 16, &dev);
+    let p = a.expressible(z16.clone());
+    assert!(max_diff(a.expressible(p.clone()), p.clone()) < 1e-6);
+    assert!(max_diff(p, z16) > 0.5, "the noise itself varies within blocks");
+}
+
+#[test]
+fn a_coarse_hypernetwork_changes_the_noise_block_by_block_and_folds_like_the_full_one() {
+    let file = generator_file();
+    let dev = Device::flex();
+    let (fresh, config) = Adapted::fresh(&file, Role::NoiseHypernetwork, COARSE, &dev).unwrap();
+    assert_eq!(config.design.offset_resolution(), Some(8));
+    let (z, tokens) = inputs(3);
+    assert_eq!(max_diff(fresh.offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
+    let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, COARSE);
+    let f = a.offset(z.clone(), tokens.clone());
+    assert_eq!(f.dims(), z.dims());
+    assert!(f.clone().abs().max().into_scalar::<f32>() > 1e-3, "perturbed, f != 0");
+    assert!(max_diff(a.expressible(f.clone()), f.clone()) < 1e-5, "f is constant over each 2 x 2 block");
+    // it reads the block means of the noise, and differs from the full-resolution network's f
+    let full = Adapted { offset_resolution: None, ..a.clone() };
+    assert!(max_diff(full.offset(z.clone(), tokens.clone()), f.clone()) > 1e-3);
+    let (loaded, c2) = Adapted::load(&file, &bytes, &dev).unwrap();
+    assert_eq!(c2, config);
+    assert_eq!(max_diff(loaded.offset(z.clone(), tokens.clone()), f.clone()), 0.0);
+    let (g, _) = Generator::from_bytes(&file, &dev).unwrap();
+    let folded = crate::pipeline::NoiseMap::load(&file, &bytes, &dev).unwrap();
+    assert!(max_diff(folded.offset(z, tokens, &g), f) < 1e-4, "folded as unfolded");
+    // resolutions the noise or the U-Net cannot take, and fine-tuning, are refused
+    for r in [0, 3, 5, 32] {
+        let bad = weights::with_config(&bytes, |c| c["lora"]["offset_resolution"] = serde_json::json!(r));
+        let e = Adapted::load(&file, &bad, &dev).err().unwrap_or_else(|| panic!("offset resolution {r} loads"));
+        assert!(e.to_string().contains(&format!("offset resolution {r}")), "{r}: {e}");
+    }
+    let e = Adapted::fresh(&file, Role::FineTune, COARSE, &dev).err().unwrap();
+    assert!(e.to_string().contains("only a noise hypernetwork"), "{e}");
 }
 
 pub(crate) const LIGHT: Design =

@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Result};
 use burn::prelude::*;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::pixels::{images_to_tensor, tensor_to_images};
+use hypernoise::generator::Sampler;
 use hypernoise::hypernet::fingerprint;
 use hypernoise::optimize::best_of_n::best_of_n;
 use hypernoise::optimize::reno::{reno, RenoConfig};
@@ -60,6 +61,13 @@ pub struct Args {
     /// score higher, since later steps find what the reward overrates (docs/hypernoise.md).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
     reno_iterations: u64,
+    /// Network steps of the generator: 1 = the one-step student; k > 1 = k Euler steps of a flow
+    /// model with --guidance (pass the teacher as --generator, and a hypernetwork trained with
+    /// `fit --gen-steps k`): the base and HyperNoise rows only.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    gen_steps: u64,
+    #[arg(long, default_value_t = 3.0)]
+    guidance: f32,
     /// Folder for eval.json, eval.md and samples.png.
     #[arg(long, default_value = "results")]
     out: PathBuf,
@@ -303,6 +311,20 @@ fn markdown_row(name: &str, row: &serde_json::Value) -> String {
 }
 
 impl Args {
+    /// The generator's sampler, for the rows that can run it.
+    fn sampler(&self) -> Result<Sampler> {
+        if self.gen_steps == 1 {
+            return Ok(Sampler::OneStep);
+        }
+        if let Some(row) = self.methods.iter().find(|r| !matches!(r, Row::Base | Row::Hypernoise)) {
+            bail!("--gen-steps above 1 runs the base and HyperNoise rows only, not {row:?}: pass --methods base,hypernoise");
+        }
+        if !(self.guidance.is_finite() && (0.0..=100.0).contains(&self.guidance)) {
+            bail!("--guidance {} must be a number from 0 to 100", self.guidance);
+        }
+        Ok(Sampler::Flow { steps: self.gen_steps as usize, guidance: self.guidance })
+    }
+
     /// Adapter files the rows need, each checked to hold the role its row runs, with what
     /// its row says of it.
     fn adapter_files(&self) -> Result<Vec<(Row, PathBuf, AdapterFile)>> {
@@ -332,11 +354,13 @@ impl Args {
     }
 
     fn bench(&self, autodiff: Device) -> Result<Bench<'_>> {
+        // the arguments' own problems come before the files'
+        let sampler = self.sampler()?;
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
         let adapters = self.adapter_files()?;
         let paths: Vec<PathBuf> = adapters.iter().map(|(_, path, _)| path.clone()).collect();
         let device = autodiff.clone().inner();
-        let pipeline = load_pipeline(&generator_path, &paths, &device)?;
+        let pipeline = load_pipeline(&generator_path, &paths, &device)?.with_sampler(sampler);
         let adapter_files = adapters.into_iter().map(|(row, _, file)| (row, file)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let reward = Reward::parse(&reward_spec, pipeline.resolution(), &device)?;
@@ -366,16 +390,24 @@ impl Args {
         card: &str,
     ) -> Result<()> {
         let split: Split = self.split.into();
+        let sampler = bench.pipeline.sampler();
+        // the settings of the search rows, where they ran
+        let searches: String = [
+            self.methods.contains(&Row::BestOfN).then(|| format!(", best of {}", self.best_of)),
+            self.methods.contains(&Row::Reno).then(|| format!(", ReNO {} steps", self.reno_iterations)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let footer = format!(
-            "\n{} images (every {} item of the {} split), reward `{}`, best of {}, ReNO {} steps, on {card}.\n",
+            "\n{} images (every {} item of the {} split), generator `{}` ({sampler:?}), reward `{}`{searches}, on {card}.\n",
             bench.items.len(),
             self.every,
             split.name(),
+            bench.generator_path.display(),
             bench.reward_spec,
-            self.best_of,
-            self.reno_iterations
         );
-        let body = json!({ "rows": rows, "images": bench.items.len(), "every": self.every, "split": split.name(), "reward": bench.reward_spec, "card": card, "generator": bench.generator_path.display().to_string(), "best_of": self.best_of, "reno_iterations": self.reno_iterations });
+        let body = json!({ "rows": rows, "images": bench.items.len(), "every": self.every, "split": split.name(), "reward": bench.reward_spec, "card": card, "generator": bench.generator_path.display().to_string(), "sampler": format!("{sampler:?}"), "best_of": self.best_of, "reno_iterations": self.reno_iterations });
         std::fs::create_dir_all(&self.out)?;
         crate::files::write(&self.out.join("eval.json"), serde_json::to_string_pretty(&body)?.as_bytes())?;
         crate::files::write(&self.out.join("eval.md"), format!("{markdown}{footer}").as_bytes())?;

@@ -71,6 +71,17 @@ pub struct Args {
     pub rank: usize,
     #[arg(long, default_value_t = 32.0)]
     pub alpha: f32,
+    /// LoRA hypernetwork working at this resolution: f computed on the noise's block means (16:
+    /// 16 x 16 blocks of the 64 x 64 noise) and repeated over each block, for a fraction of a
+    /// generator pass (default: at the noise's own resolution, one more pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub offset_resolution: Option<usize>,
+    /// Continue from these trained adapters (this run's design, on this generator) instead of
+    /// fresh ones, with a new optimizer and schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     /// Training steps; the learning rate is constant after warmup, so a finished or paused run
     /// can be continued with a larger --steps.
     #[serde(skip)]
@@ -280,7 +291,9 @@ impl Job {
     fn design(&self) -> Design {
         let a = &self.args;
         match a.design {
-            DesignKind::Lora => Design::Lora(LoraConfig { rank: a.rank, alpha: a.alpha }),
+            DesignKind::Lora => {
+                Design::Lora(LoraConfig { rank: a.rank, alpha: a.alpha, offset_resolution: a.offset_resolution })
+            }
             DesignKind::Light => Design::Light(LightConfig {
                 grid: a.grid,
                 hidden: a.hidden,
@@ -307,12 +320,12 @@ impl Job {
         Ok(Some(teachers.collect::<Result<Vec<_>>>()?))
     }
 
-    /// Fresh adapters on the generator in `generator_bytes`. Their random init is made on the CPU
-    /// and seeded: the same run twice is the same run, on any device count and backend.
-    /// (burn-cuda's random ops draw their seeds from one global generator whenever its lazy
-    /// queue runs them, so there the init depended on what else ran first: --devices 2 started
-    /// from other adapters than --devices 1.)
-    fn fresh_adapters(
+    /// The adapters the run starts from on the generator in `generator_bytes`: `--init`'s, or
+    /// fresh ones. A fresh random init is made on the CPU and seeded: the same run twice is the
+    /// same run, on any device count and backend. (burn-cuda's random ops draw their seeds from
+    /// one global generator whenever its lazy queue runs them, so there the init depended on
+    /// what else ran first: --devices 2 started from other adapters than --devices 1.)
+    fn initial_adapters(
         &self,
         generator_bytes: &[u8],
         generator_path: &Path,
@@ -322,11 +335,37 @@ impl Job {
         // the arguments' own problems are theirs, not the generator file's
         let generator: GeneratorConfig = config_of(generator_bytes, GeneratorConfig::KIND).map_err(cannot_load)?;
         self.design().check(self.role, &generator).map_err(|e| anyhow!("{e}"))?;
+        if let Some(path) = &self.args.init {
+            return self.trained_adapters(path, generator_bytes, device);
+        }
         let cpu = Device::flex();
         cpu.seed(self.args.seed);
         let (init, init_config) =
             Adapted::fresh(generator_bytes, self.role, self.design(), &cpu).map_err(cannot_load)?;
         Adapted::load(generator_bytes, &init.to_bytes(&init_config)?, device).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// `--init`'s adapters, if they are of this run's role and design and were trained on its generator.
+    fn trained_adapters(
+        &self,
+        path: &Path,
+        generator_bytes: &[u8],
+        device: &Device,
+    ) -> Result<(Adapted, AdapterConfig)> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read --init {}", path.display()))?;
+        let (adapted, config) = Adapted::load(generator_bytes, &bytes, device)
+            .map_err(|e| anyhow!("cannot continue {}: {e}", path.display()))?;
+        if config.role != self.role || config.design != self.design() {
+            bail!(
+                "cannot continue {}: it holds {:?} adapters ({}), and this run trains {:?} ones ({}); give the file's settings",
+                path.display(),
+                config.role,
+                config.design,
+                self.role,
+                self.design()
+            );
+        }
+        Ok((adapted, config))
     }
 }
 
@@ -446,7 +485,7 @@ impl OnBackend for Job {
             .with_context(|| format!("cannot read generator weights {}", generator_path.display()))?;
         let reward_spec = a.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let devices = devices(&device, kind, a.devices)?;
-        let (adapted, config) = self.fresh_adapters(&generator_bytes, &generator_path, &device)?;
+        let (adapted, config) = self.initial_adapters(&generator_bytes, &generator_path, &device)?;
         let res = config.generator.resolution;
         let rewards = devices.iter().map(|d| Reward::parse(&reward_spec, res, d)).collect::<Result<Vec<_>>>()?;
         let teachers = self.teachers(&generator_bytes, &devices)?;
