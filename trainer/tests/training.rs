@@ -1035,6 +1035,7 @@ fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_
     // k Euler steps of the teacher: base and HyperNoise rows, the sampler on record
     let json = hypernoise_table(&g, &adapters, &dir.join("k-steps"), &["--gen-steps", "2"]);
     assert_eq!(json["sampler"], "Flow { steps: 2, guidance: 3.0 }");
+    assert!(json["best_of"].is_null() && json["reno_iterations"].is_null(), "rows that did not run: {json}");
     assert_eq!(json["rows"]["base"]["nfe"], 4, "{json}");
     let o = tiny_eval(&g, &dir.join("k-all"), &["--gen-steps", "2", "--every", "100"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("base and HyperNoise rows only"), "{o:?}");

@@ -391,14 +391,14 @@ impl Args {
     ) -> Result<()> {
         let split: Split = self.split.into();
         let sampler = bench.pipeline.sampler();
-        // the settings of the search rows, where they ran
-        let searches: String = [
-            self.methods.contains(&Row::BestOfN).then(|| format!(", best of {}", self.best_of)),
-            self.methods.contains(&Row::Reno).then(|| format!(", ReNO {} steps", self.reno_iterations)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        // the settings of the search rows, where they ran (null in eval.json where they did not)
+        let best_of = self.methods.contains(&Row::BestOfN).then_some(self.best_of);
+        let reno_iterations = self.methods.contains(&Row::Reno).then_some(self.reno_iterations);
+        let searches: String =
+            [best_of.map(|n| format!(", best of {n}")), reno_iterations.map(|k| format!(", ReNO {k} steps"))]
+                .into_iter()
+                .flatten()
+                .collect();
         let footer = format!(
             "\n{} images (every {} item of the {} split), generator `{}` ({sampler:?}), reward `{}`{searches}, on {card}.\n",
             bench.items.len(),
@@ -407,7 +407,7 @@ impl Args {
             bench.generator_path.display(),
             bench.reward_spec,
         );
-        let body = json!({ "rows": rows, "images": bench.items.len(), "every": self.every, "split": split.name(), "reward": bench.reward_spec, "card": card, "generator": bench.generator_path.display().to_string(), "sampler": format!("{sampler:?}"), "best_of": self.best_of, "reno_iterations": self.reno_iterations });
+        let body = json!({ "rows": rows, "images": bench.items.len(), "every": self.every, "split": split.name(), "reward": bench.reward_spec, "card": card, "generator": bench.generator_path.display().to_string(), "sampler": format!("{sampler:?}"), "best_of": best_of, "reno_iterations": reno_iterations });
         std::fs::create_dir_all(&self.out)?;
         crate::files::write(&self.out.join("eval.json"), serde_json::to_string_pretty(&body)?.as_bytes())?;
         crate::files::write(&self.out.join("eval.md"), format!("{markdown}{footer}").as_bytes())?;
