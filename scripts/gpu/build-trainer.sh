@@ -85,8 +85,10 @@ with_cuda() {
 with_wgpu() {
   FEATURES+=(wgpu)
   mkdir -p .carry
-  rm -f .carry/libvulkan1_*.deb
-  (cd .carry && apt-get download libvulkan1)
+  rm -f .carry/*.deb
+  # the loader, and the glvnd libraries NVIDIA's Vulkan driver (libGLX_nvidia) needs beside it:
+  # with libvulkan1 and libglvnd0 alone the driver loaded but made no Vulkan instance
+  (cd .carry && apt-get -q download libvulkan1 libglvnd0 libglx0 libgl1 libegl1 libgles2 libopengl0)
 }
 
 FEATURES=()

@@ -40,7 +40,7 @@ left() { awk "BEGIN { printf \"%.1f\", ($DEADLINE - $(date +%s)) / 60 - ${1:-0} 
 # $OUT takes at most 8 files of 16 MiB: the weights of finished phases, the checkpoint weights of
 # an unfinished one (split), the kernel cache, and one archive of curves and sample grids. A whole
 # checkpoint (the optimizer's state too: 54 MB for the teacher) could not travel back: the
-# repository's own files fill 48 of the 64 MiB a call carries.
+# repository's own files fill 55 of the 64 MiB a call carries.
 pack() {   # $1: the run folder in runs/, $2: its final weights file (as $2.part-*: cat them), else the checkpoint's as $1-checkpoint.safetensors.part-*
   if [ -f "runs/$1/$2" ]; then split -b 15M "runs/$1/$2" "$OUT/$2.part-"
   elif [ -f "runs/$1/checkpoint/weights.safetensors" ]; then split -b 15M "runs/$1/checkpoint/weights.safetensors" "$OUT/$1-checkpoint.safetensors.part-"; fi

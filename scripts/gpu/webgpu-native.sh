@@ -2,8 +2,9 @@
 # The page's WebGPU code path on the GPU machine's own card: the model crate on burn-wgpu natively
 # (WGSL kernels, as in the browser, run through Vulkan), the base and HyperNoise (LoRA and light)
 # at batch 1 and 256, `trainer --device wgpu bench`, one JSON each in $OUT.
-# .carry/ holds trainer.xz and Debian's libvulkan1 (scripts/gpu/build-trainer.sh wgpu): the
-# machine has NVIDIA's Vulkan driver but no loader; the loader is unpacked aside, not over /.
+# .carry/ holds trainer.xz and Debian's Vulkan loader and glvnd libraries (scripts/gpu/build-trainer.sh
+# wgpu): the machine has NVIDIA's Vulkan driver but not the libraries it loads beside it. The
+# machine is discarded after the call, so they go into /, where the driver looks for them.
 set -euo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT" runs
@@ -11,11 +12,11 @@ exec > >(tee -a "$OUT/webgpu-native.log") 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 source "$(dirname "$0")/common.sh"
 gpu_setup
-dpkg -x .carry/libvulkan1_*.deb runs/vulkan
-export LD_LIBRARY_PATH=$PWD/runs/vulkan/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-# NVIDIA's driver manifest: where the loader looks by default, else where the container keeps it
+for deb in .carry/*.deb; do dpkg -x "$deb" /; done
+ldconfig
+# NVIDIA's driver manifest: the container keeps it with the driver under /usr/local/nvidia
 if [ -z "${VK_DRIVER_FILES:-}" ]; then
-  for manifest in /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
+  for manifest in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
     [ -f "$manifest" ] && export VK_DRIVER_FILES=$manifest && break
   done
 fi

@@ -123,11 +123,9 @@ fn teach_init_continues_a_teacher_of_the_same_design_only() {
 fn the_reading_loss_moves_the_teacher_and_stays_out_of_its_file() {
     let dir = fresh("reading");
     let plain = tiny_teacher(&dir.join("plain"));
-    let out = dir.join("reading");
-    let mut args = teach_args(out.to_str().unwrap(), "4");
-    args.extend(["--reading-weight", "0.5", "--mix", "position=1,color_attr=1"]);
-    ok(&trainer(&args));
-    let (read, plain) = (tensors(&out.join("teacher.safetensors")), tensors(&plain));
+    let read =
+        tiny_teacher_with(&dir.join("reading"), &["--reading-weight", "0.5", "--mix", "position=1,color_attr=1"]);
+    let (read, plain) = (tensors(&read), tensors(&plain));
     assert!(read.keys().eq(plain.keys()), "the same tensors as a plain teacher: the reading head is not written");
     assert!(read != plain, "the reading loss and the mix change what the teacher learns");
     for (flags, says) in [
@@ -137,6 +135,25 @@ fn the_reading_loss_moves_the_teacher_and_stays_out_of_its_file() {
     ] {
         teach_refuses(&dir, &[&flags[..], &["--steps", "1"]].concat(), says);
     }
+}
+
+#[test]
+fn shifted_training_times_change_what_the_teacher_learns_and_absurd_shifts_are_refused() {
+    let dir = fresh("time-shift");
+    let plain = tiny_teacher(&dir.join("plain"));
+    let shifted = tiny_teacher_with(&dir.join("shifted"), &["--seed", "0", "--time-shift", "3"]);
+    assert!(tensors(&shifted) != tensors(&plain), "the same batches at other times");
+    for shift in ["0.5", "NaN", "11"] {
+        teach_refuses(
+            &dir,
+            &["--preset", "tiny", "--steps", "1", "--time-shift", shift],
+            "a number from 1 (no shift) to 10",
+        );
+    }
+    let weights = plain.to_str().unwrap();
+    let o = trainer(&["--device", "cpu", "evaluate", "--weights", weights, "--sampler", "flow", "--shift", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("a number from 1 (no shift) to 10"), "{err}");
 }
 
 /// `trainer teach` with `flags` fails and says `says`.
@@ -894,9 +911,13 @@ fn tiny_pooled_generator() -> Vec<u8> {
 }
 
 fn tiny_teacher_seeded(dir: &Path, seed: &str) -> PathBuf {
-    let out = dir.to_str().unwrap();
-    let mut args = teach_args(out, "4");
-    args.extend(["--seed", seed]);
+    tiny_teacher_with(dir, &["--seed", seed])
+}
+
+/// A tiny teacher of 4 steps trained into `dir` with `flags` besides the usual ones.
+fn tiny_teacher_with(dir: &Path, flags: &[&str]) -> PathBuf {
+    let mut args = teach_args(dir.to_str().unwrap(), "4");
+    args.extend(flags);
     ok(&trainer(&args));
     dir.join("teacher.safetensors")
 }
@@ -1034,7 +1055,7 @@ fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_
 
     // k Euler steps of the teacher: base and HyperNoise rows, the sampler on record
     let json = hypernoise_table(&g, &adapters, &dir.join("k-steps"), &["--gen-steps", "2"]);
-    assert_eq!(json["sampler"], "Flow { steps: 2, guidance: 3.0 }");
+    assert_eq!(json["sampler"], "Flow { steps: 2, guidance: 3.0, shift: 1.0 }");
     assert!(json["best_of"].is_null() && json["reno_iterations"].is_null(), "rows that did not run: {json}");
     assert_eq!(json["rows"]["base"]["nfe"], 4, "{json}");
     let o = tiny_eval(&g, &dir.join("k-all"), &["--gen-steps", "2", "--every", "100"]);

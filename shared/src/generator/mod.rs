@@ -162,8 +162,19 @@ impl Generator {
 pub enum Sampler {
     /// The distilled student: g(z, prompt), one network evaluation.
     OneStep,
-    /// The teacher: `steps` Euler steps with classifier-free guidance (2 evaluations a step).
-    Flow { steps: usize, guidance: f32 },
+    /// The teacher: `steps` Euler steps with classifier-free guidance (2 evaluations a step),
+    /// their times shifted towards the noise by `shift` (1: evenly spaced).
+    Flow {
+        steps: usize,
+        guidance: f32,
+        #[serde(default = "evenly_spaced")]
+        shift: f32,
+    },
+}
+
+/// Records written before samplers had a shift were evenly spaced.
+fn evenly_spaced() -> f32 {
+    1.0
 }
 
 impl Sampler {
@@ -181,7 +192,7 @@ impl Generator {
     pub fn generate(&self, z: Tensor<4>, tokens: Tensor<2, Int>, sampler: Sampler) -> Tensor<4> {
         match sampler {
             Sampler::OneStep => self.one_step(z, self.encode(tokens)),
-            Sampler::Flow { steps, guidance } => flow::sample(self, z, tokens, steps, guidance),
+            Sampler::Flow { steps, guidance, shift } => flow::sample(self, z, tokens, steps, guidance, shift),
         }
     }
 }

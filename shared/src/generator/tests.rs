@@ -198,3 +198,36 @@ fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
     let e = Generator::from_bytes(&renamed, &Device::flex()).err().unwrap();
     assert!(e.to_string().contains("has no scales of its rows"), "{e}");
 }
+
+#[test]
+fn shifted_times_keep_the_ends_and_move_towards_the_noise() {
+    use super::flow::shift_time;
+    for t in [0.0, 0.1, 0.5, 0.9, 1.0] {
+        assert_eq!(shift_time(t, 1.0), t, "a shift of 1 leaves times as they are");
+    }
+    assert_eq!((shift_time(0.0, 3.0), shift_time(1.0, 3.0)), (0.0, 1.0), "the path's ends stay");
+    assert!((shift_time(0.5, 3.0) - 0.25).abs() < 1e-6);
+    let times: Vec<f32> = (0..=10).map(|i| shift_time(i as f32 / 10.0, 3.0)).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "still increasing: {times:?}");
+}
+
+#[test]
+fn a_shifted_sampler_steps_from_the_noise_to_the_shifted_times() {
+    let c = GeneratorConfig::tiny();
+    let g = randomised(&c);
+    let (z, tokens) = inputs(2, c.resolution);
+    let sample = |steps, shift| flow::sample(&g, z.clone(), tokens.clone(), steps, 2.0, shift);
+    assert!(max_abs_diff(sample(1, 3.0), sample(1, 1.0)) < 1e-6, "one step spans the whole path either way");
+    // two Euler steps by hand: from t = 0 to shift_time(0.5), then on to 1
+    let guided = |x: Tensor<4>, t: f32| {
+        let t = Tensor::full([2], t, &Device::flex());
+        let v = g.velocity(x.clone(), t.clone(), g.encode(tokens.clone()));
+        let vu = g.velocity(x, t, g.encode(tokens.zeros_like()));
+        vu.clone() + (v - vu) * 2.0
+    };
+    let mid = flow::shift_time(0.5, 3.0);
+    let x = z.clone() + guided(z.clone(), 0.0) * mid;
+    let x = x.clone() + guided(x, mid) * (1.0 - mid);
+    assert!(max_abs_diff(sample(2, 3.0), x.clone()) < 1e-5);
+    assert!(max_abs_diff(sample(2, 1.0), x) > 1e-4, "the shift changes where the second step starts");
+}

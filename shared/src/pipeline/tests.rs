@@ -77,7 +77,7 @@ fn what_cannot_be_served_is_refused() {
     }
     let e = pipeline.images(Method::Finetune, &inputs, 1.0).unwrap_err();
     assert!(e.to_string().contains("finetune needs FineTune adapters"), "{e}");
-    let flow = pipeline.clone().with_sampler(Sampler::Flow { steps: 2, guidance: 1.0 });
+    let flow = pipeline.clone().with_sampler(Sampler::Flow { steps: 2, guidance: 1.0, shift: 1.0 });
     assert!(flow.images(Method::Hypernoise, &inputs, 1.0).is_ok(), "the hypernetwork runs before any sampler");
 
     let e = Pipeline::load(&file, &[&hyper_bytes, &hyper_bytes], &dev).err().unwrap();

@@ -8,6 +8,7 @@
 //! evaluator accepts for its (training) prompt, so the student learns the teacher's map where
 //! the teacher is right and is free to differ where it is wrong.
 
+use super::model_args::time_shift;
 use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::{load_generator, load_init};
@@ -44,6 +45,9 @@ pub struct Args {
     pub ode_steps: usize,
     #[arg(long, default_value_t = 3.0)]
     pub guidance: f32,
+    /// Moves the teacher's step times towards the noise (`evaluate --shift`; 1: evenly spaced).
+    #[arg(long, default_value_t = 1.0, value_parser = time_shift)]
+    pub shift: f32,
     #[arg(long, default_value_t = 4000)]
     pub steps: usize,
     #[arg(long, default_value_t = 128)]
@@ -101,7 +105,11 @@ fn make_pairs(teacher: &Generator, res: usize, a: &Args, device: &Device) -> Res
         let z = noise_tensor(&seeds, res, device);
         let tokens = tokens_tensor(&ids, device);
         let x = teacher
-            .generate(z.clone(), tokens.clone(), Sampler::Flow { steps: a.ode_steps, guidance: a.guidance })
+            .generate(
+                z.clone(),
+                tokens.clone(),
+                Sampler::Flow { steps: a.ode_steps, guidance: a.guidance, shift: a.shift },
+            )
             .clamp(-1.0, 1.0);
         let (z, x, tokens, count) = if a.only_correct {
             let verdicts = accepted(&specs, &tensor_to_images(x.clone()));

@@ -322,7 +322,7 @@ impl Args {
         if !(self.guidance.is_finite() && (0.0..=100.0).contains(&self.guidance)) {
             bail!("--guidance {} must be a number from 0 to 100", self.guidance);
         }
-        Ok(Sampler::Flow { steps: self.gen_steps as usize, guidance: self.guidance })
+        Ok(Sampler::Flow { steps: self.gen_steps as usize, guidance: self.guidance, shift: 1.0 })
     }
 
     /// Adapter files the rows need, each checked to hold the role its row runs, with what

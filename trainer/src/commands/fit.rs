@@ -276,7 +276,7 @@ impl Job {
         let sampler = if a.gen_steps <= 1 {
             Sampler::OneStep
         } else {
-            Sampler::Flow { steps: a.gen_steps, guidance: a.guidance }
+            Sampler::Flow { steps: a.gen_steps, guidance: a.guidance, shift: 1.0 }
         };
         if self.role == Role::FineTune && sampler != Sampler::OneStep {
             bail!("finetune adapts the one-step generator; --gen-steps above 1 applies to fit only");

@@ -49,6 +49,17 @@ fn strength(text: &str) -> Result<f32, String> {
     }
 }
 
+/// How far a flow sampler's or the teacher's training times move towards the noise
+/// ([`hypernoise::generator::flow::shift_time`]): 1 (evenly spaced, unshifted) to 10.
+pub fn time_shift(text: &str) -> Result<f32, String> {
+    let s: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if (1.0..=10.0).contains(&s) {
+        Ok(s)
+    } else {
+        Err("a number from 1 (no shift) to 10".into())
+    }
+}
+
 /// Which generator weights to use.
 #[derive(clap::Args, Clone, Debug)]
 pub struct GeneratorArg {
@@ -90,6 +101,9 @@ pub struct SamplerArgs {
     /// Classifier-free guidance for `flow`.
     #[arg(long, default_value_t = 3.0)]
     pub guidance: f32,
+    /// Moves `flow`'s step times towards the noise, where the layout is decided (1: evenly spaced).
+    #[arg(long, default_value_t = 1.0, value_parser = time_shift)]
+    pub shift: f32,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -102,7 +116,7 @@ impl SamplerArgs {
     pub fn sampler(&self) -> Sampler {
         match self.sampler {
             Kind::OneStep => Sampler::OneStep,
-            Kind::Flow => Sampler::Flow { steps: self.steps, guidance: self.guidance },
+            Kind::Flow => Sampler::Flow { steps: self.steps, guidance: self.guidance, shift: self.shift },
         }
     }
 }

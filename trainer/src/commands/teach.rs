@@ -1,5 +1,6 @@
 //! `trainer teach`: the flow-matching teacher on world scenes of the training compositions.
 
+use super::model_args::time_shift;
 use super::write_finished_generator;
 use crate::backend::{DeviceKind, OnBackend};
 use crate::models::load_init;
@@ -77,6 +78,10 @@ pub struct Args {
     /// Counted in --steps. Token-conditioned designs only.
     #[arg(long, default_value_t = 0)]
     pub read_first: usize,
+    /// Moves the training times towards the noise, where the layout is decided (SD3's timestep
+    /// shift; 1: none); the sample grid's steps are shifted alike.
+    #[arg(long, default_value_t = 1.0, value_parser = time_shift)]
+    pub time_shift: f32,
     #[serde(skip)]
     #[command(flatten)]
     pub control: LoopControl,
@@ -124,7 +129,8 @@ impl OnBackend for Args {
         let start = Taught::new(start, reads.then_some(config.token_dim), &device);
         let optim = AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(1.0))).init();
         let mut batches = None;
-        let (n, seed, drop, steps, mix) = (self.batch, self.seed, self.drop_prompt, self.steps, self.mix.clone());
+        let (n, seed, drop, shift, steps, mix) =
+            (self.batch, self.seed, self.drop_prompt, self.time_shift, self.steps, self.mix.clone());
         let (reading_weight, read_first) = (self.reading_weight, self.read_first);
         let export = |m: &Taught| Ok(m.generator.valid().to_bytes(&config)?);
         let (model, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
@@ -135,7 +141,7 @@ impl OnBackend for Args {
                 let b = batches
                     .get_or_insert_with(|| {
                         let mix = mix.clone();
-                        data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop, &mix))
+                        data::prefetch(step, steps, move |s| data::batch(seed, s, n, res, drop, shift, &mix))
                     })
                     .next()
                     .expect("a batch per step");
@@ -159,7 +165,7 @@ impl OnBackend for Args {
             |_, _| Ok(()),
         )?;
         if let Outcome::Finished = outcome {
-            let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance };
+            let sampler = Sampler::Flow { steps: self.sample_steps, guidance: self.guidance, shift: self.time_shift };
             let file = "teacher.safetensors";
             write_finished_generator(
                 &self.out,

@@ -2,6 +2,7 @@
 //! (seed, step), so a resumed run sees exactly the data the uninterrupted run would have.
 
 use super::reading;
+use hypernoise::generator::flow::shift_time;
 use hypernoise::rng::Rng;
 use hypernoise::text::{self, MAX_TOKENS};
 use hypernoise::world::render::render;
@@ -114,12 +115,22 @@ pub struct Batch {
     /// (n, 3, res, res) channel-major, in [-1, 1].
     pub images: Vec<f32>,
     pub noise: Vec<f32>,
-    /// Flow times, logit-normal (most mass mid-path, where learning is hardest).
+    /// Flow times, logit-normal (most mass mid-path, where learning is hardest), then shifted
+    /// towards the noise by the run's time shift.
     pub times: Vec<f32>,
 }
 
-/// `drop_prompt`: fraction of prompts replaced by padding (classifier-free guidance).
-pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f32, mix: &Mix) -> Batch {
+/// `drop_prompt`: fraction of prompts replaced by padding (classifier-free guidance);
+/// `time_shift`: [`shift_time`]'s shift of the flow times (1: none).
+pub fn batch(
+    seed: u64,
+    step: usize,
+    n: usize,
+    resolution: usize,
+    drop_prompt: f32,
+    time_shift: f32,
+    mix: &Mix,
+) -> Batch {
     let mut rng = Rng::for_step(seed, step, "batch");
     let categories = &mix.categories;
     let mut b = Batch {
@@ -144,8 +155,10 @@ pub fn batch(seed: u64, step: usize, n: usize, resolution: usize, drop_prompt: f
         b.reading.push(named);
     }
     b.noise = hypernoise::generator::noise::gaussian(&mut rng, n * 3 * resolution * resolution);
-    b.times =
-        hypernoise::generator::noise::gaussian(&mut rng, n).into_iter().map(|g| 1.0 / (1.0 + (-g).exp())).collect();
+    b.times = hypernoise::generator::noise::gaussian(&mut rng, n)
+        .into_iter()
+        .map(|g| shift_time(1.0 / (1.0 + (-g).exp()), time_shift))
+        .collect();
     b
 }
 
@@ -180,16 +193,21 @@ mod tests {
 
     #[test]
     fn batches_are_a_function_of_seed_and_step_whoever_makes_them() {
-        let direct: Vec<Vec<f32>> = (3..9).map(|s| batch(7, s, 4, 16, 0.1, &Mix::default()).images).collect();
+        let direct: Vec<Vec<f32>> = (3..9).map(|s| batch(7, s, 4, 16, 0.1, 1.0, &Mix::default()).images).collect();
         let prefetched: Vec<Vec<f32>> =
-            prefetch(3, 9, |s| batch(7, s, 4, 16, 0.1, &Mix::default())).map(|b| b.images).collect();
+            prefetch(3, 9, |s| batch(7, s, 4, 16, 0.1, 1.0, &Mix::default())).map(|b| b.images).collect();
         assert_eq!(direct, prefetched);
         assert_ne!(direct[0], direct[1]);
-        let b = batch(7, 3, 64, 16, 0.0, &Mix::default());
+        let b = batch(7, 3, 64, 16, 0.0, 1.0, &Mix::default());
         assert!(b.times.iter().all(|t| (0.0..=1.0).contains(t)));
         assert!(b.tokens.iter().all(|t| t[0] != 0), "no prompt dropped at drop_prompt 0");
+        let shifted = batch(7, 3, 64, 16, 0.0, 3.0, &Mix::default());
+        assert_eq!(shifted.images, b.images, "a time shift changes the times only");
+        for (&s, &t) in shifted.times.iter().zip(&b.times) {
+            assert!((s - shift_time(t, 3.0)).abs() < 1e-6 && s <= t, "{t} shifted to {s}");
+        }
         let started = std::time::Instant::now();
-        batch(0, 0, 128, 64, 0.1, &Mix::default());
+        batch(0, 0, 128, 64, 0.1, 1.0, &Mix::default());
         eprintln!("one 128 x 64px batch: {:?}", started.elapsed());
     }
 
