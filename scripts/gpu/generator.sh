@@ -85,7 +85,9 @@ for PHASE in "$@"; do
     # a teacher run still under way (`teacher eval` in a call that ends before its last step) is
     # scored at its checkpoint, so every call reports where the run stands (~20 s on an H200)
     [ -f runs/teacher/checkpoint/weights.safetensors ] && [ ! -f runs/teacher/teacher.safetensors ] && teacher=runs/teacher/checkpoint/weights.safetensors
-    [ -f "$teacher" ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device "$GPU" evaluate --weights "$teacher" --sampler flow --steps 25 --guidance 3 --json runs/eval/teacher-eval.json
+    # at the step times the shipped teacher was trained for (`teach --time-shift 3`); EVAL_SHIFT=1
+    # scores a teacher trained at evenly spaced times
+    [ -f "$teacher" ] && [ "${EVAL_TEACHER:-1}" = 1 ] && run "$T" --device "$GPU" evaluate --weights "$teacher" --sampler flow --steps 25 --guidance 3 --shift "${EVAL_SHIFT:-3}" --json runs/eval/teacher-eval.json
     [ -f "$STUDENT" ] && run "$T" --device "$GPU" evaluate --weights "$STUDENT" --json "runs/eval/$STUDENT_RUN-eval.json" \
       && [ "${BENCH:-1}" = 1 ] && run "$T" --device "$GPU" bench --weights "$STUDENT" --batches 1,256,1024 --iters 20 --json "runs/eval/$STUDENT_RUN-bench.json"
     ;;
