@@ -107,7 +107,7 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
 
 /// The labelled generated images of results/evaluator-audit (README there): the evaluator must
 /// agree with the two labellers' shared verdicts about as often as they agree with each other
-/// (97.3%). It agrees on 96.3% of the 674; a change to the evaluator must not lower that.
+/// (98.2%). It agrees on 96.5% of the 866; a change to the evaluator must not lower that.
 #[test]
 fn the_evaluator_agrees_with_people_on_generated_images() {
     let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
@@ -115,7 +115,7 @@ fn the_evaluator_agrees_with_people_on_generated_images() {
     let args = ["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()];
     let (result, o) = trainer_json(&args, &temp_dir("audit"));
     assert!(
-        result["labelled"].as_u64().unwrap() >= 674 && result["agreement"].as_f64().unwrap() >= 0.962,
+        result["labelled"].as_u64().unwrap() >= 866 && result["agreement"].as_f64().unwrap() >= 0.965,
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
