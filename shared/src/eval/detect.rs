@@ -10,7 +10,11 @@
 //! group holding no object group is a pale object; one holding a single object group more than
 //! twice that group's size is a pale object with a saturated core; otherwise the object groups
 //! stand, without the anti-aliased rim that the pale group adds to them.
+//!
+//! A group too large to be one object is then cut into the world's shapes that explain it
+//! (`group`), each piece taking the palette colour of its own pixels.
 
+use super::group::split_group;
 use super::separate::separate;
 use super::shape::{classify, Features};
 use crate::world::palette::{hue_of, saturation};
@@ -113,7 +117,18 @@ pub fn components(img: &Image) -> Vec<(Colour, Vec<(usize, usize)>)> {
         }
     }
     out.retain(|(_, pixels)| pixels.len() >= min_area);
-    out
+    out.into_iter().flat_map(|group| split_by_shapes(img, group)).collect()
+}
+
+/// The group, or the objects it holds when it is too large to be one, each coloured by its own pixels.
+fn split_by_shapes(img: &Image, group: (Colour, Vec<(usize, usize)>)) -> Vec<(Colour, Vec<(usize, usize)>)> {
+    match split_group(&group.1, img.width) {
+        None => vec![group],
+        Some(parts) => parts
+            .into_iter()
+            .map(|part| (nearest_colour(part.iter().filter_map(|&(x, y)| hue_of(img.pixel(x, y)))), part))
+            .collect(),
+    }
 }
 
 /// Groups of 8-connected pixels at least `min_saturation` saturated whose neighbours differ in

@@ -3,6 +3,7 @@
 //! per-category accuracy. Nothing here is learned, so it cannot be reward-hacked.
 
 pub mod detect;
+pub mod group;
 pub mod report;
 pub mod rules;
 pub mod separate;
