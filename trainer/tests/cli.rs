@@ -153,6 +153,12 @@ fn evaluate_saves_a_set_for_people_to_label() {
     let manifest = std::fs::read_to_string(dir.join("student-manifest.jsonl")).unwrap();
     let entries: Vec<serde_json::Value> = manifest.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(entries.len(), 12, "two items of each of the six task types");
+    // re-scored as saved: its manifest is found without being named, while it is the only one
+    let (scores, _) = trainer_json(&["eval-images", "--dir", dir.to_str().unwrap()], &temp_dir("rescored"));
+    assert_eq!(scores["images"], 12, "{scores}");
+    std::fs::copy(dir.join("student-manifest.jsonl"), dir.join("hypernoise-manifest.jsonl")).unwrap();
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("name one with --manifest"), "{}", stderr(&o));
     assert!(entries.iter().all(|e| e["source"] == "student"
         && e.get("label").is_none()
         && dir.join(e["file"].as_str().unwrap()).exists()));

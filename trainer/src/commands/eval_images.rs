@@ -17,7 +17,8 @@ pub struct Args {
     #[arg(long)]
     dir: PathBuf,
     /// JSONL of {"prompt", "seed", "file"} (file relative to --dir), optionally with "source" and
-    /// a person's "label" (true: the image shows what the prompt asks); default DIR/manifest.jsonl.
+    /// a person's "label" (true: the image shows what the prompt asks); default DIR/manifest.jsonl,
+    /// or the one `SOURCE-manifest.jsonl` that `evaluate --save-dir DIR --source SOURCE` wrote.
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// Also write the scores (and the agreement with labels) as JSON here.
@@ -112,11 +113,38 @@ impl Agreement {
     }
 }
 
+/// DIR/manifest.jsonl, or else the folder's only `*-manifest.jsonl` (several sources saved in one
+/// folder must be named: which one is meant cannot be guessed).
+fn default_manifest(dir: &Path) -> Result<PathBuf> {
+    let plain = dir.join("manifest.jsonl");
+    if plain.exists() {
+        return Ok(plain);
+    }
+    let read = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut named: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("-manifest.jsonl")))
+        .collect();
+    named.sort();
+    match named.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Ok(plain), // reading it says that it is missing
+        several => bail!(
+            "{} holds several manifests ({}): name one with --manifest",
+            dir.display(),
+            several.iter().filter_map(|p| p.file_name()?.to_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     if !a.dir.is_dir() {
         return Err(anyhow!("{} is not a folder", a.dir.display()));
     }
-    let manifest_path = a.manifest.clone().unwrap_or_else(|| a.dir.join("manifest.jsonl"));
+    let manifest_path = match &a.manifest {
+        Some(path) => path.clone(),
+        None => default_manifest(&a.dir)?,
+    };
     let entries = manifest::read(&manifest_path)?;
     let mut report = Report::default();
     let mut agreement = Agreement::default();
