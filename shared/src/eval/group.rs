@@ -8,6 +8,7 @@
 //! and the rim pixels it reaches first; its shape is then read from those pixels like any other
 //! object's, so the fit decides where to cut more than what the pieces are.
 
+use super::separate::bounds;
 use crate::world::{Colour, Placed, Shape};
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
@@ -34,9 +35,7 @@ type Template = Vec<(isize, isize)>;
 /// two or more of the world's shapes explain it).
 pub fn split_group(pixels: &[(usize, usize)], width: usize) -> Option<Vec<Vec<(usize, usize)>>> {
     let scale = width as f32 / 64.0;
-    let (x0, y0) = (pixels.iter().map(|p| p.0).min()?, pixels.iter().map(|p| p.1).min()?);
-    let w = pixels.iter().map(|p| p.0 - x0 + 1).max()?;
-    let h = pixels.iter().map(|p| p.1 - y0 + 1).max()?;
+    let ((x0, y0), (w, h)) = bounds(pixels);
     if (w.max(h) as f32) <= MAX_OBJECT_SIDE_64 * scale {
         return None;
     }

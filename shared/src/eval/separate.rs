@@ -11,12 +11,18 @@ const EROSIONS: usize = 2;
 /// Smaller cores are noise, not bodies.
 const MIN_CORE: usize = 4;
 
-/// The objects of one 8-connected pixel group: the group itself unless it has several cores.
-pub fn separate(pixels: &[(usize, usize)]) -> Vec<Vec<(usize, usize)>> {
+/// A pixel group's box: its top-left corner and its width and height (all zero for no pixels).
+pub(super) fn bounds(pixels: &[(usize, usize)]) -> ((usize, usize), (usize, usize)) {
     let x0 = pixels.iter().map(|p| p.0).min().unwrap_or(0);
     let y0 = pixels.iter().map(|p| p.1).min().unwrap_or(0);
     let w = pixels.iter().map(|p| p.0 - x0 + 1).max().unwrap_or(0);
     let h = pixels.iter().map(|p| p.1 - y0 + 1).max().unwrap_or(0);
+    ((x0, y0), (w, h))
+}
+
+/// The objects of one 8-connected pixel group: the group itself unless it has several cores.
+pub fn separate(pixels: &[(usize, usize)]) -> Vec<Vec<(usize, usize)>> {
+    let ((x0, y0), (w, h)) = bounds(pixels);
     let at = |x: usize, y: usize| (y - y0) * w + (x - x0);
     let mut inside = vec![false; w * h];
     for &(x, y) in pixels {
