@@ -77,7 +77,7 @@ pub fn checked_pipeline(generator: &[u8], adapters: &[&[u8]], device: &Device) -
         let check = pipeline.check_fold(method, &unfolded, &exact, &cpu, &inputs)?;
         if !check.passed() {
             bail!(
-                "the folded {} adapters' images are {} off their exact images, over {} and over twice this device's own unfolded ones ({} off): the fold is wrong on this device",
+                "the folded {} adapters' images are {} off their exact images on average per pixel, over {} and over twice this device's own unfolded ones ({} off): the fold is wrong on this device",
                 method.name(),
                 check.folded,
                 FoldCheck::TOLERANCE,

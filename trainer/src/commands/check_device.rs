@@ -102,7 +102,7 @@ impl OnBackend for Args {
         let gradient_picks = every_tenth_item(self.gradient_items);
         let mut failures = Vec::new();
         println!(
-            "{} against the CPU (burn-flex), {} evaluation items: largest difference | largest CPU value",
+            "{} against the CPU (burn-flex), {} evaluation items: largest difference | mean difference | largest CPU value",
             describe(kind),
             picks.len()
         );
@@ -117,9 +117,12 @@ impl OnBackend for Args {
             let tokens_here = inputs_here.tokens.clone();
             let zero = Tensor::<1>::zeros([picks.len()], &cpu);
             let row = |part: &str, cpu_value: Tensor<4>, device_value: Tensor<4>| {
-                let diff: f32 = (onto(device_value, &cpu) - cpu_value.clone()).abs().max().into_scalar();
-                println!("{:?} | {part} | {diff:.6} | {:.3}", config.role, cpu_value.abs().max().into_scalar::<f32>());
-                diff as f64
+                let diff = (onto(device_value, &cpu) - cpu_value.clone()).abs();
+                let (largest, mean) = (diff.clone().max().into_scalar::<f32>(), diff.mean().into_scalar::<f32>());
+                let scale = cpu_value.abs().max().into_scalar::<f32>();
+                println!("{:?} | {part} | {largest:.6} | {mean:.6} | {scale:.3}", config.role);
+                // judged as `fit` and `eval` judge a fold: by the mean (see FoldCheck)
+                mean as f64
             };
             let adapters = config.role.adapters();
             for a in [Adapters::Off, adapters] {
@@ -155,13 +158,13 @@ impl OnBackend for Args {
                 &adapter_gradient(&generator, &bytes, &gradient_picks, &cpu.clone().autodiff())?,
             );
             println!(
-                "{:?} | adapters' gradient of the training loss, {} items (relative error) | {gradient:.6} | 1",
+                "{:?} | adapters' gradient of the training loss, {} items (relative error) | {gradient:.6} | - | 1",
                 config.role,
                 gradient_picks.len()
             );
             for (what, value, tolerance) in [
-                ("unfolded images", unfolded, FoldCheck::TOLERANCE as f64),
-                ("folded images", folded, FoldCheck::TOLERANCE as f64),
+                ("unfolded images (mean)", unfolded, FoldCheck::TOLERANCE as f64),
+                ("folded images (mean)", folded, FoldCheck::TOLERANCE as f64),
                 ("gradient", gradient, GRADIENT_TOLERANCE),
             ] {
                 if value > tolerance {
