@@ -243,30 +243,34 @@ fn compare_grid(pipeline: &Pipeline, method: Method, path: &Path) -> Result<()> 
 }
 
 pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()> {
-    let series = |name: &str, f: fn(&Metrics) -> Option<f64>| Series {
-        name: name.into(),
-        points: metrics.iter().map(|m| (m.step as f64, f(m).unwrap_or(f64::NAN))).collect(),
+    // a series of gaps (the imitation term of a run that imitates nothing) is left out, and so
+    // is a term that is zero throughout (fine-tuning's regulariser: it has no f); a chart left
+    // empty goes with them
+    let series = |name: &str, f: fn(&Metrics) -> Option<f64>, zero_says_nothing: bool| {
+        let points: Vec<(f64, f64)> = metrics.iter().map(|m| (m.step as f64, f(m).unwrap_or(f64::NAN))).collect();
+        let shown = |y: f64| y.is_finite() && (y != 0.0 || !zero_says_nothing);
+        points.iter().any(|p| shown(p.1)).then(|| Series { name: name.into(), points })
     };
-    let charts = [
-        chart(
-            &format!("{title}: reward"),
-            "steps",
-            &[series("train reward", |m| m.reward), series("val reward", |m| Some(m.val_reward))],
-            false,
+    let panels = [
+        (
+            "reward",
+            vec![series("train reward", |m| m.reward, false), series("val reward", |m| Some(m.val_reward), false)],
         ),
-        chart(
-            &format!("{title}: 1/2 ||f||^2 per image"),
-            "steps",
-            &[series("regulariser", |m| m.regulariser), series("imitation 1/2 ||f - f_T||^2", |m| m.imitation)],
-            false,
+        (
+            "1/2 ||f||^2 per image",
+            vec![
+                series("regulariser", |m| m.regulariser, true),
+                series("imitation 1/2 ||f - f_T||^2", |m| m.imitation, true),
+            ],
         ),
-        chart(
-            &format!("{title}: exact evaluator on validation prompts"),
-            "steps",
-            &[series("val score", |m| Some(m.val_score))],
-            false,
-        ),
+        ("exact evaluator on validation prompts", vec![series("val score", |m| Some(m.val_score), false)]),
     ];
+    let charts: Vec<_> = panels
+        .into_iter()
+        .map(|(what, series)| (what, series.into_iter().flatten().collect::<Vec<Series>>()))
+        .filter(|(_, series)| !series.is_empty())
+        .map(|(what, series)| chart(&format!("{title}: {what}"), "steps", &series, false))
+        .collect();
     png_io::write(&run_dir.join("curves.png"), &stack(&charts))
 }
 
