@@ -9,7 +9,9 @@
 //! twice, as hysteresis thresholding does: at the object saturation and at a paler one. A pale
 //! group holding no object group is a pale object; one holding a single object group more than
 //! twice that group's size is a pale object with a saturated core; otherwise the object groups
-//! stand, without the anti-aliased rim that the pale group adds to them.
+//! stand, without the anti-aliased rim that the pale group adds to them. Object groups too small
+//! to be objects count as none: a dull or washed-out object's saturated core often breaks into
+//! such specks, and the object is the pale group.
 //!
 //! A group too large to be one object is then cut into the world's shapes that explain it
 //! (`group`), each piece taking the palette colour of its own pixels.
@@ -109,7 +111,9 @@ pub fn components(img: &Image) -> Vec<(Colour, Vec<(usize, usize)>)> {
     let mut out = Vec::new();
     // a pale pixel's hue is mostly noise: pale groups are joined whatever their hues
     for pale in groups(img, PALE_SATURATION, 180.0) {
-        let inside: Vec<&(Colour, Vec<(usize, usize)>)> = objects.iter().filter(|o| pale.1.contains(&o.1[0])).collect();
+        // saturated specks inside a pale object are its core broken up, not objects of their own
+        let inside: Vec<&(Colour, Vec<(usize, usize)>)> =
+            objects.iter().filter(|o| o.1.len() >= min_area && pale.1.contains(&o.1[0])).collect();
         match inside.as_slice() {
             [] => out.push(pale),
             [core] if 2 * core.1.len() < pale.1.len() => out.push(pale),
