@@ -54,8 +54,9 @@ pub fn load_pipeline(generator: &Path, adapters: &[PathBuf], device: &Device) ->
     let generator_bytes = read(generator)?;
     let adapter_bytes = adapters.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
     let names = adapters.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let with = if adapters.is_empty() { String::new() } else { format!(" with adapters {names}") };
     checked_pipeline(&generator_bytes, &adapter_bytes.iter().map(Vec::as_slice).collect::<Vec<_>>(), device)
-        .with_context(|| format!("cannot load {} with adapters {names}", generator.display()))
+        .with_context(|| format!("cannot load {}{with}", generator.display()))
 }
 
 /// Validation items the folds are checked on.
