@@ -120,13 +120,22 @@ fn monotone_chain(pts: &[(i64, i64)]) -> Vec<(i64, i64)> {
 /// twice (0th-100th percentiles, evaluation and validation sets, 64 px): upper width triangle
 /// .38-.80, others >= .86; bottom-heaviness triangle >= 1.83, others <= 1.64; corner fill
 /// square >= .44 (1st percentile .67), circle <= .47 (99th .38), star <= .28; solidity star <= .91
-/// (99th .89), circle >= .90; extent circle >= .69.
+/// (99th .89), circle >= .90; extent circle >= .69; corner fill triangle .25-.50 (0.1th
+/// percentile .33).
+///
+/// Generated triangles' blurred tips can widen the upper part to .86, where a star's arms span
+/// the whole box: such a shape is a triangle when it is bottom-heavy, its corners are filled as a
+/// rendered triangle's (.33-.50: a star's at most .28, a square's mostly above .67) and it has no
+/// star's notches (solidity >= .8). Generated stars and ragged triangles are not separable by these
+/// features beyond that (docs/world-and-evaluator.md).
 pub fn classify(f: &Features) -> Option<Shape> {
     let (w, h) = f.bbox.size();
     if !(0.6..=1.67).contains(&(w / h)) {
         return None;
     }
-    if f.top_width <= 0.82 && f.bottom_heavy >= 1.5 {
+    let triangle_corners = (0.33..=0.5).contains(&f.corner_fill) && f.solidity >= 0.8;
+    let narrow_top = f.top_width <= 0.82 || (f.top_width <= 0.86 && triangle_corners);
+    if narrow_top && f.bottom_heavy >= 1.5 {
         Some(Shape::Triangle)
     } else if f.corner_fill >= 0.45 {
         Some(Shape::Square)
