@@ -90,7 +90,10 @@ fn report_kernel_cache() {
     let config = CubeClRuntimeConfig::get();
     let root = config.environment.path.root();
     if config.compilation.cache {
-        eprintln!("cubecl: compiled kernels and autotune results are kept in {}", root.display());
+        eprintln!(
+            "cubecl: compiled kernels and autotune results are kept in {} (reused by this exact binary only); shapes missing there are compiled and autotuned before the steps that need them, minutes on a fresh machine, each autotuned shape logged as it is decided",
+            root.display()
+        );
     } else {
         eprintln!("warning: cubecl's kernel cache is off (no cubecl.toml with `[compilation] cache = true` found from this folder up, or one it cannot parse): every kernel is compiled and autotuned again, many minutes on a fresh machine; scripts/gpu/cubecl.toml turns it on");
     }
