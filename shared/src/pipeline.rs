@@ -8,7 +8,7 @@
 use crate::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::{Adapters, Generator, GeneratorConfig, Sampler};
 use crate::hypernet::light::{LightHypernet, PromptSource};
-use crate::hypernet::{fold, load_light, offset_at, Adapted, AdapterConfig, Design, FoldCheck, Role};
+use crate::hypernet::{fold, load_compact, load_light, offset_at, Adapted, AdapterConfig, Design, FoldCheck, Role};
 use crate::text::PromptError;
 use crate::weights::{self, WeightsError};
 use crate::world::{Image, PromptSpec};
@@ -125,6 +125,8 @@ pub enum NoiseMap {
     Folded(Generator, Option<usize>),
     /// The light hypernetwork on the noise's low frequencies.
     Light(LightHypernet),
+    /// The compact hypernetwork: the generator's design at a fraction of its widths.
+    Compact(Generator),
 }
 
 impl NoiseMap {
@@ -135,6 +137,7 @@ impl NoiseMap {
                 offset_at(*resolution, z, |z| g.noise_offset_with(z, tokens, Adapters::Off))
             }
             NoiseMap::Light(light) => light.offset(z, tokens, base),
+            NoiseMap::Compact(g) => g.noise_offset_with(z, tokens, Adapters::Off),
         }
     }
 
@@ -143,6 +146,7 @@ impl NoiseMap {
         match self {
             NoiseMap::Folded(g, resolution) => NoiseMap::Folded(g.no_grad(), resolution),
             NoiseMap::Light(light) => NoiseMap::Light(light.no_grad()),
+            NoiseMap::Compact(g) => NoiseMap::Compact(g.no_grad()),
         }
     }
 
@@ -163,6 +167,10 @@ impl NoiseMap {
                     l.grid()
                 )
             }
+            NoiseMap::Compact(_) => {
+                "compact network of the generator's design at a fraction of its widths (a fraction of a generator pass)"
+                    .into()
+            }
         }
     }
 
@@ -171,6 +179,7 @@ impl NoiseMap {
         Ok(match adapter_config(adapters)?.design {
             Design::Lora(lora) => NoiseMap::Folded(fold(generator, adapters, device)?.0, lora.offset_resolution),
             Design::Light(_) => NoiseMap::Light(load_light(generator, adapters, device)?.0),
+            Design::Compact(_) => NoiseMap::Compact(load_compact(generator, adapters, device)?.0),
         })
     }
 }

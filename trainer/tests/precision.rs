@@ -45,8 +45,9 @@ fn shipped_adapters_move_little_under_tf32_weights_folded_or_not() {
         let (a, config) = Adapted::load(&generator, &std::fs::read(weights.join(file)).unwrap(), &dev).unwrap();
         let exact = a.generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
         let off = |x: Tensor<4>| (x - exact.clone()).abs().max().into_scalar::<f32>();
-        let unfolded = Adapted { model: a.model.clone().map(&mut Tf32), light: None, offset_resolution: None }
-            .generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
+        let unfolded =
+            Adapted { model: a.model.clone().map(&mut Tf32), light: None, compact: None, offset_resolution: None }
+                .generate(config.role, z.clone(), tokens.clone(), 1.0, Sampler::OneStep);
         let Design::Lora(lora) = config.design else { panic!("the shipped adapters are LoRA adapters") };
         let folded = merge_adapters(a.model.clone(), lora, config.role.adapters(), OUTPUT_LAYER).map(&mut Tf32);
         let folded = match config.role {

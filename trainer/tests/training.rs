@@ -1108,3 +1108,41 @@ fn a_light_hypernetwork_imitates_a_lora_one() {
         assert!(!out.exists(), "{says}: a refused run left a folder");
     }
 }
+
+#[test]
+fn fit_trains_a_compact_hypernetwork_on_the_reward_or_by_imitation_that_eval_serves() {
+    let dir = fresh("compact");
+    let g = tiny_teacher(&dir.join("g"));
+    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
+    let compact = ["--design", "compact", "--divisor", "2", "--lr", "0.05"];
+    let lora = dir.join("lora");
+    ok(&tiny_fit(&g, &lora, "3", &[&quick[..], &["--rank", "2", "--lr", "0.05"]].concat()));
+    let teacher = lora.join("hypernoise.safetensors");
+    let (on_reward, imitating) = (dir.join("reward"), dir.join("imitating"));
+    ok(&tiny_fit(&g, &on_reward, "3", &[&quick[..], &compact[..]].concat()));
+    let imitate = ["--imitate", teacher.to_str().unwrap()];
+    ok(&tiny_fit(&g, &imitating, "6", &[&quick[..], &compact[..], &imitate[..]].concat()));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(imitating.join("metrics.json")).unwrap()).unwrap();
+    let rows = &metrics.as_array().unwrap()[1..];
+    assert!(
+        rows.len() == 2 && rows.iter().all(|m| m["imitation"].as_f64().is_some() && m["reward"].is_null()),
+        "{metrics}"
+    );
+    for run in [&on_reward, &imitating] {
+        let adapters = run.join("hypernoise.safetensors");
+        let names = tensors(&adapters).into_keys().collect::<Vec<_>>();
+        assert!(names.iter().any(|k| k.starts_with("unet.")) && names.iter().all(|k| !k.contains("lora")), "{names:?}");
+        let json = hypernoise_table(&g, &adapters, &run.join("table"), &[]);
+        let row = &json["rows"]["hypernoise"];
+        assert!(row["mean"].as_f64().is_some(), "{json}");
+        assert_eq!(row["design"], "compact, the generator's design at 1/2 of its widths", "{row}");
+        assert_eq!(row["nfe"], 1, "a fraction of a generator pass: {row}");
+    }
+    // widths the generator's cannot be divided into are the arguments' error, before any run folder
+    let bad = dir.join("bad");
+    let o = tiny_fit(&g, &bad, "1", &["--design", "compact", "--divisor", "3"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("divisor 3"), "{stderr}");
+    assert!(!bad.exists());
+}

@@ -215,9 +215,10 @@ pub trait AdapterAwareMap {
     fn map<const D: usize>(&mut self, adapter: bool, p: Param<Tensor<D>>) -> Param<Tensor<D>>;
 }
 
-/// Modules whose parameters are what training changes: LoRA branches, and the light noise
-/// hypernetwork (`hypernet::light`, a field named `light` beside the frozen generator).
-const ADAPTER_MODULES: [&str; 2] = ["lora", "light"];
+/// Modules whose parameters are what training changes: LoRA branches, and the light and compact
+/// noise hypernetworks (`hypernet::light`, `hypernet::compact`: fields named `light` and
+/// `compact` beside the frozen generator).
+const ADAPTER_MODULES: [&str; 3] = ["lora", "light", "compact"];
 
 /// Applies `m` to every float parameter of `module`, telling it adapter from base parameters.
 pub fn map_params<M: Module>(module: M, m: impl AdapterAwareMap) -> M {

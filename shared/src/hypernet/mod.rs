@@ -5,11 +5,13 @@
 //! *sum* over all 3 x H x W noise elements of an image (the KL's own convention), averaged over
 //! the batch; `lambda` = 1 is the paper's objective. The same adapters on every layer, with the
 //! output layer adapted like the others, are the direct fine-tuning baseline g_ft(z, c).
-//! The hypernetwork is either that LoRA copy or a light network on the noise's low
-//! frequencies ([`light`]), chosen by the [`Design`].
+//! The hypernetwork is that LoRA copy, a light network on the noise's low frequencies
+//! ([`light`]) or a compact network of the generator's design ([`compact`]), chosen by the
+//! [`Design`].
 //! Adapter files hold only the trained tensors plus a fingerprint of the generator they were
 //! trained on; they load on top of that generator's file.
 
+pub mod compact;
 pub mod light;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -17,6 +19,7 @@ pub(crate) mod tests;
 use crate::generator::{Adapters, Generator, GeneratorConfig, LoraConfig, Sampler};
 use crate::weights::{self, WeightsError};
 use burn::prelude::*;
+use compact::CompactConfig;
 use light::{LightConfig, LightHypernet};
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +42,7 @@ impl Role {
 }
 
 /// What is trained beside the frozen generator. In files it is a key of the adapters' config,
-/// `"lora": {...}` or `"light": {...}`.
+/// `"lora": {...}`, `"light": {...}` or `"compact": {...}`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Design {
@@ -48,6 +51,8 @@ pub enum Design {
     Lora(LoraConfig),
     /// The light network of [`light`] (noise hypernetworks only).
     Light(LightConfig),
+    /// The compact network of [`compact`] (noise hypernetworks only).
+    Compact(CompactConfig),
 }
 
 impl std::fmt::Display for Design {
@@ -67,6 +72,7 @@ impl std::fmt::Display for Design {
                     light::PromptSource::Generator => f.write_str(", reading the generator's prompt"),
                 }
             }
+            Design::Compact(c) => write!(f, "compact, the generator's design at 1/{} of its widths", c.divisor),
         }
     }
 }
@@ -86,10 +92,11 @@ impl Design {
                     None => Ok(()),
                 }
             }
-            Design::Light(_) if role == Role::FineTune => {
-                Err("a light hypernetwork only changes the noise; fine-tuning needs LoRA adapters".into())
+            Design::Light(_) | Design::Compact(_) if role == Role::FineTune => {
+                Err("a light or compact hypernetwork only changes the noise; fine-tuning needs LoRA adapters".into())
             }
             Design::Light(light) => light.check(generator.resolution),
+            Design::Compact(compact) => compact.check(generator),
         }
     }
 
@@ -101,7 +108,7 @@ impl Design {
     fn lora(&self) -> Option<LoraConfig> {
         match self {
             Design::Lora(lora) => Some(*lora),
-            Design::Light(_) => None,
+            Design::Light(_) | Design::Compact(_) => None,
         }
     }
 }
@@ -165,11 +172,12 @@ pub fn fingerprint(bytes: &[u8]) -> String {
 }
 
 /// The generator with one set of adapters (trainable or loaded): LoRA branches inside `model`,
-/// or the light hypernetwork beside it.
+/// or the light or compact hypernetwork beside it.
 #[derive(Module, Debug)]
 pub struct Adapted {
     pub model: Generator,
     pub light: Option<LightHypernet>,
+    pub compact: Option<Generator>,
     /// Where a LoRA hypernetwork computes f ([`offset_at`]).
     pub offset_resolution: Option<usize>,
 }
@@ -189,10 +197,14 @@ impl Adapted {
         })?;
         let light = match design {
             Design::Light(c) => Some(LightHypernet::new(&c, &generator, device)),
-            Design::Lora(_) => None,
+            Design::Lora(_) | Design::Compact(_) => None,
+        };
+        let compact = match design {
+            Design::Compact(c) => Some(Generator::new(&c.network(&generator), None, device)),
+            Design::Lora(_) | Design::Light(_) => None,
         };
         let config = AdapterConfig { role, design, generator, generator_fingerprint: fingerprint(generator_bytes) };
-        Ok((Adapted { model, light, offset_resolution: design.offset_resolution() }, config))
+        Ok((Adapted { model, light, compact, offset_resolution: design.offset_resolution() }, config))
     }
 
     /// Trained adapters (`adapter_bytes`) on their generator (`generator_bytes`).
@@ -205,10 +217,17 @@ impl Adapted {
         // the generator file's own problems (not a generator, truncated) come first
         let (fresh, fresh_config) = Self::fresh(generator_bytes, config.role, config.design, device)?;
         trained_on(&config, &fresh_config)?;
-        let loaded = match fresh.light {
-            Some(light) => Adapted { light: Some(weights::load_into(light, adapter_bytes)?), ..fresh },
-            None => Adapted {
+        let loaded = match (fresh.light, fresh.compact) {
+            (Some(light), _) => {
+                Adapted { light: Some(weights::load_into(light, adapter_bytes)?), compact: None, ..fresh }
+            }
+            (_, Some(compact)) => {
+                Adapted { compact: Some(weights::load_into(compact, adapter_bytes)?), light: None, ..fresh }
+            }
+            (None, None) => Adapted {
                 model: weights::load_part(fresh.model, adapter_bytes, crate::generator::layers::is_adapter_path)?,
+                light: None,
+                compact: None,
                 ..fresh
             },
         };
@@ -217,22 +236,25 @@ impl Adapted {
 
     /// The adapters alone, as a weights file.
     pub fn to_bytes(&self, config: &AdapterConfig) -> Result<Vec<u8>, WeightsError> {
-        match &self.light {
-            Some(light) => weights::save(light, KIND, config),
-            None => weights::save_part(&self.model, KIND, config, r"(^|\.)lora\."),
+        match (&self.light, &self.compact) {
+            (Some(light), _) => weights::save(light, KIND, config),
+            (_, Some(compact)) => weights::save(compact, KIND, config),
+            (None, None) => weights::save_part(&self.model, KIND, config, r"(^|\.)lora\."),
         }
     }
 
     /// f(z, c), the hypernetwork's change to the noise.
     pub fn offset(&self, z: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<4> {
-        match &self.light {
-            Some(light) => light.offset(z, tokens, &self.model),
-            None => offset_at(self.offset_resolution, z, |z| self.model.noise_offset(z, tokens)),
+        match (&self.light, &self.compact) {
+            (Some(light), _) => light.offset(z, tokens, &self.model),
+            (_, Some(compact)) => compact.noise_offset_with(z, tokens, Adapters::Off),
+            (None, None) => offset_at(self.offset_resolution, z, |z| self.model.noise_offset(z, tokens)),
         }
     }
 
     /// The part of a noise offset `x` that these adapters can express: the light network's
-    /// frequencies, its block means for LoRA adapters working at a coarser resolution, or all of it.
+    /// frequencies, its block means for LoRA adapters working at a coarser resolution, or all of
+    /// it (full-resolution LoRA adapters, the compact network).
     pub fn expressible(&self, x: Tensor<4>) -> Tensor<4> {
         match (&self.light, self.offset_resolution) {
             (Some(light), _) => light.low_pass(x),
@@ -299,22 +321,48 @@ fn trained_on(config: &AdapterConfig, found: &AdapterConfig) -> Result<(), Weigh
     Ok(())
 }
 
+/// The config of a trained hypernetwork (`adapter_bytes`), checked against the generator in
+/// `generator_bytes` it was trained on: what loading a network that runs beside that generator
+/// checks, without building a second copy of the generator.
+fn checked_config(generator_bytes: &[u8], adapter_bytes: &[u8]) -> Result<AdapterConfig, WeightsError> {
+    let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
+    let generator = generator_config(generator_bytes)?;
+    config.design.check(config.role, &generator).map_err(WeightsError::Corrupt)?;
+    let found = AdapterConfig { generator, generator_fingerprint: fingerprint(generator_bytes), ..config.clone() };
+    trained_on(&config, &found)?;
+    Ok(config)
+}
+
 /// A trained light hypernetwork (`adapter_bytes`, of [`Design::Light`]) checked against the
-/// generator it was trained on, without building a second copy of that generator.
+/// generator it was trained on.
 pub fn load_light(
     generator_bytes: &[u8],
     adapter_bytes: &[u8],
     device: &Device,
 ) -> Result<(LightHypernet, AdapterConfig), WeightsError> {
-    let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
-    let generator = generator_config(generator_bytes)?;
+    let config = checked_config(generator_bytes, adapter_bytes)?;
     let Design::Light(light) = config.design else {
-        return Err(WeightsError::Mismatch("these adapters are LoRA adapters, not a light hypernetwork".into()));
+        return Err(WeightsError::Mismatch(format!("these adapters are {}, not a light hypernetwork", config.design)));
     };
-    config.design.check(config.role, &generator).map_err(WeightsError::Corrupt)?;
-    let found = AdapterConfig { generator, generator_fingerprint: fingerprint(generator_bytes), ..config.clone() };
-    trained_on(&config, &found)?;
     Ok((weights::load_into(LightHypernet::new(&light, &config.generator, device), adapter_bytes)?, config))
+}
+
+/// A trained compact hypernetwork (`adapter_bytes`, of [`Design::Compact`]) checked against the
+/// generator it was trained on.
+pub fn load_compact(
+    generator_bytes: &[u8],
+    adapter_bytes: &[u8],
+    device: &Device,
+) -> Result<(Generator, AdapterConfig), WeightsError> {
+    let config = checked_config(generator_bytes, adapter_bytes)?;
+    let Design::Compact(compact) = config.design else {
+        return Err(WeightsError::Mismatch(format!(
+            "these adapters are {}, not a compact hypernetwork",
+            config.design
+        )));
+    };
+    let network = Generator::new(&compact.network(&config.generator), None, device);
+    Ok((weights::load_into(network, adapter_bytes)?, config))
 }
 
 /// Trained adapters prepared for inference: their layers folded into a copy of their generator
@@ -334,7 +382,10 @@ pub fn fold(
 ) -> Result<(Generator, AdapterConfig), WeightsError> {
     let (a, config) = Adapted::load(generator_bytes, adapter_bytes, &Device::flex())?;
     let Design::Lora(lora) = config.design else {
-        return Err(WeightsError::Mismatch("a light hypernetwork has no adapters to fold".into()));
+        return Err(WeightsError::Mismatch(format!(
+            "only LoRA adapters fold into the generator; these are {}",
+            config.design
+        )));
     };
     let folded =
         crate::generator::layers::merge_adapters(a.model, lora, config.role.adapters(), crate::generator::OUTPUT_LAYER);

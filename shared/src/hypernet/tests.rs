@@ -4,6 +4,7 @@ use crate::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::tests::randomised;
 use crate::reward::analytic::redness;
 use burn::optim::{GradientsParams, SgdConfig};
+use compact::CompactConfig;
 use light::LightConfig;
 pub(crate) const LORA: Design = Design::Lora(LoraConfig { rank: 4, alpha: 4.0, offset_resolution: None });
 
@@ -105,7 +106,7 @@ fn only_adapters_train_and_the_objective_raises_the_reward() {
     // the light network's offsets are smaller per step: it is given a larger rate
     let lora = LoraConfig { rank: 8, alpha: 8.0, offset_resolution: None };
     let coarse = Design::Lora(LoraConfig { offset_resolution: Some(8), ..lora });
-    for (design, lr) in [(Design::Lora(lora), 0.05), (coarse, 0.05), (LIGHT, 1.0)] {
+    for (design, lr) in [(Design::Lora(lora), 0.05), (coarse, 0.05), (LIGHT, 1.0), (COMPACT, 0.05)] {
         let (a, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, design, &dev).unwrap();
         let mut a = train_adapters_only(a);
         let mut optim = SgdConfig::new().init();
@@ -353,4 +354,71 @@ fn light_files_hold_only_the_light_network_and_check_their_generator() {
     let bad = weights::with_config(&bytes, |c| c["light"]["grid"] = serde_json::json!(17));
     let e = load_light(&file, &bad, &dev).err().unwrap();
     assert!(e.to_string().contains("grid 17"), "{e}");
+}
+
+/// The tiny generator's design at half its widths.
+pub(crate) const COMPACT: Design = Design::Compact(CompactConfig { divisor: 2 });
+
+#[test]
+fn compact_hypernetwork_starts_at_zero_reads_the_prompt_and_loads_as_saved() {
+    let file = generator_file();
+    let dev = Device::flex();
+    let (z, tokens) = inputs(3);
+    let (fresh, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, COMPACT, &dev).unwrap();
+    assert_eq!(max_diff(fresh.offset(z.clone(), tokens.clone()), z.zeros_like()), 0.0, "f = 0 at init");
+    let (a, config, bytes) = trained_adapters(&file, Role::NoiseHypernetwork, COMPACT);
+    let f = a.offset(z.clone(), tokens.clone());
+    assert!(f.clone().abs().max().into_scalar::<f32>() > 1e-3, "perturbed, f != 0");
+    let swapped = Tensor::cat(vec![tokens.clone().narrow(0, 1, 2), tokens.clone().narrow(0, 0, 1)], 0);
+    assert!(max_diff(a.offset(z.clone(), swapped), f.clone()) > 1e-4, "f depends on the prompt");
+    // the file holds the compact network alone: a generator of half the widths
+    let network = CompactConfig { divisor: 2 }.network(&GeneratorConfig::tiny());
+    assert_eq!(network.channels, [4, 8]);
+    assert_eq!(weights::parameter_count(&bytes).unwrap(), Generator::new(&network, None, &dev).num_params());
+    let full = weights::parameter_count(&file).unwrap();
+    assert!(3 * weights::parameter_count(&bytes).unwrap() < full, "a fraction of the generator's {full}");
+    let (loaded, c2) = Adapted::load(&file, &bytes, &dev).unwrap();
+    assert_eq!(c2, config);
+    assert_eq!(max_diff(loaded.offset(z.clone(), tokens.clone()), f.clone()), 0.0);
+    let map = crate::pipeline::NoiseMap::load(&file, &bytes, &dev).unwrap();
+    assert_eq!(max_diff(map.offset(z, tokens, &loaded.model), f), 0.0, "inference computes what training did");
+    // another generator, fine-tuning, widths that do not build, and files of other designs
+    let e = load_compact(&generator_file(), &bytes, &dev).err().unwrap();
+    assert!(e.to_string().contains("trained on generator"), "{e}");
+    let e = Adapted::fresh(&file, Role::FineTune, COMPACT, &dev).err().unwrap();
+    assert!(e.to_string().contains("fine-tuning needs LoRA"), "{e}");
+    for divisor in [0, 3, 65] {
+        let bad = weights::with_config(&bytes, |c| c["compact"]["divisor"] = serde_json::json!(divisor));
+        let e = load_compact(&file, &bad, &dev).err().unwrap();
+        assert!(e.to_string().contains(&format!("divisor {divisor}")), "{divisor}: {e}");
+    }
+    let (light, light_config) = Adapted::fresh(&file, Role::NoiseHypernetwork, LIGHT, &dev).unwrap();
+    let e = load_compact(&file, &light.to_bytes(&light_config).unwrap(), &dev).err().unwrap();
+    assert!(e.to_string().contains("not a compact hypernetwork"), "{e}");
+    let e = load_light(&file, &bytes, &dev).err().unwrap();
+    assert!(e.to_string().contains("not a light hypernetwork"), "{e}");
+}
+
+#[test]
+fn imitation_teaches_the_compact_network_all_of_a_teachers_offset() {
+    let file = generator_file();
+    let dev = Device::flex().autodiff();
+    let (z, tokens) = inputs(3);
+    let (teacher, _, _) = trained_adapters(&file, Role::NoiseHypernetwork, LORA);
+    let target = teacher.offset(z.clone(), tokens.clone()).detach();
+    let (a, _) = Adapted::fresh(&file, Role::NoiseHypernetwork, COMPACT, &dev).unwrap();
+    let mut a = train_adapters_only(a);
+    let gap = |a: &Adapted| imitation_terms(a, z.clone(), tokens.clone(), target.clone()).1.mean();
+    // it works at the noise's resolution: at init the gap is all of the teacher's offset
+    let before: f32 = gap(&a).into_scalar();
+    let all: f32 = half_squared_norms(target.clone()).mean().into_scalar();
+    assert!((before - all).abs() < 1e-4 * all.max(1.0), "{before} against {all}");
+    // Adam: the teacher's offset (random adapters) varies in scale from run to run
+    let mut optim = burn::optim::AdamConfig::new().init();
+    for _ in 0..30 {
+        let grads = GradientsParams::from_grads(gap(&a).backward(), &a);
+        a = optim.step(1e-2, a, grads);
+    }
+    let after: f32 = gap(&a).into_scalar();
+    assert!(after < 0.5 * before, "imitation gap {before} -> {after}");
 }

@@ -26,6 +26,7 @@ use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
 use hypernoise::generator::pixels::images_to_tensor;
 use hypernoise::generator::{GeneratorConfig, LoraConfig, Sampler};
+use hypernoise::hypernet::compact::CompactConfig;
 use hypernoise::hypernet::light::{LightConfig, PromptSource};
 use hypernoise::hypernet::{batch_loss, imitation_terms, objective_terms, Adapted, AdapterConfig, Design, Role};
 use hypernoise::pipeline::{Inputs, Method, NoiseMap, Pipeline};
@@ -51,7 +52,9 @@ pub struct Args {
     pub out: Option<PathBuf>,
     /// `lora`: the paper's hypernetwork, LoRA adapters (--rank, --alpha) on a copy of the
     /// generator; `light`: a small network on the noise's lowest --grid x --grid frequencies
-    /// (--hidden wide), about the base's cost at inference (`fit` only).
+    /// (--hidden wide); `compact`: a network of the generator's design at 1/--divisor of its
+    /// widths, trained from scratch. Light and compact cost about the base's time at inference
+    /// (`fit` only).
     // Left out of the run's settings when LoRA, so runs begun before the option resume.
     #[serde(skip_serializing_if = "DesignKind::is_lora")]
     #[arg(long, value_enum, default_value_t = DesignKind::Lora)]
@@ -67,6 +70,10 @@ pub struct Args {
     #[serde(skip_serializing_if = "is_own_prompt")]
     #[arg(long, value_enum, default_value_t = PromptSource::Own)]
     pub light_prompt: PromptSource,
+    /// The compact hypernetwork's widths: the generator's divided by this.
+    #[serde(skip_serializing_if = "is_standard_divisor")]
+    #[arg(long, default_value_t = CompactConfig::standard().divisor)]
+    pub divisor: usize,
     #[arg(long, default_value_t = 32)]
     pub rank: usize,
     #[arg(long, default_value_t = 32.0)]
@@ -154,6 +161,7 @@ impl OptimizerKind {
 pub enum DesignKind {
     Lora,
     Light,
+    Compact,
 }
 
 impl DesignKind {
@@ -168,6 +176,10 @@ fn is_standard_grid(grid: &usize) -> bool {
 
 fn is_own_prompt(source: &PromptSource) -> bool {
     *source == PromptSource::Own
+}
+
+fn is_standard_divisor(divisor: &usize) -> bool {
+    *divisor == CompactConfig::standard().divisor
 }
 
 fn is_standard_hidden(hidden: &usize) -> bool {
@@ -304,6 +316,7 @@ impl Job {
                 prompt: a.light_prompt,
                 ..LightConfig::standard()
             }),
+            DesignKind::Compact => Design::Compact(CompactConfig { divisor: a.divisor }),
         }
     }
 
