@@ -4,7 +4,7 @@ clip, SGD with momentum) at fit's batch, and one-step generation at batch 1 and 
 plus the card's measured f32 matmul ceiling. Writes one JSON file (scripts/gpu/bench.sh puts it
 next to the Rust numbers).
 
-    python3 bench/torch/bench.py --out torch.json [--batch 64] [--device cuda] [--profile ops.txt]
+    python3 bench/torch/bench.py --out torch.json [--batch 64] [--device cuda] [--profile ops.txt] [--group-norm composed]
 
 --profile also writes the eager fit step's operators by GPU time (torch.profiler, 10 steps), to
 set beside the Rust trainer's kernels (bench/kernel_profile.py).
@@ -15,14 +15,17 @@ arithmetic; the ceiling is also measured with TF32 on and in bf16, for scale.
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
 import torch
 
+import hypernoise_torch
 from hypernoise_torch import batch_loss, load_generator, load_reward, objective_terms
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+# the models timed: the repository's weights/, or HYPERNOISE_WEIGHTS (a folder of the same files)
+WEIGHTS = Path(os.environ.get("HYPERNOISE_WEIGHTS", Path(__file__).resolve().parents[2] / "weights"))
 
 
 def median_seconds(fn, device, warmup, iters):
@@ -94,7 +97,11 @@ def main():
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--modes", default="eager,compiled")
     p.add_argument("--profile", type=Path, help="write the eager fit step's operators by GPU time here")
+    p.add_argument("--group-norm", choices=["fused", "composed"], default="fused",
+                   help="torch's GroupNorm kernels, or GroupNorm op by op as burn computes it")
     a = p.parse_args()
+    if a.group_norm == "composed":
+        hypernoise_torch.GroupNorm = hypernoise_torch.ComposedGroupNorm
     dev = a.device
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -103,6 +110,7 @@ def main():
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
         "precision": "f32, TF32 off",
+        "group_norm": a.group_norm,
         "fit_batch": a.batch,
         "rows": [],
     }

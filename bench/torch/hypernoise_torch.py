@@ -23,6 +23,24 @@ GROUP_NORM_NAMES = {"gamma": "weight", "beta": "bias"}  # burn's names -> torch'
 DTYPES = {"F32": torch.float32, "F16": torch.float16}  # f16: the browser's copies
 
 
+class ComposedGroupNorm(nn.GroupNorm):
+    """GroupNorm computed op by op as burn 0.22 does (burn-nn's `group_norm`: mean, subtract,
+    square, mean, add, sqrt, divide, then the affine), where torch runs one fused kernel each
+    way: what that fusion is worth, measured on the twin (`bench.py --group-norm composed`)."""
+
+    def forward(self, x):
+        b, c = x.shape[:2]
+        h = x.reshape(b, self.num_groups, -1)
+        h = h - h.mean(2, keepdim=True)
+        h = h / (h.square().mean(2, keepdim=True) + self.eps).sqrt()
+        affine = (1, c) + (1,) * (x.dim() - 2)
+        return h.reshape(x.shape) * self.weight.reshape(affine) + self.bias.reshape(affine)
+
+
+# the GroupNorm the models are built with (bench.py swaps in ComposedGroupNorm)
+GroupNorm = nn.GroupNorm
+
+
 def read_safetensors(path):
     """(tensors as f32 by name, metadata) of a safetensors file."""
     with open(path, "rb") as fh:
@@ -136,10 +154,10 @@ class ResBlock(nn.Module):
 
     def __init__(self, cin, cout, emb_dim, groups, lora=None):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, cin, eps=GROUP_NORM_EPS)
+        self.norm1 = GroupNorm(groups, cin, eps=GROUP_NORM_EPS)
         self.conv1 = Conv(cin, cout, 3, lora=lora)
         self.film = Dense(emb_dim, 2 * cout, lora)
-        self.norm2 = nn.GroupNorm(groups, cout, eps=GROUP_NORM_EPS)
+        self.norm2 = GroupNorm(groups, cout, eps=GROUP_NORM_EPS)
         self.conv2 = Conv(cout, cout, 3, lora=lora)
         self.skip = Conv(cin, cout, 1, lora=lora) if cin != cout else None
 
@@ -163,7 +181,7 @@ class UNet(nn.Module):
         self.mid = ResBlock(ch[-1], ch[-1], emb, groups, lora)
         self.upsample = nn.ModuleList(Conv(ch[l], ch[l - 1], 3, lora=lora) for l in range(1, levels))
         self.up = nn.ModuleList(ResBlock(2 * k, k, emb, groups, lora) for k in ch)
-        self.out_norm = nn.GroupNorm(groups, ch[0], eps=GROUP_NORM_EPS)
+        self.out_norm = GroupNorm(groups, ch[0], eps=GROUP_NORM_EPS)
         self.out = Conv(ch[0], 3, 3, lora=lora)
 
     def forward(self, x, emb, hyper=False):
@@ -217,7 +235,7 @@ class RewardModel(nn.Module):
         grid = config["resolution"] >> len(ch)
         self.prompt = PromptEncoder(vocab, config["token_dim"], emb)
         self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, stride=2, padding=1) for i, o in zip([3] + ch, ch))
-        self.norms = nn.ModuleList(nn.GroupNorm(config["groups"], c, eps=GROUP_NORM_EPS) for c in ch)
+        self.norms = nn.ModuleList(GroupNorm(config["groups"], c, eps=GROUP_NORM_EPS) for c in ch)
         self.image = Dense(ch[-1] * grid * grid, emb)
         self.head1 = Dense(3 * emb, emb)
         self.head2 = Dense(emb, 1)

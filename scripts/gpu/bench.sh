@@ -4,6 +4,8 @@
 #   scripts/gpu/bench.sh check    # the PyTorch twin's outputs on the GPU against Rust's (< 1e-3)
 #   scripts/gpu/bench.sh rust     # trainer fit steps/s (batch 64 and 128) and generation images/s
 #   scripts/gpu/bench.sh torch    # the twin: fit steps/s and generation, eager and compiled; matmul ceiling
+#   scripts/gpu/bench.sh busy     # how busy the GPU is while fit trains (nvidia-smi), Rust and the eager twin
+#   scripts/gpu/bench.sh norm     # the eager twin with GroupNorm op by op as burn computes it, against torch's kernels
 #   scripts/gpu/bench.sh one      # fit at batch 128 on one GPU alone (scale's reference; `rust` runs it too)
 #   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1: speed-up at batch 128 and 256, weights
 #   scripts/gpu/bench.sh profile  # GPU time per kernel of a fit step at batch 64, Rust and the eager twin
@@ -52,6 +54,27 @@ EOF
   cat "runs/bench/fit-$4.json"
 }
 
+# nvidia-smi's utilization (the share of each 200 ms sample in which a kernel ran) while the
+# command after $1 runs: the median over its active span (the first to the last sample at 20% or
+# more, which leaves out start-up and loading), as $1
+busy_during() {
+  local json=$1 samples=runs/bench/.busy.csv sampler
+  shift
+  nvidia-smi -i 0 --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 200 > "$samples" &
+  sampler=$!
+  CUDA_VISIBLE_DEVICES=0 bounded "$@" > "$json.log" 2>&1 || tail -5 "$json.log"
+  kill "$sampler"
+  python3 - "$samples" "$*" "$CARD" > "$json" <<'EOF'
+import json, statistics, sys
+busy = [int(v) for v in open(sys.argv[1]).read().split() if v.isdigit()]
+active = [i for i, v in enumerate(busy) if v >= 20]
+span = busy[active[0] : active[-1] + 1] if active else []
+print(json.dumps({"what": "GPU utilization (nvidia-smi, 200 ms samples)", "command": sys.argv[2], "card": sys.argv[3],
+                  "active_samples": len(span), "median_busy_percent": statistics.median(span) if span else None}, indent=2))
+EOF
+  cat "$json"
+}
+
 for PHASE in "$@"; do
 case "$PHASE" in
 check)
@@ -68,6 +91,18 @@ one)
   ;;
 torch)
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch.json --batch 64
+  ;;
+busy)
+  busy_during runs/bench/busy-rust.json "$T" --device "$GPU" fit --out runs/bench-busy --batch 64 --steps 150 \
+    --log-every 10 --checkpoint-every 100000 --val-every-item 100000
+  busy_during runs/bench/busy-torch.json python3 bench/torch/bench.py --out runs/bench/torch-busy.json --batch 64 \
+    --gen-batches 1 --modes eager --iters 100
+  ;;
+norm)
+  for norm in fused composed; do
+    CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out "runs/bench/torch-norm-$norm.json" --batch 64 \
+      --gen-batches 256 --modes eager --iters 40 --group-norm "$norm"
+  done
   ;;
 profile)
   # every launch waits for its kernel while profiled: per-kernel GPU times, not a speed. The same
