@@ -321,16 +321,25 @@ fn trained_on(config: &AdapterConfig, found: &AdapterConfig) -> Result<(), Weigh
     Ok(())
 }
 
-/// The config of a trained hypernetwork (`adapter_bytes`), checked against the generator in
-/// `generator_bytes` it was trained on: what loading a network that runs beside that generator
-/// checks, without building a second copy of the generator.
-fn checked_config(generator_bytes: &[u8], adapter_bytes: &[u8]) -> Result<AdapterConfig, WeightsError> {
+/// A trained hypernetwork that runs beside its generator (`adapter_bytes`, of the design `what`
+/// names), checked against the generator in `generator_bytes` it was trained on without building
+/// a second copy of that generator: `build` makes the network for the file's design, or None
+/// when the file holds another design.
+fn load_beside<M: Module>(
+    generator_bytes: &[u8],
+    adapter_bytes: &[u8],
+    what: &str,
+    build: impl FnOnce(&Design, &GeneratorConfig) -> Option<M>,
+) -> Result<(M, AdapterConfig), WeightsError> {
     let config: AdapterConfig = weights::config_of(adapter_bytes, KIND)?;
     let generator = generator_config(generator_bytes)?;
     config.design.check(config.role, &generator).map_err(WeightsError::Corrupt)?;
     let found = AdapterConfig { generator, generator_fingerprint: fingerprint(generator_bytes), ..config.clone() };
     trained_on(&config, &found)?;
-    Ok(config)
+    let Some(network) = build(&config.design, &config.generator) else {
+        return Err(WeightsError::Mismatch(format!("these adapters are {}, not a {what} hypernetwork", config.design)));
+    };
+    Ok((weights::load_into(network, adapter_bytes)?, config))
 }
 
 /// A trained light hypernetwork (`adapter_bytes`, of [`Design::Light`]) checked against the
@@ -340,11 +349,10 @@ pub fn load_light(
     adapter_bytes: &[u8],
     device: &Device,
 ) -> Result<(LightHypernet, AdapterConfig), WeightsError> {
-    let config = checked_config(generator_bytes, adapter_bytes)?;
-    let Design::Light(light) = config.design else {
-        return Err(WeightsError::Mismatch(format!("these adapters are {}, not a light hypernetwork", config.design)));
-    };
-    Ok((weights::load_into(LightHypernet::new(&light, &config.generator, device), adapter_bytes)?, config))
+    load_beside(generator_bytes, adapter_bytes, "light", |design, generator| match design {
+        Design::Light(light) => Some(LightHypernet::new(light, generator, device)),
+        Design::Lora(_) | Design::Compact(_) => None,
+    })
 }
 
 /// A trained compact hypernetwork (`adapter_bytes`, of [`Design::Compact`]) checked against the
@@ -354,15 +362,10 @@ pub fn load_compact(
     adapter_bytes: &[u8],
     device: &Device,
 ) -> Result<(Generator, AdapterConfig), WeightsError> {
-    let config = checked_config(generator_bytes, adapter_bytes)?;
-    let Design::Compact(compact) = config.design else {
-        return Err(WeightsError::Mismatch(format!(
-            "these adapters are {}, not a compact hypernetwork",
-            config.design
-        )));
-    };
-    let network = Generator::new(&compact.network(&config.generator), None, device);
-    Ok((weights::load_into(network, adapter_bytes)?, config))
+    load_beside(generator_bytes, adapter_bytes, "compact", |design, generator| match design {
+        Design::Compact(compact) => Some(Generator::new(&compact.network(generator), None, device)),
+        Design::Lora(_) | Design::Light(_) => None,
+    })
 }
 
 /// Trained adapters prepared for inference: their layers folded into a copy of their generator
