@@ -3,8 +3,9 @@
 //! frozen generator; f(z, c) is its output at t = 0. Its output layer is zero at init, as every
 //! generator's is, so f = 0 and training starts from the base. It reads the noise at full
 //! resolution through convolutions, as the LoRA hypernetwork does, where the light network reads
-//! a few frequencies through an MLP; at a quarter of the widths it costs about a sixteenth of a
-//! generator pass's multiply-adds, so HyperNoise costs about what the base does.
+//! a few frequencies through an MLP. At a quarter of the widths it has about a sixteenth of a
+//! generator pass's multiply-adds but as many operations, so it costs more than that: HyperNoise
+//! took 1.23x the base's time on a 2-core CPU (docs/hypernoise.md).
 
 use crate::generator::GeneratorConfig;
 use crate::net_shape::NetShape;

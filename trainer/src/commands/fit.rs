@@ -53,8 +53,8 @@ pub struct Args {
     /// `lora`: the paper's hypernetwork, LoRA adapters (--rank, --alpha) on a copy of the
     /// generator; `light`: a small network on the noise's lowest --grid x --grid frequencies
     /// (--hidden wide); `compact`: a network of the generator's design at 1/--divisor of its
-    /// widths, trained from scratch. Light and compact cost about the base's time at inference
-    /// (`fit` only).
+    /// widths, trained from scratch. Light costs about the base's time at inference, compact a
+    /// fraction of a generator pass more (`fit` only).
     // Left out of the run's settings when LoRA, so runs begun before the option resume.
     #[serde(skip_serializing_if = "DesignKind::is_lora")]
     #[arg(long, value_enum, default_value_t = DesignKind::Lora)]
