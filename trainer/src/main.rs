@@ -51,7 +51,8 @@ enum Command {
     Reward(commands::reward::Args),
     /// Train the noise hypernetwork on a reward: z -> z + f(z, prompt) (resumable).
     Fit(commands::fit::Args),
-    /// Baseline: LoRA fine-tuning of the generator itself on the same reward (resumable).
+    /// Baseline: LoRA fine-tuning of the generator itself on the same reward, or with --imitate
+    /// HyperNoise distilled into it (resumable).
     Finetune(commands::fit::Args),
     /// Plot the reward and validation score of several fit/finetune runs together.
     CompareRuns(commands::compare_runs::Args),

@@ -1110,6 +1110,35 @@ fn a_light_hypernetwork_imitates_a_lora_one() {
 }
 
 #[test]
+fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pass() {
+    let dir = fresh("distil");
+    let g = tiny_teacher(&dir.join("g"));
+    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100", "--rank", "2", "--lr", "0.05"];
+    let lora = dir.join("lora");
+    ok(&tiny_fit(&g, &lora, "3", &quick));
+    let teacher = lora.join("hypernoise.safetensors");
+    let run = dir.join("run");
+    let text =
+        ok(&tiny_train("finetune", &g, &run, "6", &[&quick[..], &["--imitate", teacher.to_str().unwrap()]].concat()));
+    assert!(text.contains("imitation gap"), "{text}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let rows = &metrics.as_array().unwrap()[1..];
+    let gaps: Vec<f64> = rows.iter().map(|m| m["imitation"].as_f64().unwrap()).collect();
+    assert!(gaps.len() == 2 && gaps[1] < gaps[0], "the gap to the hypernetwork's images closes: {metrics}");
+    assert!(rows.iter().all(|m| m["reward"].is_null()), "no reward is trained on: {metrics}");
+    // fine-tuned adapters: the table serves them folded, one generator pass
+    let table = dir.join("table");
+    let finetuned = run.join("finetune.safetensors");
+    let args =
+        ["--finetune", finetuned.to_str().unwrap(), "--methods", "base,finetune", "--every", "100", "--batch", "4"];
+    ok(&tiny_eval(&g, &table, &args));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(table.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(json["rows"]["finetune"]["nfe"], 1, "{json}");
+}
+
+#[test]
 fn fit_trains_a_compact_hypernetwork_on_the_reward_or_by_imitation_that_eval_serves() {
     let dir = fresh("compact");
     let g = tiny_teacher(&dir.join("g"));

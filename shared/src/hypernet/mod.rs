@@ -463,6 +463,23 @@ pub fn imitation_terms(
     (half_squared_norms(f), half_squared_norms(gap))
 }
 
+/// HyperNoise distilled into fine-tuned adapters: per-image zero (a fine-tune has no f) and
+/// 1/2 ||g_ft(z, c) - x_T||^2, with `target` the hypernetwork's images x_T = g(z + f_T(z, c), c)
+/// for this batch, each (B). The mean of the second is the loss: the fine-tuned generator learns
+/// to draw in one pass what HyperNoise draws in two, and like imitation it has no reward of its
+/// own to overrate (fine-tuning on the reward itself hacks it).
+pub fn distillation_terms(
+    adapted: &Adapted,
+    z: Tensor<4>,
+    tokens: Tensor<2, Int>,
+    target: Tensor<4>,
+) -> (Tensor<1>, Tensor<1>) {
+    let [b, ..] = z.dims();
+    let device = z.device();
+    let x = adapted.generate(Role::FineTune, z, tokens, 1.0, Sampler::OneStep);
+    (Tensor::zeros([b], &device), half_squared_norms(x - target))
+}
+
 /// 1/2 ||x||^2 of each item of a batch, summed over its elements: (B).
 fn half_squared_norms(x: Tensor<4>) -> Tensor<1> {
     let b = x.dims()[0];

@@ -4,8 +4,9 @@
 //! reward-hacks). One loop for both: random training prompts and seeded noise each step,
 //! SGD with momentum (the paper's; Adam on request), global-norm clipping, warmup; at every
 //! checkpoint the adapters are scored on validation prompts (never the evaluation set) by the
-//! exact evaluator, and the best ones are kept. `fit --imitate` swaps the reward objective for
-//! the distance to a trained hypernetwork's offsets (a light network learning a LoRA one's).
+//! exact evaluator, and the best ones are kept. `--imitate` swaps the reward objective for the
+//! distance to a trained hypernetwork: to its offsets for `fit` (a light network learning a LoRA
+//! one's), to its images for `finetune` (HyperNoise distilled into the generator's weights).
 
 use crate::backend::{describe, DeviceKind, OnBackend};
 use crate::files;
@@ -28,7 +29,9 @@ use hypernoise::generator::pixels::images_to_tensor;
 use hypernoise::generator::{GeneratorConfig, LoraConfig, Sampler};
 use hypernoise::hypernet::compact::CompactConfig;
 use hypernoise::hypernet::light::{LightConfig, PromptSource};
-use hypernoise::hypernet::{batch_loss, imitation_terms, objective_terms, Adapted, AdapterConfig, Design, Role};
+use hypernoise::hypernet::{
+    batch_loss, distillation_terms, imitation_terms, objective_terms, Adapted, AdapterConfig, Design, Role,
+};
 use hypernoise::pipeline::{Inputs, Method, NoiseMap, Pipeline};
 use hypernoise::rng::Rng;
 use hypernoise::weights::{config_of, Architecture, WeightsError};
@@ -117,9 +120,10 @@ pub struct Args {
     pub reg_weight: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Instead of the reward objective, learn to give the offsets of this trained noise
-    /// hypernetwork (of the same generator), as far as the design can express them: a light
-    /// network then learns their low frequencies (`fit` only).
+    /// Instead of the reward objective, learn from this trained noise hypernetwork (of the same
+    /// generator): `fit` learns to give its offsets, as far as the design can express them (a
+    /// light network learns their low frequencies); `finetune` learns to draw its images
+    /// g(z + f(z, c), c) in one pass, at exactly the base's cost once folded.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub imitate: Option<PathBuf>,
@@ -199,7 +203,8 @@ pub struct Metrics {
     pub step: usize,
     pub reward: Option<f64>,
     pub regulariser: Option<f64>,
-    /// 1/2 ||f - P f_T||^2 per image, when the run imitates a hypernetwork (`--imitate`).
+    /// 1/2 ||f - P f_T||^2 per image (`finetune`: 1/2 ||x - x_T||^2 of the images), when the run
+    /// imitates a hypernetwork (`--imitate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imitation: Option<f64>,
     pub val_score: f64,
@@ -272,7 +277,7 @@ pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()
             "1/2 ||f||^2 per image",
             vec![
                 series("regulariser", |m| m.regulariser, true),
-                series("imitation 1/2 ||f - f_T||^2", |m| m.imitation, true),
+                series("imitation 1/2 ||f - f_T||^2 (finetune: ||x - x_T||^2)", |m| m.imitation, true),
             ],
         ),
         ("exact evaluator on validation prompts", vec![series("val score", |m| Some(m.val_score), false)]),
@@ -323,8 +328,8 @@ impl Job {
     /// The hypernetwork to imitate (`--imitate`), one frozen copy per device.
     fn teachers(&self, generator_bytes: &[u8], devices: &[Device]) -> Result<Option<Vec<NoiseMap>>> {
         let Some(path) = &self.args.imitate else { return Ok(None) };
-        if self.role != Role::NoiseHypernetwork || self.args.gen_steps > 1 {
-            bail!("--imitate trains a noise hypernetwork for the one-step generator (fit without --gen-steps)");
+        if self.args.gen_steps > 1 {
+            bail!("--imitate learns from a hypernetwork of the one-step generator (no --gen-steps)");
         }
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {} to imitate", path.display()))?;
         let cannot_load = |e| anyhow!("cannot imitate {}: {e}", path.display());
@@ -547,8 +552,14 @@ impl OnBackend for Job {
             let (z, tokens) = (inputs.noise, inputs.tokens);
             let (reg, second, loss) = match &teachers {
                 Some(teachers) => {
-                    let target = teachers[shard.index].offset(z.clone(), tokens.clone(), &model.model).detach();
-                    let (reg, gap) = imitation_terms(model, z, tokens, target);
+                    let offset = teachers[shard.index].offset(z.clone(), tokens.clone(), &model.model).detach();
+                    let (reg, gap) = match role {
+                        Role::NoiseHypernetwork => imitation_terms(model, z, tokens, offset),
+                        Role::FineTune => {
+                            let target = model.model.generate(z.clone() + offset, tokens.clone(), sampler).detach();
+                            distillation_terms(model, z, tokens, target)
+                        }
+                    };
                     (reg, gap.clone(), gap.mean())
                 }
                 None => {
