@@ -107,7 +107,7 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
 
 /// The labelled generated images of results/evaluator-audit (README there): the evaluator must
 /// agree with the two labellers' shared verdicts about as often as they agree with each other
-/// (98.4%). It agrees on 1,198 of the 1,241 (96.5%); a change to the evaluator must not lower that.
+/// (98.3%). It agrees on 1,210 of the 1,249 (96.9%); a change to the evaluator must not lower that.
 #[test]
 fn the_evaluator_agrees_with_people_on_generated_images() {
     let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
@@ -115,7 +115,7 @@ fn the_evaluator_agrees_with_people_on_generated_images() {
     let args = ["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()];
     let (result, o) = trainer_json(&args, &temp_dir("audit"));
     assert!(
-        result["labelled"].as_u64().unwrap() >= 1241 && result["agreement"].as_f64().unwrap() >= 1198.0 / 1241.0 - 1e-9,
+        result["labelled"].as_u64().unwrap() >= 1249 && result["agreement"].as_f64().unwrap() >= 1210.0 / 1249.0 - 1e-9,
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -128,14 +128,15 @@ fn the_evaluator_agrees_with_people_on_generated_images() {
 /// washed-out stars whose saturated core broke into specks (a dull star missed; a pale fifth
 /// star not counted), and triangles whose blurred tips widened their upper part past a clean
 /// triangle's but whose corners are filled as a triangle's, not a star's (read as stars), and
-/// lime-green objects that people call green (read as yellow).
+/// lime-green objects that people call green (read as yellow), and pairs drawn 57-60 degrees off
+/// the vertical that people see one above the other (read as side by side by GenEval's rule).
 #[test]
 fn clean_generated_shapes_are_read_as_drawn() {
     let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
     let manifest = audit.join("fixed.jsonl");
     let args = ["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()];
     let (result, o) = trainer_json(&args, &temp_dir("fixed"));
-    assert!(result["labelled"] == 12 && result["agreement"] == 1.0, "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(result["labelled"] == 14 && result["agreement"] == 1.0, "{}", String::from_utf8_lossy(&o.stdout));
 }
 
 #[test]

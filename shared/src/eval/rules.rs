@@ -4,10 +4,12 @@
 //! - counting prompts also fail with more than `count` of the shape, whatever their colour
 //!   (GenEval's `exclude` of count + 1);
 //! - position prompts take each group's most prominent detection (largest, standing in for
-//!   GenEval's most confident) and test the relation with GenEval's `relative_position`.
+//!   GenEval's most confident) and test the relation as people see it: the direction between
+//!   their centres within 60 degrees of the relation's (`seen_relations`; GenEval's
+//!   `relative_position` first shrinks the offset, and rejects pairs people accept).
 
 use super::detect::Detection;
-use crate::world::geometry::relations;
+use crate::world::geometry::seen_relations;
 use crate::world::{Category, ObjectSpec, PromptSpec};
 use serde::Serialize;
 
@@ -66,7 +68,7 @@ pub fn judge(spec: &PromptSpec, detections: &[Detection]) -> Verdict {
     }
     if let Some(rel) = spec.relation {
         let (a, b) = (prominent[0], prominent[1]);
-        let found = relations(&a.bbox, &b.bbox);
+        let found = seen_relations(&a.bbox, &b.bbox);
         if !found.contains(&rel) {
             let actual: Vec<&str> = found.iter().map(|r| r.text()).collect();
             return verdict(Some(format!(
