@@ -64,8 +64,8 @@ pub(crate) fn relations(a: &BBox, b: &BBox) -> Vec<Relation> {
 
 /// Every relation in which people see `a` stand to `b`: the direction from `b`'s centre to
 /// `a`'s within 60 degrees of the relation's. GenEval's rule first shrinks each component by 10%
-/// of the boxes' sizes, so a pair drawn 55-60 degrees off the vertical is "above" to people and
-/// to neither side by the rule; both audit labellers judge by the direction alone
+/// of the boxes' sizes, so a pair drawn 55-60 degrees off the vertical is "above" (and beside)
+/// to people and only beside by the rule; both audit labellers judge by the direction alone
 /// (results/evaluator-audit/README.md).
 pub fn seen_relations(a: &BBox, b: &BBox) -> Vec<Relation> {
     relations_along(offset_shrunk_by(a, b, 0.0))
