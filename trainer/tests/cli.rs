@@ -105,9 +105,34 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
     assert_eq!(audit["per_category"]["counting"]["agreement"], 1.0);
 }
 
+/// One image labelled twice for one prompt, under another file name (as a second run saves the same
+/// generation), would count its judgement twice: the audit refuses the manifest and names both.
+#[test]
+fn an_image_labelled_twice_for_one_prompt_is_refused() {
+    let dir = temp_dir("twice");
+    let img = dir.join("x.png");
+    assert!(trainer(&["render", "--prompt", "a red circle", "--seed", "3", "--out", img.to_str().unwrap()])
+        .status
+        .success());
+    std::fs::copy(&img, dir.join("again.png")).unwrap();
+    let lines = [
+        r#"{"prompt": "a red circle", "seed": 3, "file": "x.png", "label": true}"#,
+        r#"{"prompt": "a blue circle", "seed": 3, "file": "again.png", "label": false}"#,
+        r#"{"prompt": "a red circle", "seed": 3, "file": "again.png", "label": true}"#,
+    ];
+    std::fs::write(dir.join("manifest.jsonl"), lines.join("\n")).unwrap();
+    let o = trainer(&["eval-images", "--dir", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("manifest.jsonl:3") && err.contains("again.png is the image x.png"), "{err}");
+    // the second line, the same pixels under another prompt, is another judgement
+    std::fs::write(dir.join("manifest.jsonl"), lines[..2].join("\n")).unwrap();
+    assert!(trainer(&["eval-images", "--dir", dir.to_str().unwrap()]).status.success());
+}
+
 /// The labelled generated images of results/evaluator-audit (README there): the evaluator must
 /// agree with the two labellers' shared verdicts about as often as they agree with each other
-/// (98.3%). It agrees on 1,210 of the 1,249 (96.9%); a change to the evaluator must not lower that.
+/// (98.3%). It agrees on 1,204 of the 1,240 (97.1%); a change to the evaluator must not lower that.
 #[test]
 fn the_evaluator_agrees_with_people_on_generated_images() {
     let audit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/evaluator-audit");
@@ -115,7 +140,7 @@ fn the_evaluator_agrees_with_people_on_generated_images() {
     let args = ["eval-images", "--dir", audit.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()];
     let (result, o) = trainer_json(&args, &temp_dir("audit"));
     assert!(
-        result["labelled"].as_u64().unwrap() >= 1249 && result["agreement"].as_f64().unwrap() >= 1210.0 / 1249.0 - 1e-9,
+        result["labelled"].as_u64().unwrap() >= 1240 && result["agreement"].as_f64().unwrap() >= 1204.0 / 1240.0 - 1e-9,
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );

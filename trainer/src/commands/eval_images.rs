@@ -49,6 +49,15 @@ fn image_path(dir: &Path, file: &str, allow_outside: bool) -> Result<PathBuf> {
     Ok(dir.join(file))
 }
 
+/// Two images whose every channel differs by at most this much are one image: the same
+/// generation saved by runs at different batch sizes differs only by float rounding.
+const SAME_IMAGE_TOLERANCE: u8 = 2;
+
+fn same_pixels(a: &Image, b: &Image) -> bool {
+    (a.width, a.height) == (b.width, b.height)
+        && a.rgb.iter().zip(&b.rgb).all(|(x, y)| x.abs_diff(*y) <= SAME_IMAGE_TOLERANCE)
+}
+
 /// The evaluator's verdicts against people's labels: agreement per task type and per source.
 #[derive(Default)]
 struct Agreement {
@@ -56,9 +65,28 @@ struct Agreement {
     per_source: BTreeMap<String, (usize, usize)>,
     disagreements: Vec<String>,
     cells: Vec<Cell>,
+    /// The labelled images so far, by prompt, with their files.
+    judged: BTreeMap<String, Vec<(String, Image)>>,
 }
 
 impl Agreement {
+    /// Refuses a second label of one image for one prompt (under any file name): a judgement
+    /// counted twice weighs the audit towards whatever that image shows. The same image under
+    /// another prompt is another judgement.
+    fn refuse_a_second_judgement(&mut self, e: &Entry, image: &Image) -> Result<()> {
+        let seen = self.judged.entry(e.prompt.clone()).or_default();
+        if let Some((earlier, _)) = seen.iter().find(|(_, other)| same_pixels(other, image)) {
+            bail!(
+                "{} is the image {earlier} already labelled for \"{}\" (every pixel within {SAME_IMAGE_TOLERANCE}): \
+                 its judgement would count twice; keep one of the two lines",
+                e.file,
+                e.prompt
+            );
+        }
+        seen.push((e.file.clone(), image.clone()));
+        Ok(())
+    }
+
     fn add(&mut self, e: &Entry, label: bool, verdict: &Verdict, image: Image) {
         let agrees = label == verdict.correct;
         self.per_category.add(verdict.category, agrees);
@@ -156,6 +184,7 @@ pub fn run(a: Args) -> Result<()> {
         let verdict = evaluate(&e.prompt, &image).map_err(|err| anyhow!("{err}")).with_context(at)?;
         report.add(verdict.category, verdict.correct);
         if let Some(label) = e.label {
+            agreement.refuse_a_second_judgement(e, &image).with_context(at)?;
             agreement.add(e, label, &verdict, image);
         }
         if !verdict.correct {
