@@ -86,15 +86,18 @@ pub fn read_header(bytes: &[u8]) -> Result<Header, WeightsError> {
         if offsets[1] > data_len {
             return Err(WeightsError::Truncated(format!("tensor {name} ends at byte {} of {data_len}", offsets[1])));
         }
-        let width = match dtype.as_str() {
-            "F32" => 4,
-            "F16" => 2,
-            "I8" => 1,
+        let elements = shape.iter().try_fold(1, |n: usize, &d| n.checked_mul(d));
+        let bytes = match dtype.as_str() {
+            "F32" => elements.and_then(|n| n.checked_mul(4)),
+            "F16" => elements.and_then(|n| n.checked_mul(2)),
+            "I8" => elements,
+            "I4" => elements.map(|n| n.div_ceil(2)),
             other => {
-                return Err(WeightsError::Corrupt(format!("tensor {name} has dtype {other} (F32, F16 or I8 expected)")))
+                return Err(WeightsError::Corrupt(format!(
+                    "tensor {name} has dtype {other} (F32, F16, I8 or I4 expected)"
+                )))
             }
         };
-        let bytes = shape.iter().try_fold(width, |n: usize, &d| n.checked_mul(d));
         if bytes != Some(offsets[1] - offsets[0]) {
             return Err(WeightsError::Corrupt(format!(
                 "tensor {name} of shape {shape:?} ({dtype}) has {} bytes of data",
@@ -127,15 +130,17 @@ pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
     )
 }
 
-/// The suffix of the tensor holding an 8-bit tensor's per-row scales.
+/// The suffix of the tensor holding an integer tensor's per-row scales.
 const SCALE_SUFFIX: &str = ".q8_scale";
 
 /// Bit widths [`quantize`] stores.
 pub const QUANTIZED_BITS: std::ops::RangeInclusive<u32> = 2..=8;
 
 /// A copy of a weights file for the browser's download: every tensor of two or more
-/// dimensions stored as `bits`-bit integers (symmetric, in 8-bit storage) with one f32 scale
-/// per row (per output channel of a convolution), the others (biases, norms) as f16; a file
+/// dimensions stored as `bits`-bit integers (symmetric; in 8-bit storage, or two to a byte at 4
+/// bits or fewer, where gzip alone leaves each byte's unused half costing a fifth of the
+/// download) with one f32 scale per row (per output channel of a convolution), the others
+/// (biases, norms) as f16; a file
 /// stored at f16 (or already quantised) is widened to f32 first, so it shrinks the same. Loading
 /// dequantizes to f32, which is what the models compute in. Below 8 bits each row's range is
 /// clipped where that minimises the row's squared error (a few outlying weights would
@@ -179,9 +184,16 @@ fn halved<'a>(name: &str, t: &TensorInfo, raw: &[u8]) -> Stored<'a> {
     Stored { name: name.into(), dtype: "F16".into(), shape: t.shape.clone(), data: Cow::Owned(data) }
 }
 
+/// At 4 bits or fewer, matrices smaller than this keep 8 bits: a generator's stem and output
+/// layer, its word and position tables and its outermost convolutions, which every pixel or word
+/// passes through. They hold about 1% of the shipped generator's weights and half of what 4 bits
+/// cost it (docs/browser.md); at 6 bits the generator scores as at f16 without them.
+pub const SMALL_MATRIX: usize = 16_384;
+
 fn quantized<'a>(name: &str, t: &TensorInfo, raw: &[u8], bits: u32) -> Vec<Stored<'a>> {
     let rows = t.shape[0].max(1);
     let values: Vec<f32> = floats(raw).collect();
+    let bits = if bits <= 4 && values.len() < SMALL_MATRIX { 8 } else { bits };
     let per_row = values.len() / rows;
     let levels = ((1 << (bits - 1)) - 1) as f32;
     let mut scales = Vec::with_capacity(rows * 4);
@@ -189,10 +201,15 @@ fn quantized<'a>(name: &str, t: &TensorInfo, raw: &[u8], bits: u32) -> Vec<Store
     for row in values.chunks(per_row.max(1)) {
         let scale = row_scale(row, levels);
         scales.extend(scale.to_le_bytes());
-        q.extend(row.iter().map(|&v| level(v, scale, levels) as i8 as u8));
+        q.extend(row.iter().map(|&v| level(v, scale, levels) as i8));
     }
+    let (dtype, data) = if bits <= 4 {
+        ("I4", q.chunks(2).map(|pair| (pair[0] as u8 & 0x0f) | ((*pair.get(1).unwrap_or(&0) as u8) << 4)).collect())
+    } else {
+        ("I8", q.into_iter().map(|v| v as u8).collect())
+    };
     vec![
-        Stored { name: name.into(), dtype: "I8".into(), shape: t.shape.clone(), data: Cow::Owned(q) },
+        Stored { name: name.into(), dtype: dtype.into(), shape: t.shape.clone(), data: Cow::Owned(data) },
         Stored {
             name: format!("{name}{SCALE_SUFFIX}"),
             dtype: "F32".into(),
@@ -247,20 +264,21 @@ fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
                         data: Cow::Owned(data.collect()),
                     }
                 }
-                "I8" => {
+                "I8" | "I4" => {
                     let scales = header
                         .tensors
                         .get(&format!("{name}{SCALE_SUFFIX}"))
                         .filter(|s| s.dtype == "F32" && t.shape.first() == s.shape.first() && s.shape.len() == 1)
                         .ok_or_else(|| {
-                            WeightsError::Corrupt(format!("8-bit tensor {name} has no scales of its rows"))
+                            WeightsError::Corrupt(format!("integer tensor {name} has no scales of its rows"))
                         })?;
                     let scales: Vec<f32> = floats(data_of(scales)).collect();
-                    let per_row = raw.len() / scales.len().max(1);
-                    let data = raw
+                    let codes = integer_codes(&t.dtype, raw, t.shape.iter().product());
+                    let per_row = codes.len() / scales.len().max(1);
+                    let data = codes
                         .chunks(per_row.max(1))
                         .zip(&scales)
-                        .flat_map(|(row, s)| row.iter().flat_map(move |&q| (q as i8 as f32 * s).to_le_bytes()));
+                        .flat_map(|(row, s)| row.iter().flat_map(move |&q| (q as f32 * s).to_le_bytes()));
                     Stored {
                         name: name.into(),
                         dtype: "F32".into(),
@@ -273,6 +291,14 @@ fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
         },
     )
     .map(Cow::Owned)
+}
+
+/// The `len` signed codes of an integer tensor: one a byte (I8), or two a byte, low half first (I4).
+fn integer_codes(dtype: &str, raw: &[u8], len: usize) -> Vec<i8> {
+    match dtype {
+        "I4" => raw.iter().flat_map(|&b| [((b << 4) as i8) >> 4, (b as i8) >> 4]).take(len).collect(),
+        _ => raw.iter().map(|&b| b as i8).collect(),
+    }
 }
 
 /// Rewrites a weights file: its metadata edited by `edit` and each tensor (in file order) replaced
@@ -422,4 +448,56 @@ pub fn load_part<M: Module>(mut module: M, bytes: &[u8], expected: impl Fn(&str)
         return Err(WeightsError::Mismatch(problems.join("; ")));
     }
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+
+    /// A linear layer's file and its weights, row by row (`inputs` rows of `outputs`).
+    fn linear(inputs: usize, outputs: usize) -> (Vec<u8>, Vec<f32>) {
+        let layer: Linear = LinearConfig::new(inputs, outputs).init(&Device::flex());
+        let weights = layer.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        (save(&layer, "linear", &"test").unwrap(), weights)
+    }
+
+    fn loaded(bytes: &[u8], inputs: usize, outputs: usize) -> Vec<f32> {
+        let layer = load_into(LinearConfig::new(inputs, outputs).init(&Device::flex()), bytes).unwrap();
+        layer.weight.val().into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn four_bits_pack_two_levels_a_byte_and_load_as_those_levels() {
+        let (inputs, outputs) = (128, 2 * SMALL_MATRIX / 128);
+        let (bytes, weights) = linear(inputs, outputs);
+        let q4 = quantize(&bytes, 4).unwrap();
+        let t = &read_header(&q4).unwrap().tensors["weight"];
+        assert_eq!((t.dtype.as_str(), t.offsets[1] - t.offsets[0]), ("I4", inputs * outputs / 2));
+        let back = loaded(&q4, inputs, outputs);
+        for (row, row4) in weights.chunks(outputs).zip(back.chunks(outputs)) {
+            // each row holds levels -7..=7 of one scale, both ends of the sign, close to the weights
+            let scale = row4.iter().fold(0f32, |m, v| m.max(v.abs())) / 7.0;
+            assert!(row4.iter().all(|v| ((v / scale).round() - v / scale).abs() < 1e-3), "{row4:?}");
+            assert!(row4.iter().any(|&v| v < 0.0) && row4.iter().any(|&v| v > 0.0));
+            let error = row.iter().zip(row4).map(|(a, b)| (a - b).abs()).sum::<f32>() / outputs as f32;
+            assert!(error < 0.5 * scale, "mean error {error} at a level of {scale}");
+        }
+        // an odd count leaves the last byte's upper half empty
+        let (bytes, _) = linear(129, outputs + 1);
+        let t = &read_header(&quantize(&bytes, 3).unwrap()).unwrap().tensors["weight"];
+        assert_eq!((t.dtype.as_str(), t.offsets[1] - t.offsets[0]), ("I4", (129 * (outputs + 1)).div_ceil(2)));
+    }
+
+    #[test]
+    fn small_matrices_keep_eight_bits_under_four() {
+        let (bytes, weights) = linear(16, 16);
+        let (q4, q8) = (quantize(&bytes, 4).unwrap(), quantize(&bytes, 8).unwrap());
+        assert!(q4 == q8 && read_header(&q4).unwrap().tensors["weight"].dtype == "I8");
+        let back = loaded(&q4, 16, 16);
+        assert!(
+            weights.iter().zip(&back).all(|(a, b)| (a - b).abs() < 0.01),
+            "8 bits keep the weights within a percent"
+        );
+    }
 }

@@ -74,6 +74,9 @@ enum Command {
     CheckDevice(commands::check_device::Args),
     /// Write the browser's (8-bit) copies of the generator, hypernetwork and reward.
     ExportWeb(commands::export_web::Args),
+    /// Refit a generator so that its copy at a few bits per weight (the browser's) draws what it
+    /// draws: quantisation-aware training against its own images.
+    Quantise(commands::quantise::Args),
     /// Write an f16 copy of a weights file (half the size; e.g. a reward ensemble's members).
     Half(commands::half::Args),
     /// Write a fixed batch's inputs and the shipped models' outputs (on the CPU), to check another implementation against.
@@ -107,6 +110,7 @@ fn main() {
         Command::CheckDevice(a) => dispatch(device, a),
         Command::Eval(a) => dispatch(device, a),
         Command::ExportWeb(a) => commands::export_web::run(a),
+        Command::Quantise(a) => dispatch(device, a),
         Command::Half(a) => commands::half::run(a),
         Command::ExportReference(a) => commands::export_reference::run(a),
     };

@@ -29,6 +29,30 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// The world's render of `prompt` at seed 3, as `dir`/x.png.
+fn rendered(dir: &Path, prompt: &str) -> PathBuf {
+    let img = dir.join("x.png");
+    assert!(trainer(&["render", "--prompt", prompt, "--seed", "3", "--out", img.to_str().unwrap()]).status.success());
+    img
+}
+
+/// `trainer sample` of two red squares (seed 4) by `generator` with `adapters`, into `out`.
+fn sample_with_adapters(generator: &Path, adapters: &Path, out: &Path) -> Output {
+    trainer(&[
+        "sample",
+        "--prompt",
+        "two red squares",
+        "--seed",
+        "4",
+        "--weights",
+        generator.to_str().unwrap(),
+        "--adapters",
+        adapters.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 fn png_size(path: &Path) -> (u32, u32) {
     let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
     let info = dec.read_info().unwrap();
@@ -60,10 +84,7 @@ fn ground_truth_of_the_evaluation_set_scores_one() {
 #[test]
 fn eval_images_scores_wrong_images_as_wrong() {
     let dir = temp_dir("wrong");
-    let img = dir.join("x.png");
-    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()])
-        .status
-        .success());
+    rendered(&dir, "three red circles");
     let lines = [
         r#"{"prompt": "three red circles", "seed": 3, "file": "x.png"}"#,
         r#"{"prompt": "four red circles", "seed": 3, "file": "x.png"}"#,
@@ -80,10 +101,7 @@ fn eval_images_scores_wrong_images_as_wrong() {
 #[test]
 fn labelled_manifests_measure_the_evaluator_against_people() {
     let dir = temp_dir("labelled");
-    let img = dir.join("x.png");
-    assert!(trainer(&["render", "--prompt", "three red circles", "--seed", "3", "--out", img.to_str().unwrap()])
-        .status
-        .success());
+    rendered(&dir, "three red circles");
     // the evaluator passes the first two and fails the third; the labels agree on the first and third
     let lines = [
         r#"{"prompt": "three red circles", "seed": 3, "file": "x.png", "source": "a", "label": true}"#,
@@ -110,10 +128,7 @@ fn labelled_manifests_measure_the_evaluator_against_people() {
 #[test]
 fn an_image_labelled_twice_for_one_prompt_is_refused() {
     let dir = temp_dir("twice");
-    let img = dir.join("x.png");
-    assert!(trainer(&["render", "--prompt", "a red circle", "--seed", "3", "--out", img.to_str().unwrap()])
-        .status
-        .success());
+    let img = rendered(&dir, "a red circle");
     std::fs::copy(&img, dir.join("again.png")).unwrap();
     let lines = [
         r#"{"prompt": "a red circle", "seed": 3, "file": "x.png", "label": true}"#,
@@ -271,20 +286,7 @@ fn browser_copies_are_a_quarter_of_f32_and_sample_like_the_originals() {
     }
     let sample = |generator: &Path, adapters: &Path, out: &str| {
         let out = dir.join(out);
-        let o = trainer(&[
-            "sample",
-            "--prompt",
-            "two red squares",
-            "--seed",
-            "4",
-            "--weights",
-            generator.to_str().unwrap(),
-            "--adapters",
-            adapters.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        (o, out)
+        (sample_with_adapters(generator, adapters, &out), out)
     };
     let (o, out) = sample(&dir.join("generator.safetensors"), &dir.join("hypernoise.safetensors"), "hyper.png");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -293,6 +295,30 @@ fn browser_copies_are_a_quarter_of_f32_and_sample_like_the_originals() {
     let (o, _) = sample(&shipped.join("generator.safetensors"), &dir.join("hypernoise.safetensors"), "mixed.png");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("trained on generator"), "{}", stderr(&o));
+}
+
+/// A copy of the generator quantised elsewhere (`trainer quantise` refits one for its rounding)
+/// ships as it is, with the adapters stamped for it; a file that is no quantised copy is refused.
+#[test]
+fn a_refit_quantised_generator_ships_as_it_is() {
+    let dir = temp_dir("browser-generator");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
+    let generator = shipped.join("generator.safetensors");
+    let copy = dir.join("copy.safetensors");
+    std::fs::write(&copy, hypernoise::weights::quantize(&std::fs::read(&generator).unwrap(), 4).unwrap()).unwrap();
+    let out = dir.join("models");
+    let export = |browser: &Path| {
+        trainer(&["export-web", "--out", out.to_str().unwrap(), "--browser-generator", browser.to_str().unwrap()])
+    };
+    let o = export(&generator);
+    assert!(!o.status.success() && stderr(&o).contains("is not quantised"), "{}", stderr(&o));
+    let o = export(&copy);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(out.join("generator.safetensors")).unwrap() == std::fs::read(&copy).unwrap());
+    let image = dir.join("hyper.png");
+    let o = sample_with_adapters(&copy, &out.join("hypernoise.safetensors"), &image);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(png_size(&image), (64, 64));
 }
 
 #[test]

@@ -370,6 +370,56 @@ fn distil_then_sample_and_evaluate() {
     assert!(v["scores"]["mean"].as_f64().unwrap() >= 0.0 && v["images"].as_u64().unwrap() >= 20);
 }
 
+/// `quantise` refits a generator for its few-bit copy: the copy's images come closer to the
+/// generator's own as it trains (rounding every third step, the steps between reusing the last
+/// rounding), the copy it writes is the refit weights as `export-web` quantises them, and a bit
+/// width the files cannot store is refused.
+#[test]
+fn quantise_brings_the_few_bit_copy_back_to_the_generators_images() {
+    let dir = fresh("quantise");
+    let teacher = tiny_teacher(&dir.join("teacher"));
+    let out = dir.join("refit");
+    let run = |bits: &str| {
+        trainer(&[
+            "--device",
+            "cpu",
+            "quantise",
+            "--generator",
+            teacher.to_str().unwrap(),
+            "--bits",
+            bits,
+            "--steps",
+            "40",
+            "--batch",
+            "4",
+            "--lr",
+            "1e-3",
+            "--warmup",
+            "1",
+            "--round-every",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--log-every",
+            "1",
+            "--checkpoint-every",
+            "100",
+        ])
+    };
+    let refused = run("9");
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("from 2 to 8 bits"));
+    ok(&run("2"));
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    let losses: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (first, last) = (mean(&losses[..5]), mean(&losses[losses.len() - 5..]));
+    assert!(losses.len() == 40 && last < first / 2.0, "the copy's image error went from {first} to {last}");
+    let refit = std::fs::read(out.join("generator.safetensors")).unwrap();
+    let copy = std::fs::read(out.join("generator-q2.safetensors")).unwrap();
+    assert!(copy == hypernoise::weights::quantize(&refit, 2).unwrap());
+    assert!(refit != std::fs::read(&teacher).unwrap());
+}
+
 #[test]
 fn bad_weights_are_clear_errors() {
     let dir = fresh("badweights");

@@ -11,6 +11,7 @@ pub mod export_web;
 pub mod fit;
 pub mod half;
 pub mod model_args;
+pub mod quantise;
 pub mod read_prompts;
 pub mod render;
 pub mod render_set;
