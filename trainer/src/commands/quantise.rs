@@ -22,7 +22,7 @@ use burn::prelude::*;
 use hypernoise::generator::pixels::{encode_prompts, noise_tensor, tokens_tensor};
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
 use hypernoise::rng::Rng;
-use hypernoise::weights::{quantize, QUANTIZED_BITS};
+use hypernoise::weights::quantize;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -65,32 +65,21 @@ pub struct Args {
     pub control: LoopControl,
 }
 
-/// Each float parameter's rounding error, in the order a module's parameters are visited. They
-/// are held outside autodiff: a detached copy of a parameter still asks for gradients, and a
-/// tracked offset reused after a backward pass would reach into a graph already consumed.
-#[derive(Default)]
-struct Offsets(Vec<Tensor<1>>);
-
-/// Collects `rounded - weights` parameter by parameter: `weights` is visited in the same order.
-struct Collect<'a> {
-    rounded: std::vec::IntoIter<Tensor<1>>,
-    out: &'a mut Offsets,
-}
-
-impl ModuleVisitor for Collect<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let rounded = self.rounded.next().expect("the rounded copy has the same parameters");
-        self.out.0.push(rounded - param.val().inner().flatten::<1>(0, D - 1));
-    }
-}
-
-/// The flattened values of every float parameter, in visiting order.
+/// The flattened values of every float parameter, in visiting order, outside autodiff: a
+/// detached copy of a parameter still asks for gradients, and a tracked offset reused after a
+/// backward pass would reach into a graph already consumed.
 struct Flatten(Vec<Tensor<1>>);
 
 impl ModuleVisitor for Flatten {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.0.push(param.val().inner().flatten::<1>(0, D - 1));
     }
+}
+
+fn flattened(model: &Generator) -> Vec<Tensor<1>> {
+    let mut flat = Flatten(Vec::new());
+    model.visit(&mut flat);
+    flat.0
 }
 
 /// Moves every weight by its rounding error as a constant: the forward pass sees the rounded
@@ -107,22 +96,18 @@ impl ModuleMapper for ApplyOffsets<'_> {
     }
 }
 
-/// The rounding errors of `model`'s `bits`-bit copy, as `weights::quantize` writes it.
-fn rounding_offsets(model: &Generator, config: &GeneratorConfig, bits: u32, device: &Device) -> Result<Offsets> {
+/// The rounding errors of `model`'s `bits`-bit copy, as `weights::quantize` writes it, parameter
+/// by parameter in visiting order.
+fn rounding_offsets(model: &Generator, config: &GeneratorConfig, bits: u32, device: &Device) -> Result<Vec<Tensor<1>>> {
     let copy = quantize(&model.valid().to_bytes(config)?, bits)?;
     let (rounded, _) = Generator::from_bytes(&copy, device).map_err(|e| anyhow!("the quantised copy: {e}"))?;
-    let mut flat = Flatten(Vec::new());
-    rounded.visit(&mut flat);
-    let mut offsets = Offsets::default();
-    model.visit(&mut Collect { rounded: flat.0.into_iter(), out: &mut offsets });
-    Ok(offsets)
+    Ok(flattened(&rounded).into_iter().zip(flattened(model)).map(|(r, w)| r - w).collect())
 }
 
 impl OnBackend for Args {
     type Output = ();
 
     fn run(self, device: Device, kind: DeviceKind) -> Result<()> {
-        anyhow::ensure!(QUANTIZED_BITS.contains(&self.bits), "--bits {}: from 2 to 8", self.bits);
         let (original, config) = load_generator(&self.generator, &device)?;
         eprintln!(
             "quantise: refitting {} for {} bits on {}",
@@ -148,7 +133,7 @@ impl OnBackend for Args {
             crate::files::write(&copy_path, &copy)?;
             Ok(copy)
         };
-        let mut offsets: Option<Offsets> = None;
+        let mut offsets: Option<Vec<Tensor<1>>> = None;
         // a rounding that fails stops the run at the next checkpoint, which reports it
         let failure = std::cell::RefCell::new(None);
         let (refit, outcome) = Run { dir: &self.out, spec: &spec, settings: serde_json::to_value(&self)? }.train(
@@ -163,7 +148,7 @@ impl OnBackend for Args {
                     }
                 }
                 let rounded = match &offsets {
-                    Some(o) => model.clone().map(&mut ApplyOffsets(o.0.iter())),
+                    Some(o) => model.clone().map(&mut ApplyOffsets(o.iter())),
                     None => model.clone(),
                 };
                 let mut rng = Rng::derive(seed ^ step as u64, "minibatch");
