@@ -3,7 +3,8 @@
 //!
 //! 1. the ceiling: the evaluator's mean on the evaluation set when the generator receives
 //!    z + P_k f(z, c), P_k the projection on the lowest k x k frequencies (what a light
-//!    hypernetwork of `--grid k` can express; k = 64 is all of f), beside the base;
+//!    hypernetwork of `--grid k` can express; k = 64 is all of f), or z + B_r f(z, c), B_r its
+//!    r x r block means (what `fit --offset-resolution r` can express), beside the base;
 //! 2. whether those frequencies of z decide the image and the offset: on validation items, z's
 //!    higher frequencies are replaced by another seed's, and the run reports how often the
 //!    evaluator's verdict stays, how far the image moves (against an independent seed's), and how
@@ -14,6 +15,7 @@
 
 use burn::prelude::*;
 use hypernoise::eval::{evaluate, Report};
+use hypernoise::hypernet::block_means;
 use hypernoise::hypernet::light::low_pass;
 use hypernoise::pipeline::{finite_images, Inputs, Method, Pipeline};
 use hypernoise::world::split::{items, Item, Split};
@@ -22,6 +24,7 @@ use std::error::Error;
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 const CEILING_GRIDS: [usize; 4] = [4, 8, 16, 64];
+const CEILING_BLOCKS: [usize; 2] = [16, 32];
 const LAYOUT_GRIDS: [usize; 3] = [8, 16, 32];
 /// The layout probe takes every this-many-th validation item.
 const LAYOUT_EVERY: usize = 2;
@@ -39,12 +42,14 @@ fn main() -> Result<()> {
 
 fn ceiling(pipeline: &Pipeline, every: usize) -> Result<()> {
     let evaluation: Vec<Item> = items(Split::Eval).into_iter().step_by(every).collect();
-    let mut reports: Vec<Report> = (0..=CEILING_GRIDS.len()).map(|_| Report::default()).collect();
+    let mut reports: Vec<Report> =
+        (0..=CEILING_GRIDS.len() + CEILING_BLOCKS.len()).map(|_| Report::default()).collect();
     for (done, chunk) in evaluation.chunks(64).enumerate() {
         let inputs = inputs_of(pipeline, chunk, 0)?;
         let (z, f) = (inputs.noise.clone(), offset(pipeline, &inputs)?);
         let mut noises = vec![z.clone()];
         noises.extend(CEILING_GRIDS.map(|k| z.clone() + low_pass(f.clone(), k)));
+        noises.extend(CEILING_BLOCKS.map(|r| z.clone() + block_means(f.clone(), r)));
         for (noise, report) in noises.into_iter().zip(&mut reports) {
             for (item, correct) in chunk.iter().zip(verdicts(chunk, image(pipeline, noise, &inputs))?) {
                 report.add(item.category, correct);
@@ -53,8 +58,12 @@ fn ceiling(pipeline: &Pipeline, every: usize) -> Result<()> {
         eprintln!("{} of {} evaluation images", done * 64 + chunk.len(), evaluation.len());
     }
     println!("ceiling, {} evaluation images: base {:.4}", evaluation.len(), reports[0].mean());
-    for (k, report) in CEILING_GRIDS.iter().zip(&reports[1..]) {
+    let (grids, blocks) = reports[1..].split_at(CEILING_GRIDS.len());
+    for (k, report) in CEILING_GRIDS.iter().zip(grids) {
         println!("  z + P_{k} f: {:.4}", report.mean());
+    }
+    for (r, report) in CEILING_BLOCKS.iter().zip(blocks) {
+        println!("  z + B_{r} f: {:.4}", report.mean());
     }
     Ok(())
 }

@@ -1112,14 +1112,21 @@ fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_
     assert!(String::from_utf8_lossy(&o.stderr).contains("base and HyperNoise rows only"), "{o:?}");
 }
 
+/// A LoRA hypernetwork of the tiny generator `g`, trained for 3 steps in `dir/lora`: a teacher
+/// for the designs that imitate one.
+fn lora_teacher(g: &Path, dir: &Path) -> PathBuf {
+    let lora = dir.join("lora");
+    let args = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100", "--rank", "2", "--lr", "0.05"];
+    ok(&tiny_fit(g, &lora, "3", &args));
+    lora.join("hypernoise.safetensors")
+}
+
 #[test]
 fn a_light_hypernetwork_imitates_a_lora_one() {
     let dir = fresh("imitate");
     let g = tiny_teacher(&dir.join("g"));
     let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
-    let lora = dir.join("lora");
-    ok(&tiny_fit(&g, &lora, "3", &[&quick[..], &["--rank", "2", "--lr", "0.05"]].concat()));
-    let teacher = lora.join("hypernoise.safetensors");
+    let teacher = lora_teacher(&g, &dir);
     let light = ["--design", "light", "--grid", "4", "--hidden", "16", "--lr", "0.05"];
     let imitate = |out: &Path, steps: &str, file: &Path| {
         let args = [&quick[..], &light[..], &["--imitate", file.to_str().unwrap()]].concat();
@@ -1164,9 +1171,7 @@ fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pa
     let dir = fresh("distil");
     let g = tiny_teacher(&dir.join("g"));
     let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100", "--rank", "2", "--lr", "0.05"];
-    let lora = dir.join("lora");
-    ok(&tiny_fit(&g, &lora, "3", &quick));
-    let teacher = lora.join("hypernoise.safetensors");
+    let teacher = lora_teacher(&g, &dir);
     let run = dir.join("run");
     let text =
         ok(&tiny_train("finetune", &g, &run, "6", &[&quick[..], &["--imitate", teacher.to_str().unwrap()]].concat()));
@@ -1189,14 +1194,40 @@ fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pa
 }
 
 #[test]
+fn a_coarse_hypernetwork_imitates_a_full_ones_images() {
+    let dir = fresh("imitate-images");
+    let g = tiny_teacher(&dir.join("g"));
+    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
+    let teacher = lora_teacher(&g, &dir);
+    let by_images = ["--offset-resolution", "8", "--imitate", teacher.to_str().unwrap(), "--imitate-images"];
+    let adam = ["--optimizer", "adam", "--lr", "0.01"];
+    let run = dir.join("run");
+    ok(&tiny_fit(&g, &run, "6", &[&quick[..], &adam[..], &by_images[..]].concat()));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let rows = &metrics.as_array().unwrap()[1..];
+    let gaps: Vec<f64> = rows.iter().map(|m| m["imitation"].as_f64().unwrap()).collect();
+    assert!(gaps.len() == 2 && gaps[1] < gaps[0], "the gap to the teacher's images closes: {metrics}");
+    assert!(rows.iter().all(|m| m["reward"].is_null()), "no reward is trained on: {metrics}");
+    // the objective is part of the run: imitating offsets does not resume it
+    let by_offsets = &by_images[..4];
+    let o = tiny_fit(&g, &run, "9", &[&quick[..], &adam[..], by_offsets].concat());
+    assert!(!o.status.success(), "a run of images resumed on offsets: {o:?}");
+    // fine-tuning always learns the images, and the flag needs a teacher
+    let o = tiny_train("finetune", &g, &dir.join("ft"), "1", &[&quick[..], &by_images[2..]].concat());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is fit's"), "{o:?}");
+    assert!(!dir.join("ft").exists());
+    let o = tiny_fit(&g, &dir.join("alone"), "1", &["--imitate-images"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--imitate"), "{o:?}");
+}
+
+#[test]
 fn fit_trains_a_compact_hypernetwork_on_the_reward_or_by_imitation_that_eval_serves() {
     let dir = fresh("compact");
     let g = tiny_teacher(&dir.join("g"));
     let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
     let compact = ["--design", "compact", "--divisor", "2", "--lr", "0.05"];
-    let lora = dir.join("lora");
-    ok(&tiny_fit(&g, &lora, "3", &[&quick[..], &["--rank", "2", "--lr", "0.05"]].concat()));
-    let teacher = lora.join("hypernoise.safetensors");
+    let teacher = lora_teacher(&g, &dir);
     let (on_reward, imitating) = (dir.join("reward"), dir.join("imitating"));
     ok(&tiny_fit(&g, &on_reward, "3", &[&quick[..], &compact[..]].concat()));
     let imitate = ["--imitate", teacher.to_str().unwrap()];

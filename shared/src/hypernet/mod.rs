@@ -143,6 +143,13 @@ fn repeat_blocks(x: Tensor<4>, size: usize) -> Tensor<4> {
     x.reshape([b, c, r, 1, r, 1]).expand([b, c, r, k, r, k]).reshape([b, c, size, size])
 }
 
+/// `x` (B, C, H, H) with each of its r x r blocks replaced by the block's mean: all that a
+/// LoRA hypernetwork working at resolution `r` can change.
+pub fn block_means(x: Tensor<4>, r: usize) -> Tensor<4> {
+    let [.., h, w] = x.dims();
+    repeat_blocks(block_noise(x, r) / ((h * w / (r * r)) as f32).sqrt(), h)
+}
+
 /// f(z) by a network `net` that works at `resolution` (None: on z itself): it reads the block
 /// means of z and its offset is repeated over each block.
 pub fn offset_at(resolution: Option<usize>, z: Tensor<4>, net: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
@@ -258,10 +265,7 @@ impl Adapted {
     pub fn expressible(&self, x: Tensor<4>) -> Tensor<4> {
         match (&self.light, self.offset_resolution) {
             (Some(light), _) => light.low_pass(x),
-            (None, Some(r)) => {
-                let [.., h, w] = x.dims();
-                repeat_blocks(block_noise(x, r) / ((h * w / (r * r)) as f32).sqrt(), h)
-            }
+            (None, Some(r)) => block_means(x, r),
             (None, None) => x,
         }
     }
@@ -461,6 +465,23 @@ pub fn imitation_terms(
     let f = adapted.offset(z, tokens);
     let gap = f.clone() - adapted.expressible(target);
     (half_squared_norms(f), half_squared_norms(gap))
+}
+
+/// Imitation of a trained noise hypernetwork through the generator: per-image 1/2 ||f||^2 and
+/// 1/2 ||g(z + f(z, c), c) - x_T||^2, with `target` the teacher's images x_T = g(z + f_T(z, c), c)
+/// for this batch, each (B). Unlike [`imitation_terms`] the gap is measured in the image, so a
+/// part of f the generator makes nothing of costs nothing; that also leaves f free to grow
+/// where the image does not show it (docs/hypernoise.md, "The coarse LoRA hypernetwork").
+pub fn image_imitation_terms(
+    adapted: &Adapted,
+    z: Tensor<4>,
+    tokens: Tensor<2, Int>,
+    target: Tensor<4>,
+    sampler: Sampler,
+) -> (Tensor<1>, Tensor<1>) {
+    let f = adapted.offset(z.clone(), tokens.clone());
+    let x = adapted.model.generate(z + f.clone(), tokens, sampler);
+    (half_squared_norms(f), half_squared_norms(x - target))
 }
 
 /// HyperNoise distilled into fine-tuned adapters: per-image zero (a fine-tune has no f) and

@@ -235,6 +235,9 @@ fn block_means_of_noise_are_noise() {
     let z16 = noise_tensor(&[3], 16, &dev);
     let p = a.expressible(z16.clone());
     assert!(max_diff(a.expressible(p.clone()), p.clone()) < 1e-6);
+    assert!(max_diff(block_means(z16.clone(), 8), p.clone()) == 0.0, "the projection is the block means");
+    let block_sums = |x: Tensor<4>| block_noise(x, 8);
+    assert!(max_diff(block_sums(p.clone()), block_sums(z16.clone())) < 1e-5, "each block keeps its mean");
     assert!(max_diff(p, z16) > 0.5, "the noise itself varies within blocks");
 }
 

@@ -30,7 +30,8 @@ use hypernoise::generator::{GeneratorConfig, LoraConfig, Sampler};
 use hypernoise::hypernet::compact::CompactConfig;
 use hypernoise::hypernet::light::{LightConfig, PromptSource};
 use hypernoise::hypernet::{
-    batch_loss, distillation_terms, imitation_terms, objective_terms, Adapted, AdapterConfig, Design, Role,
+    batch_loss, distillation_terms, image_imitation_terms, imitation_terms, objective_terms, Adapted, AdapterConfig,
+    Design, Role,
 };
 use hypernoise::pipeline::{Inputs, Method, NoiseMap, Pipeline};
 use hypernoise::rng::Rng;
@@ -127,6 +128,13 @@ pub struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[arg(long)]
     pub imitate: Option<PathBuf>,
+    /// `fit --imitate`: learn the teacher's images g(z + f_T(z, c), c) instead of its offsets
+    /// (1/2 ||g(z + f) - g(z + f_T)||^2), so each part of the offset weighs as much as the
+    /// generator makes of it: an offset gap the image does not show costs nothing.
+    // Left out of the run's settings when off, so runs begun before the option resume.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long, requires = "imitate")]
+    pub imitate_images: bool,
     /// Network steps of g(z'): 1 = the one-step student; k > 1 = k Euler steps of a flow model
     /// with guidance (pass the teacher as --generator); `finetune` is one-step only.
     #[arg(long, default_value_t = 1)]
@@ -277,7 +285,7 @@ pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()
             "1/2 ||f||^2 per image",
             vec![
                 series("regulariser", |m| m.regulariser, true),
-                series("imitation 1/2 ||f - f_T||^2 (finetune: ||x - x_T||^2)", |m| m.imitation, true),
+                series("imitation gap, of offsets or images", |m| m.imitation, true),
             ],
         ),
         ("exact evaluator on validation prompts", vec![series("val score", |m| Some(m.val_score), false)]),
@@ -330,6 +338,9 @@ impl Job {
         let Some(path) = &self.args.imitate else { return Ok(None) };
         if self.args.gen_steps > 1 {
             bail!("--imitate learns from a hypernetwork of the one-step generator (no --gen-steps)");
+        }
+        if self.args.imitate_images && self.role == Role::FineTune {
+            bail!("--imitate-images is fit's: finetune --imitate always learns the hypernetwork's images");
         }
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {} to imitate", path.display()))?;
         let cannot_load = |e| anyhow!("cannot imitate {}: {e}", path.display());
@@ -544,7 +555,7 @@ impl OnBackend for Job {
         };
 
         // one device's share of a step: its loss and the terms to log
-        let (n, seed, reg_weight) = (a.batch, a.seed, a.reg_weight);
+        let (n, seed, reg_weight, imitate_images) = (a.batch, a.seed, a.reg_weight, a.imitate_images);
         let shard_loss = move |model: &Adapted, shard: &Shard, step: usize| {
             let (texts, seeds) = batch_prompts(seed, step, n);
             let inputs = Inputs::new(&texts[shard.range(n)], &seeds[shard.range(n)], res, &shard.device)
@@ -553,12 +564,14 @@ impl OnBackend for Job {
             let (reg, second, loss) = match &teachers {
                 Some(teachers) => {
                     let offset = teachers[shard.index].offset(z.clone(), tokens.clone(), &model.model).detach();
+                    let images_of_teacher =
+                        || model.model.generate(z.clone() + offset.clone(), tokens.clone(), sampler).detach();
                     let (reg, gap) = match role {
-                        Role::NoiseHypernetwork => imitation_terms(model, z, tokens, offset),
-                        Role::FineTune => {
-                            let target = model.model.generate(z.clone() + offset, tokens.clone(), sampler).detach();
-                            distillation_terms(model, z, tokens, target)
+                        Role::NoiseHypernetwork if imitate_images => {
+                            image_imitation_terms(model, z.clone(), tokens.clone(), images_of_teacher(), sampler)
                         }
+                        Role::NoiseHypernetwork => imitation_terms(model, z.clone(), tokens.clone(), offset.clone()),
+                        Role::FineTune => distillation_terms(model, z.clone(), tokens.clone(), images_of_teacher()),
                     };
                     (reg, gap.clone(), gap.mean())
                 }
