@@ -564,14 +564,16 @@ impl OnBackend for Job {
             let (reg, second, loss) = match &teachers {
                 Some(teachers) => {
                     let offset = teachers[shard.index].offset(z.clone(), tokens.clone(), &model.model).detach();
-                    let images_of_teacher =
-                        || model.model.generate(z.clone() + offset.clone(), tokens.clone(), sampler).detach();
                     let (reg, gap) = match role {
-                        Role::NoiseHypernetwork if imitate_images => {
-                            image_imitation_terms(model, z.clone(), tokens.clone(), images_of_teacher(), sampler)
+                        Role::NoiseHypernetwork if !imitate_images => imitation_terms(model, z, tokens, offset),
+                        _ => {
+                            // the teacher's images x_T = g(z + f_T(z, c), c)
+                            let target = model.model.generate(z.clone() + offset, tokens.clone(), sampler).detach();
+                            match role {
+                                Role::NoiseHypernetwork => image_imitation_terms(model, z, tokens, target, sampler),
+                                Role::FineTune => distillation_terms(model, z, tokens, target),
+                            }
                         }
-                        Role::NoiseHypernetwork => imitation_terms(model, z.clone(), tokens.clone(), offset.clone()),
-                        Role::FineTune => distillation_terms(model, z.clone(), tokens.clone(), images_of_teacher()),
                     };
                     (reg, gap.clone(), gap.mean())
                 }
