@@ -1168,7 +1168,7 @@ fn a_light_hypernetwork_imitates_a_lora_one() {
 
 #[test]
 fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pass() {
-    let dir = fresh("distil");
+    let dir = fresh("distil-hypernoise");
     let g = tiny_teacher(&dir.join("g"));
     let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100", "--rank", "2", "--lr", "0.05"];
     let teacher = lora_teacher(&g, &dir);
