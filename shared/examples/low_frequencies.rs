@@ -24,7 +24,7 @@ use std::error::Error;
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 const CEILING_GRIDS: [usize; 4] = [4, 8, 16, 64];
-const CEILING_BLOCKS: [usize; 2] = [16, 32];
+const CEILING_BLOCKS: [usize; 3] = [8, 16, 32];
 const LAYOUT_GRIDS: [usize; 3] = [8, 16, 32];
 /// The layout probe takes every this-many-th validation item.
 const LAYOUT_EVERY: usize = 2;
