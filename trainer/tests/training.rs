@@ -21,6 +21,11 @@ fn fresh(name: &str) -> PathBuf {
     d
 }
 
+/// The JSON file at `path` (metrics, accuracy, tables), which the test expects to be there.
+fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// A safetensors file's tensors by name (its metadata is an unordered map, so bytes may differ).
 fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
@@ -365,7 +370,7 @@ fn distil_then_sample_and_evaluate() {
         "--json",
         json.to_str().unwrap(),
     ]));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let v = read_json(json);
     assert_eq!(v["nfe"], 1);
     assert!(v["scores"]["mean"].as_f64().unwrap() >= 0.0 && v["images"].as_u64().unwrap() >= 20);
 }
@@ -477,8 +482,7 @@ fn reward_trains_on_preference_pairs() {
         "64",
     ]));
     assert!(text.contains("validation pairs ordered correctly"), "{text}");
-    let acc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("accuracy.json")).unwrap()).unwrap();
+    let acc = read_json(dir.join("accuracy.json"));
     let all = acc["all"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&all) && acc.as_object().unwrap().len() >= 4, "{acc}");
     assert!(dir.join("reward.safetensors").exists() && dir.join("loss.png").exists());
@@ -586,8 +590,7 @@ fn reward_trains_on_preference_pairs() {
         log.contains("judged pairs: train pool") && log.contains("judged pairs: val pool") && log.contains("ReNO"),
         "{log}"
     );
-    let acc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(with_g.join("accuracy.json")).unwrap()).unwrap();
+    let acc = read_json(with_g.join("accuracy.json"));
     let share = acc["judged"].as_f64().unwrap_or_else(|| panic!("no judged pairs scored: {acc}"));
     assert!((0.0..=1.0).contains(&share) && acc["count"].as_f64().is_some(), "{acc}");
     let err =
@@ -688,8 +691,7 @@ fn fit_finetune_resume_and_the_table() {
     // constant learning rate after warmup: a finished run continues with more steps
     let text = ok(&fit("8"));
     assert!(text.contains("resuming from step 6"), "{text}");
-    let metrics: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(fit_dir.join("metrics.json")).unwrap()).unwrap();
+    let metrics: Vec<serde_json::Value> = serde_json::from_value(read_json(fit_dir.join("metrics.json"))).unwrap();
     assert_eq!(metrics.iter().map(|m| m["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 3, 6, 8]);
     assert!(metrics[0]["reward"].is_null(), "step 0 is the base generator, before any training step");
     assert!(metrics[1..]
@@ -809,8 +811,7 @@ fn fit_finetune_resume_and_the_table() {
         (info.info().width, info.info().height)
     };
     assert!(w % 8 == 0 && h % 5 == 0 && w / 8 >= 2 * 16 && h / 5 > w / 8, "{w} x {h}");
-    let table: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("eval.json")).unwrap()).unwrap();
+    let table = read_json(results.join("eval.json"));
     for (row, nfe) in [("base", 1), ("hypernoise", 2), ("best_of_3", 3), ("reno", 3), ("finetune", 1)] {
         let r = &table["rows"][row];
         assert_eq!(r["nfe"], nfe, "{row}");
@@ -837,8 +838,7 @@ fn fit_finetune_resume_and_the_table() {
     // on the validation prompts the table reproduces fit's own scores (step 0: the base generator)
     let val = dir.join("val");
     ok(&tiny_eval(Path::new(g), &val, &["--split", "val", "--methods", "base", "--every", "50"]));
-    let table: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(val.join("eval.json")).unwrap()).unwrap();
+    let table = read_json(val.join("eval.json"));
     assert_eq!(table["split"], "val");
     assert_eq!(table["rows"]["base"]["mean"].as_f64(), metrics[0]["val_score"].as_f64());
 
@@ -936,7 +936,7 @@ fn tiny_eval(generator: &Path, out: &Path, extra: &[&str]) -> Output {
 fn hypernoise_table(generator: &Path, adapters: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let rows = ["--hypernoise", adapters.to_str().unwrap(), "--methods", "base,hypernoise", "--every", "100"];
     ok(&tiny_eval(generator, out, &[&rows[..], &["--batch", "4"], extra].concat()));
-    serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap()
+    read_json(out.join("eval.json"))
 }
 
 /// `fit` on the CPU with the redness reward, one warmup step and `extra` arguments.
@@ -1112,12 +1112,14 @@ fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_
     assert!(String::from_utf8_lossy(&o.stderr).contains("base and HyperNoise rows only"), "{o:?}");
 }
 
+/// Small batches, and a checkpoint every 3 steps that scores one validation item in 100.
+const QUICK: [&str; 6] = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
+
 /// A LoRA hypernetwork of the tiny generator `g`, trained for 3 steps in `dir/lora`: a teacher
 /// for the designs that imitate one.
 fn lora_teacher(g: &Path, dir: &Path) -> PathBuf {
     let lora = dir.join("lora");
-    let args = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100", "--rank", "2", "--lr", "0.05"];
-    ok(&tiny_fit(g, &lora, "3", &args));
+    ok(&tiny_fit(g, &lora, "3", &[&QUICK[..], &["--rank", "2", "--lr", "0.05"]].concat()));
     lora.join("hypernoise.safetensors")
 }
 
@@ -1125,18 +1127,16 @@ fn lora_teacher(g: &Path, dir: &Path) -> PathBuf {
 fn a_light_hypernetwork_imitates_a_lora_one() {
     let dir = fresh("imitate");
     let g = tiny_teacher(&dir.join("g"));
-    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
     let teacher = lora_teacher(&g, &dir);
     let light = ["--design", "light", "--grid", "4", "--hidden", "16", "--lr", "0.05"];
     let imitate = |out: &Path, steps: &str, file: &Path| {
-        let args = [&quick[..], &light[..], &["--imitate", file.to_str().unwrap()]].concat();
+        let args = [&QUICK[..], &light[..], &["--imitate", file.to_str().unwrap()]].concat();
         tiny_fit(&g, out, steps, &args)
     };
     let run = dir.join("run");
     let text = ok(&imitate(&run, "6", &teacher));
     assert!(text.contains("imitation gap"), "{text}");
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let metrics = read_json(run.join("metrics.json"));
     let gaps: Vec<f64> = metrics.as_array().unwrap()[1..].iter().map(|m| m["imitation"].as_f64().unwrap()).collect();
     assert!(gaps.len() == 2 && gaps[1] < gaps[0], "the gap closes: {metrics}");
     assert!(metrics[1]["reward"].is_null(), "no reward is trained on: {metrics}");
@@ -1152,7 +1152,7 @@ fn a_light_hypernetwork_imitates_a_lora_one() {
     ok(&o);
     let other_generator = tiny_teacher_seeded(&dir.join("g2"), "1");
     let other_lora = dir.join("lora2");
-    ok(&tiny_fit(&other_generator, &other_lora, "1", &[&quick[..], &["--rank", "2"]].concat()));
+    ok(&tiny_fit(&other_generator, &other_lora, "1", &[&QUICK[..], &["--rank", "2"]].concat()));
     for (file, says) in [
         (dir.join("missing.safetensors"), "cannot read"),
         (finetuned.join("finetune.safetensors"), "fine-tuned adapters, not a noise hypernetwork"),
@@ -1170,14 +1170,12 @@ fn a_light_hypernetwork_imitates_a_lora_one() {
 fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pass() {
     let dir = fresh("distil-hypernoise");
     let g = tiny_teacher(&dir.join("g"));
-    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100", "--rank", "2", "--lr", "0.05"];
     let teacher = lora_teacher(&g, &dir);
     let run = dir.join("run");
-    let text =
-        ok(&tiny_train("finetune", &g, &run, "6", &[&quick[..], &["--imitate", teacher.to_str().unwrap()]].concat()));
+    let args = [&QUICK[..], &["--rank", "2", "--lr", "0.05", "--imitate", teacher.to_str().unwrap()]].concat();
+    let text = ok(&tiny_train("finetune", &g, &run, "6", &args));
     assert!(text.contains("imitation gap"), "{text}");
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    let metrics = read_json(run.join("metrics.json"));
     let rows = &metrics.as_array().unwrap()[1..];
     let gaps: Vec<f64> = rows.iter().map(|m| m["imitation"].as_f64().unwrap()).collect();
     assert!(gaps.len() == 2 && gaps[1] < gaps[0], "the gap to the hypernetwork's images closes: {metrics}");
@@ -1188,8 +1186,7 @@ fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pa
     let args =
         ["--finetune", finetuned.to_str().unwrap(), "--methods", "base,finetune", "--every", "100", "--batch", "4"];
     ok(&tiny_eval(&g, &table, &args));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(table.join("eval.json")).unwrap()).unwrap();
+    let json = read_json(table.join("eval.json"));
     assert_eq!(json["rows"]["finetune"]["nfe"], 1, "{json}");
 }
 
@@ -1197,24 +1194,22 @@ fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pa
 fn a_coarse_hypernetwork_imitates_a_full_ones_images() {
     let dir = fresh("imitate-images");
     let g = tiny_teacher(&dir.join("g"));
-    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
     let teacher = lora_teacher(&g, &dir);
     let by_images = ["--offset-resolution", "8", "--imitate", teacher.to_str().unwrap(), "--imitate-images"];
     let adam = ["--optimizer", "adam", "--lr", "0.01"];
     let run = dir.join("run");
-    ok(&tiny_fit(&g, &run, "6", &[&quick[..], &adam[..], &by_images[..]].concat()));
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    ok(&tiny_fit(&g, &run, "6", &[&QUICK[..], &adam[..], &by_images[..]].concat()));
+    let metrics = read_json(run.join("metrics.json"));
     let rows = &metrics.as_array().unwrap()[1..];
     let gaps: Vec<f64> = rows.iter().map(|m| m["imitation"].as_f64().unwrap()).collect();
     assert!(gaps.len() == 2 && gaps[1] < gaps[0], "the gap to the teacher's images closes: {metrics}");
     assert!(rows.iter().all(|m| m["reward"].is_null()), "no reward is trained on: {metrics}");
     // the objective is part of the run: imitating offsets does not resume it
     let by_offsets = &by_images[..4];
-    let o = tiny_fit(&g, &run, "9", &[&quick[..], &adam[..], by_offsets].concat());
+    let o = tiny_fit(&g, &run, "9", &[&QUICK[..], &adam[..], by_offsets].concat());
     assert!(!o.status.success(), "a run of images resumed on offsets: {o:?}");
     // fine-tuning always learns the images, and the flag needs a teacher
-    let o = tiny_train("finetune", &g, &dir.join("ft"), "1", &[&quick[..], &by_images[2..]].concat());
+    let o = tiny_train("finetune", &g, &dir.join("ft"), "1", &[&QUICK[..], &by_images[2..]].concat());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is fit's"), "{o:?}");
     assert!(!dir.join("ft").exists());
     let o = tiny_fit(&g, &dir.join("alone"), "1", &["--imitate-images"]);
@@ -1225,15 +1220,13 @@ fn a_coarse_hypernetwork_imitates_a_full_ones_images() {
 fn fit_trains_a_compact_hypernetwork_on_the_reward_or_by_imitation_that_eval_serves() {
     let dir = fresh("compact");
     let g = tiny_teacher(&dir.join("g"));
-    let quick = ["--batch", "2", "--checkpoint-every", "3", "--val-every-item", "100"];
     let compact = ["--design", "compact", "--divisor", "2", "--lr", "0.05"];
     let teacher = lora_teacher(&g, &dir);
     let (on_reward, imitating) = (dir.join("reward"), dir.join("imitating"));
-    ok(&tiny_fit(&g, &on_reward, "3", &[&quick[..], &compact[..]].concat()));
+    ok(&tiny_fit(&g, &on_reward, "3", &[&QUICK[..], &compact[..]].concat()));
     let imitate = ["--imitate", teacher.to_str().unwrap()];
-    ok(&tiny_fit(&g, &imitating, "6", &[&quick[..], &compact[..], &imitate[..]].concat()));
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(imitating.join("metrics.json")).unwrap()).unwrap();
+    ok(&tiny_fit(&g, &imitating, "6", &[&QUICK[..], &compact[..], &imitate[..]].concat()));
+    let metrics = read_json(imitating.join("metrics.json"));
     let rows = &metrics.as_array().unwrap()[1..];
     assert!(
         rows.len() == 2 && rows.iter().all(|m| m["imitation"].as_f64().is_some() && m["reward"].is_null()),
