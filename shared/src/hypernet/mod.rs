@@ -129,7 +129,7 @@ fn check_offset_resolution(r: usize, generator: &GeneratorConfig) -> Result<(), 
 /// `z` (B, C, H, W) averaged over blocks down to `resolution` a side, each mean times the
 /// block's side so that it is again unit-variance noise: what a hypernetwork working at
 /// `resolution` reads.
-fn block_noise(z: Tensor<4>, resolution: usize) -> Tensor<4> {
+pub fn block_noise(z: Tensor<4>, resolution: usize) -> Tensor<4> {
     let [b, c, h, w] = z.dims();
     let (kh, kw) = (h / resolution, w / resolution);
     let means = z.reshape([b, c, resolution, kh, resolution, kw]).mean_dim(5).mean_dim(3);
