@@ -8,12 +8,7 @@ use hypernoise::eval::evaluate;
 use hypernoise::hypernet::{Adapted, Role};
 use hypernoise::pipeline::{finite_images, Inputs, Method, Pipeline};
 use hypernoise::world::split::{items, Item, Split};
-use std::path::Path;
-
-fn shipped(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use hypernoise_tests::shipped;
 
 /// Correct verdicts among `items` for `method`'s images.
 fn correct(pipeline: &Pipeline, method: Method, items: &[Item], inputs: &Inputs) -> usize {

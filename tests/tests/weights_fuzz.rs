@@ -7,8 +7,8 @@
 use hypernoise::generator::Generator;
 use hypernoise::pipeline::Pipeline;
 use hypernoise::reward::RewardModel;
+use hypernoise_tests::shipped;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts the bytes allocated now and the most at once since the last `reset`.
@@ -71,11 +71,6 @@ fn mutated(bytes: &[u8], range: std::ops::Range<usize>, count: usize, m: &mut Mu
         out[at] = if m.next().is_multiple_of(2) { JSONISH[m.below(JSONISH.len())] } else { m.next() as u8 };
     }
     out
-}
-
-fn shipped(file: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights").join(file);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn header_end(bytes: &[u8]) -> usize {
