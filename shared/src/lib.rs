@@ -10,6 +10,7 @@ pub mod eval;
 pub mod generator;
 pub mod hypernet;
 pub mod net_shape;
+pub mod norm;
 pub mod optimize;
 pub mod pipeline;
 pub mod reward;

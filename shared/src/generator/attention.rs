@@ -5,7 +5,7 @@
 //! cannot say which colour goes with which shape or which object is left; tokens can.
 
 use super::layers::{Adapters, Conv, Dense, LoraConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig};
+use crate::norm::{GroupNorm, LayerNorm};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 use burn::tensor::module::attention;
@@ -75,9 +75,9 @@ pub struct TransformerLayer {
 impl TransformerLayer {
     pub fn new(dim: usize, heads: usize, lora: Option<LoraConfig>, device: &Device) -> Self {
         TransformerLayer {
-            norm1: LayerNormConfig::new(dim).init(device),
+            norm1: LayerNorm::new(dim, device),
             attn: MultiHead::new(dim, dim, heads, lora, device),
-            norm2: LayerNormConfig::new(dim).init(device),
+            norm2: LayerNorm::new(dim, device),
             mlp: FeedForward::new(dim, 2 * dim, lora, device),
         }
     }
@@ -141,13 +141,13 @@ impl AttentionBlock {
         device: &Device,
     ) -> Self {
         AttentionBlock {
-            norm: GroupNormConfig::new(groups, channels).init(device),
+            norm: GroupNorm::new(groups, channels, device),
             proj_in: Conv::new(channels + COORDINATE_FEATURES, channels, 1, 1, lora, device),
-            norm_self: LayerNormConfig::new(channels).init(device),
+            norm_self: LayerNorm::new(channels, device),
             self_attn: MultiHead::new(channels, channels, heads, lora, device),
-            norm_cross: LayerNormConfig::new(channels).init(device),
+            norm_cross: LayerNorm::new(channels, device),
             cross_attn: MultiHead::new(channels, token_dim, heads, lora, device),
-            norm_mlp: LayerNormConfig::new(channels).init(device),
+            norm_mlp: LayerNorm::new(channels, device),
             mlp: FeedForward::new(channels, 2 * channels, lora, device),
             // zero-initialised: a fresh block passes its input through
             proj_out: Conv::zeros(channels, channels, 1, lora, device),

@@ -7,9 +7,10 @@
 
 use super::attention::TransformerLayer;
 use super::layers::{Adapters, LoraConfig};
+use crate::norm::LayerNorm;
 use crate::text::{vocabulary, MAX_TOKENS};
 use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
@@ -35,7 +36,7 @@ impl TextEncoder {
             summary: Param::from_tensor(Tensor::random([1, token_dim], small, device)),
             positions: Param::from_tensor(Tensor::random([SLOTS, token_dim], small, device)),
             layers: (0..layers).map(|_| TransformerLayer::new(token_dim, heads, lora, device)).collect(),
-            norm: LayerNormConfig::new(token_dim).init(device),
+            norm: LayerNorm::new(token_dim, device),
         }
     }
 

@@ -8,7 +8,7 @@
 use super::attention::{coordinates, AttentionBlock, COORDINATE_FEATURES};
 use super::config::GeneratorConfig;
 use super::layers::{Adapters, Conv, Dense, LoraConfig};
-use burn::nn::{GroupNorm, GroupNormConfig};
+use crate::norm::GroupNorm;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
@@ -65,10 +65,10 @@ impl ResBlock {
         let attn =
             c.attention_at(level).map(|a| AttentionBlock::new(cout, c.token_dim, a.heads, c.groups, lora, device));
         ResBlock {
-            norm1: GroupNormConfig::new(c.groups, cin).init(device),
+            norm1: GroupNorm::new(c.groups, cin, device),
             conv1: Conv::new(cin, cout, 3, 1, lora, device),
             film: Dense::new(c.emb_dim, 2 * cout, lora, device),
-            norm2: GroupNormConfig::new(c.groups, cout).init(device),
+            norm2: GroupNorm::new(c.groups, cout, device),
             conv2: Conv::new(cout, cout, 3, 1, lora, device),
             skip: (cin != cout).then(|| Conv::new(cin, cout, 1, 1, lora, device)),
             attn,
@@ -128,7 +128,7 @@ impl UNet {
             mid: ResBlock::new(ch[levels - 1], ch[levels - 1], levels - 1, c, lora, device),
             upsample: (1..levels).map(|l| Conv::new(ch[l], ch[l - 1], 3, 1, lora, device)).collect(),
             up: ch.iter().enumerate().map(|(l, &k)| ResBlock::new(2 * k, k, l, c, lora, device)).collect(),
-            out_norm: GroupNormConfig::new(c.groups, ch[0]).init(device),
+            out_norm: GroupNorm::new(c.groups, ch[0], device),
             // zero-initialised: a fresh model predicts zero velocity
             out: Conv::zeros(ch[0], 3, 3, lora, device),
         }

@@ -6,9 +6,10 @@
 use crate::generator::layers::Adapters;
 use crate::generator::prompt_encoder::PromptEncoder;
 use crate::net_shape::{shaped_config, NetShape};
+use crate::norm::GroupNorm;
 use crate::weights::{self, Architecture, WeightsError};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
@@ -68,7 +69,7 @@ impl Architecture for RewardConfig {
         RewardModel {
             prompt: PromptEncoder::new(self.token_dim, self.emb_dim, None, device),
             convs,
-            norms: self.channels.iter().map(|&c| GroupNormConfig::new(self.groups, c).init(device)).collect(),
+            norms: self.channels.iter().map(|&c| GroupNorm::new(self.groups, c, device)).collect(),
             image: LinearConfig::new(last * self.grid() * self.grid(), self.emb_dim).init(device),
             head1: LinearConfig::new(3 * self.emb_dim, self.emb_dim).init(device),
             head2: LinearConfig::new(self.emb_dim, 1).init(device),
