@@ -136,21 +136,17 @@ pub trait GroupNormOps: Backend {
         (y, mean, Self::float_recip(std))
     }
 
-    /// The gradient with respect to `x`, for the output's gradient `grad`:
+    /// The gradient with respect to `x`, for the output's gradient `grad` (B, C, ...) and the
+    /// normalised input `x_hat` (B, groups, C / groups * positions):
     /// rstd * (g - mean(g) - x_hat * mean(g * x_hat)) per (sample, group), g = grad * gamma.
     fn group_norm_backward_x(
         grad: FloatTensor<Self>,
-        x: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
+        x_hat: FloatTensor<Self>,
         rstd: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
-        groups: usize,
     ) -> FloatTensor<Self> {
-        let shape = x.shape();
-        let grouped = grouped_shape(&shape, groups);
-        let statistics = Shape::new([shape[0], groups, 1]);
-        let rstd = Self::float_reshape(rstd, statistics.clone());
-        let x_hat = normalised_grouped::<Self>(x, mean, rstd.clone(), &grouped);
+        let (shape, grouped) = (grad.shape(), x_hat.shape());
+        let rstd = Self::float_reshape(rstd, Shape::new([grouped[0], grouped[1], 1]));
         let g = Self::float_reshape(Self::float_mul(grad, Self::float_reshape(gamma, channel_shape(&shape))), grouped);
         let g_mean = Self::float_mean_dim(g.clone(), 2);
         let gx_mean = Self::float_mean_dim(Self::float_mul(g.clone(), x_hat.clone()), 2);
@@ -162,20 +158,15 @@ pub trait GroupNormOps: Backend {
     /// grad * x_hat and of grad.
     fn group_norm_backward_affine(
         grad: FloatTensor<Self>,
-        x: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        rstd: FloatTensor<Self>,
-        groups: usize,
+        x_hat: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let shape = x.shape();
-        let grouped = grouped_shape(&shape, groups);
-        let rstd = Self::float_reshape(rstd, Shape::new([shape[0], groups, 1]));
-        let x_hat = Self::float_reshape(normalised_grouped::<Self>(x, mean, rstd, &grouped), shape.clone());
+        let shape = grad.shape();
+        let [b, c] = [shape[0], shape[1]];
         let per_channel = |t: FloatTensor<Self>| {
-            let [b, c] = [shape[0], shape[1]];
             let t = Self::float_sum_dim(Self::float_reshape(t, Shape::new([b, c, shape.num_elements() / (b * c)])), 2);
             Self::float_reshape(Self::float_sum_dim(t, 0), Shape::new([c]))
         };
+        let x_hat = Self::float_reshape(x_hat, shape.clone());
         (per_channel(Self::float_mul(grad.clone(), x_hat)), per_channel(grad))
     }
 }
@@ -217,15 +208,17 @@ fn channel_shape(shape: &Shape) -> Shape {
     Shape::from(dims)
 }
 
-/// x_hat = (x - mean) * rstd in the grouped layout.
+/// x_hat = (x - mean) * rstd, (B, groups, C / groups * positions), for both backward passes.
 fn normalised_grouped<B: Backend>(
     x: FloatTensor<B>,
     mean: FloatTensor<B>,
     rstd: FloatTensor<B>,
-    grouped: &Shape,
+    groups: usize,
 ) -> FloatTensor<B> {
-    let mean = B::float_reshape(mean, Shape::new([grouped[0], grouped[1], 1]));
-    B::float_mul(B::float_sub(B::float_reshape(x, grouped.clone()), mean), rstd)
+    let grouped = grouped_shape(&x.shape(), groups);
+    let statistics = Shape::new([grouped[0], groups, 1]);
+    let centred = B::float_sub(B::float_reshape(x, grouped), B::float_reshape(mean, statistics.clone()));
+    B::float_mul(centred, B::float_reshape(rstd, statistics))
 }
 
 impl GroupNormOps for Flex {}
@@ -298,9 +291,9 @@ impl<B: GroupNormOps, C: CheckpointStrategy> GroupNormOps for Autodiff<B, C> {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 let (x, mean, rstd, gamma, groups) = ops.state;
+                let x_hat = normalised_grouped::<B>(x, mean, rstd.clone(), groups);
                 if node_gamma.is_some() || node_beta.is_some() {
-                    let (d_gamma, d_beta) =
-                        B::group_norm_backward_affine(grad.clone(), x.clone(), mean.clone(), rstd.clone(), groups);
+                    let (d_gamma, d_beta) = B::group_norm_backward_affine(grad.clone(), x_hat.clone());
                     if let Some(node) = node_gamma {
                         grads.register::<B>(node.id, d_gamma);
                     }
@@ -309,7 +302,7 @@ impl<B: GroupNormOps, C: CheckpointStrategy> GroupNormOps for Autodiff<B, C> {
                     }
                 }
                 if let Some(node) = node_x {
-                    grads.register::<B>(node.id, B::group_norm_backward_x(grad, x, mean, rstd, gamma, groups));
+                    grads.register::<B>(node.id, B::group_norm_backward_x(grad, x_hat, rstd, gamma));
                 }
             }
         }
