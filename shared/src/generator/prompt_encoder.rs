@@ -2,11 +2,11 @@
 //! meaning: which colour goes with which shape, which object is left), then an MLP.
 
 use super::layers::{Adapters, Dense, LoraConfig};
+use crate::activation::silu;
 use crate::text::{vocabulary, MAX_TOKENS};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 use burn::tensor::Distribution;
 
 #[derive(Module, Debug)]

@@ -8,9 +8,9 @@
 use super::attention::{coordinates, AttentionBlock, COORDINATE_FEATURES};
 use super::config::GeneratorConfig;
 use super::layers::{Adapters, Conv, Dense, LoraConfig};
+use crate::activation::silu;
 use crate::norm::GroupNorm;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 /// Sinusoidal features of t, then an MLP.
 #[derive(Module, Debug)]

@@ -3,6 +3,7 @@
 //! like the generator's reads the prompt, and an MLP scores their combination. Trained so that
 //! a prompt's true scene outscores its hard negatives; differentiable in the image.
 
+use crate::activation::silu;
 use crate::generator::layers::Adapters;
 use crate::generator::prompt_encoder::PromptEncoder;
 use crate::net_shape::{shaped_config, NetShape};
@@ -11,7 +12,6 @@ use crate::weights::{self, Architecture, WeightsError};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 shaped_config!(
     /// One stride-2 convolution per entry of `channels`; the last leaves a small grid.
