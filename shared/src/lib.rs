@@ -6,12 +6,11 @@
 //! The world and evaluator are deterministic and platform independent (no OS randomness, no
 //! transcendental functions at render time) so that native and wasm builds agree bit for bit.
 
-pub mod activation;
 pub mod eval;
 pub mod generator;
 pub mod hypernet;
 pub mod net_shape;
-pub mod norm;
+pub mod ops;
 pub mod optimize;
 pub mod pipeline;
 pub mod reward;

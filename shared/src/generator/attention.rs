@@ -5,11 +5,10 @@
 //! cannot say which colour goes with which shape or which object is left; tokens can.
 
 use super::layers::{Adapters, Conv, Dense, LoraConfig};
-use crate::norm::{GroupNorm, LayerNorm};
+use crate::ops::attention::attention;
+use crate::ops::norm::{GroupNorm, LayerNorm};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
 /// Multi-head attention of `x` (B, N, dim) to `context` (B, M, context_dim).
 #[derive(Module, Debug)]
@@ -41,7 +40,7 @@ impl MultiHead {
         let q = split(self.q.forward(x, a), n);
         let k = split(self.k.forward(context.clone(), a), m);
         let v = split(self.v.forward(context, a), m);
-        let o = attention(q, k, v, None, None, AttentionModuleOptions::default());
+        let o = attention(q, k, v);
         self.out.forward(o.swap_dims(1, 2).reshape([b, n, dim]), a)
     }
 }

@@ -2,7 +2,7 @@
 //! meaning: which colour goes with which shape, which object is left), then an MLP.
 
 use super::layers::{Adapters, Dense, LoraConfig};
-use crate::activation::silu;
+use crate::ops::silu::silu;
 use crate::text::{vocabulary, MAX_TOKENS};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig};

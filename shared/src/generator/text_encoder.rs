@@ -7,7 +7,7 @@
 
 use super::attention::TransformerLayer;
 use super::layers::{Adapters, LoraConfig};
-use crate::norm::LayerNorm;
+use crate::ops::norm::LayerNorm;
 use crate::text::{vocabulary, MAX_TOKENS};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig};

@@ -8,8 +8,8 @@
 use super::attention::{coordinates, AttentionBlock, COORDINATE_FEATURES};
 use super::config::GeneratorConfig;
 use super::layers::{Adapters, Conv, Dense, LoraConfig};
-use crate::activation::silu;
-use crate::norm::GroupNorm;
+use crate::ops::norm::GroupNorm;
+use crate::ops::silu::silu;
 use burn::prelude::*;
 
 /// Sinusoidal features of t, then an MLP.

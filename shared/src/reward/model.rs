@@ -3,11 +3,11 @@
 //! like the generator's reads the prompt, and an MLP scores their combination. Trained so that
 //! a prompt's true scene outscores its hard negatives; differentiable in the image.
 
-use crate::activation::silu;
 use crate::generator::layers::Adapters;
 use crate::generator::prompt_encoder::PromptEncoder;
 use crate::net_shape::{shaped_config, NetShape};
-use crate::norm::GroupNorm;
+use crate::ops::norm::GroupNorm;
+use crate::ops::silu::silu;
 use crate::weights::{self, Architecture, WeightsError};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};

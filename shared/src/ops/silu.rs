@@ -95,27 +95,19 @@ impl<B: SiluOps, C: CheckpointStrategy> SiluOps for Autodiff<B, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use crate::ops::testing::{max_difference, random};
     use burn::tensor::activation;
-    use burn::tensor::TensorData;
-
-    fn random(dims: [usize; 3], seed: u64, device: &Device) -> Tensor<3> {
-        let mut rng = Rng::new(seed);
-        let data: Vec<f32> = (0..dims.iter().product()).map(|_| rng.range(-6.0, 6.0)).collect();
-        Tensor::from_data(TensorData::new(data, dims), device)
-    }
 
     #[test]
     fn matches_burns_silu_and_its_gradient() {
         let device = Device::flex().autodiff();
-        let x = random([3, 4, 5], 1, &device).require_grad();
-        let weights = random([3, 4, 5], 2, &device);
+        let x = random([3, 4, 5], 0.0, 6.0, 1, &device).require_grad();
+        let weights = random([3, 4, 5], 0.0, 6.0, 2, &device);
         let (y, y_ref) = (silu(x.clone()), activation::silu(x.clone()));
         let grads = (y.clone() * weights.clone()).sum().backward();
         let grads_ref = (y_ref.clone() * weights).sum().backward();
-        let difference = |a: Tensor<3>, b: Tensor<3>| (a - b).abs().max().into_scalar::<f32>();
-        assert!(difference(y, y_ref) < 1e-6, "outputs differ");
-        let gap = difference(x.grad(&grads).unwrap(), x.grad(&grads_ref).unwrap());
+        assert!(max_difference(y, y_ref) < 1e-6, "outputs differ");
+        let gap = max_difference(x.grad(&grads).unwrap(), x.grad(&grads_ref).unwrap());
         assert!(gap < 1e-5, "input gradients differ by {gap}");
     }
 
@@ -124,14 +116,15 @@ mod tests {
     #[test]
     fn inference_on_the_cpu_is_burns_bit_for_bit() {
         let device = Device::flex();
-        let x = random([2, 8, 9], 3, &device);
+        let x = random([2, 8, 9], 0.0, 6.0, 3, &device);
         silu(x.clone()).into_data().assert_eq(&activation::silu(x).into_data(), true);
     }
 
     #[test]
     fn an_untracked_input_gets_no_gradient_and_a_tracked_one_beside_it_does() {
         let device = Device::flex().autodiff();
-        let (frozen, tracked) = (random([2, 3, 4], 4, &device), random([2, 3, 4], 5, &device).require_grad());
+        let (frozen, tracked) =
+            (random([2, 3, 4], 0.0, 6.0, 4, &device), random([2, 3, 4], 0.0, 6.0, 5, &device).require_grad());
         let grads = (silu(frozen.clone()) * silu(tracked.clone())).sum().backward();
         assert!(frozen.grad(&grads).is_none());
         let g: f32 = tracked.grad(&grads).expect("an input gradient").abs().sum().into_scalar();

@@ -322,18 +322,7 @@ impl<B: GroupNormOps, C: CheckpointStrategy> GroupNormOps for Autodiff<B, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
-    use burn::tensor::TensorData;
-
-    fn random<const D: usize>(dims: [usize; D], offset: f32, seed: u64, device: &Device) -> Tensor<D> {
-        let mut rng = Rng::new(seed);
-        let data: Vec<f32> = (0..dims.iter().product()).map(|_| offset + rng.range(-2.0, 2.0)).collect();
-        Tensor::from_data(TensorData::new(data, dims), device)
-    }
-
-    fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-        (a - b).abs().max().into_scalar()
-    }
+    use crate::ops::testing::{max_difference, random};
 
     /// Output and all three gradients against burn's own module, with a scale and shift that are
     /// not the identity, an input whose mean is far from zero, and a loss that weighs every
@@ -345,9 +334,10 @@ mod tests {
         reference: impl Fn(&Tensor<D>, [Param<Tensor<1>>; 2]) -> Tensor<D>,
     ) {
         let device = Device::flex().autodiff();
-        let x = random(dims, 3.0, 1, &device).require_grad();
-        let weights = random(dims, 0.0, 2, &device);
-        let params = |seed| [random([features], 1.0, seed, &device), random([features], 0.0, seed + 1, &device)];
+        let x = random(dims, 3.0, 2.0, 1, &device).require_grad();
+        let weights = random(dims, 0.0, 2.0, 2, &device);
+        let params =
+            |seed| [random([features], 1.0, 2.0, seed, &device), random([features], 0.0, 2.0, seed + 1, &device)];
         let [ours_params, reference_params] = [params(3), params(3)].map(|p| p.map(Param::from_tensor));
         let y = ours(&x, ours_params.clone());
         let y_ref = reference(&x, reference_params.clone());
@@ -408,8 +398,8 @@ mod tests {
     fn frozen_parameters_get_no_gradient_and_the_input_still_does() {
         let device = Device::flex().autodiff();
         let norm = GroupNorm::new(2, 4, &device).no_grad();
-        let x = random([2, 4, 3, 3], 0.0, 5, &device).require_grad();
-        let grads = (norm.forward(x.clone()) * random([2, 4, 3, 3], 0.0, 6, &device)).sum().backward();
+        let x = random([2, 4, 3, 3], 0.0, 2.0, 5, &device).require_grad();
+        let grads = (norm.forward(x.clone()) * random([2, 4, 3, 3], 0.0, 2.0, 6, &device)).sum().backward();
         assert!(norm.gamma.val().grad(&grads).is_none());
         let g: f32 = x.grad(&grads).expect("an input gradient").abs().sum().into_scalar();
         assert!(g > 0.0);
@@ -420,9 +410,9 @@ mod tests {
     #[test]
     fn inference_on_the_cpu_is_burns_bit_for_bit() {
         let device = Device::flex();
-        let x = random([2, 8, 6, 6], 1.0, 8, &device);
+        let x = random([2, 8, 6, 6], 1.0, 2.0, 8, &device);
         let mut reference = nn::GroupNormConfig::new(4, 8).init(&device);
-        let [gamma, beta] = [random([8], 1.0, 9, &device), random([8], 0.0, 10, &device)];
+        let [gamma, beta] = [random([8], 1.0, 2.0, 9, &device), random([8], 0.0, 2.0, 10, &device)];
         (reference.gamma, reference.beta) =
             (Some(Param::from_tensor(gamma.clone())), Some(Param::from_tensor(beta.clone())));
         let ours = GroupNorm {
@@ -432,9 +422,9 @@ mod tests {
         };
         ours.forward(x.clone()).into_data().assert_eq(&reference.forward(x).into_data(), true);
 
-        let x = random([3, 5, 16], 1.0, 11, &device);
+        let x = random([3, 5, 16], 1.0, 2.0, 11, &device);
         let mut reference = nn::LayerNormConfig::new(16).init(&device);
-        let [gamma, beta] = [random([16], 1.0, 12, &device), random([16], 0.0, 13, &device)];
+        let [gamma, beta] = [random([16], 1.0, 2.0, 12, &device), random([16], 0.0, 2.0, 13, &device)];
         (reference.gamma, reference.beta) = (Param::from_tensor(gamma.clone()), Some(Param::from_tensor(beta.clone())));
         let ours = LayerNorm { gamma: Param::from_tensor(gamma), beta: Param::from_tensor(beta), epsilon: 1e-5 };
         ours.forward(x.clone()).into_data().assert_eq(&reference.forward(x).into_data(), true);
@@ -444,7 +434,7 @@ mod tests {
     fn each_sample_is_normalised_on_its_own() {
         let device = Device::flex();
         let norm = GroupNorm::new(2, 4, &device);
-        let x = random([3, 4, 5, 5], 2.0, 7, &device);
+        let x = random([3, 4, 5, 5], 2.0, 2.0, 7, &device);
         let batch = norm.forward(x.clone());
         let alone = norm.forward(x.slice([1..2]));
         assert!(max_difference(batch.slice([1..2]), alone) < 1e-5);

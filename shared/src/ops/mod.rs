@@ -1,0 +1,29 @@
+//! Operations that burn composes of many tensor operations, run here as one backend operation
+//! each with its own backward pass (burn backend extensions): under autodiff every composed
+//! operation is a graph node, and on LibTorch every one a kernel the host issues while the GPU
+//! waits, so these compositions were a large share of a `fit` step (BENCHMARKS.md, "Training
+//! speed on a GPU"). Without autodiff the CPU computes what burn computes, bit for bit, so the
+//! models' images do not change.
+
+pub mod attention;
+pub mod norm;
+pub mod silu;
+
+/// Inputs and comparisons for the operations' tests.
+#[cfg(test)]
+mod testing {
+    use crate::rng::Rng;
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+
+    /// Seeded values uniform in `centre` +- `spread`.
+    pub fn random<const D: usize>(dims: [usize; D], centre: f32, spread: f32, seed: u64, device: &Device) -> Tensor<D> {
+        let mut rng = Rng::new(seed);
+        let data: Vec<f32> = (0..dims.iter().product()).map(|_| centre + rng.range(-spread, spread)).collect();
+        Tensor::from_data(TensorData::new(data, dims), device)
+    }
+
+    pub fn max_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+}
