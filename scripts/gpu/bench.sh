@@ -9,6 +9,8 @@
 #   scripts/gpu/bench.sh one      # fit at batch 128 on one GPU alone (scale's reference; `rust` runs it too)
 #   scripts/gpu/bench.sh scale    # fit --devices 2 against --devices 1: speed-up at batch 128 and 256, weights
 #   scripts/gpu/bench.sh profile  # GPU time per kernel of a fit step at batch 64, Rust and the eager twin
+#   scripts/gpu/bench.sh turns    # fit at batch 64 with each trainer of TURNS (compressed, as .carry/trainer.xz),
+#                                 # ROUNDS (default 2) times in turns: a change against the build before it
 # Single-GPU phases run on GPU 0. SIDE="command" runs alongside on the last GPU (its log:
 # runs/side.log), e.g. training that should not wait for the benchmarks; `scale` waits for it;
 # SIDE_PACK="paths under runs/" come back with its log in $OUT/side.tgz.
@@ -38,7 +40,7 @@ fi
 fit_rate() {
   local dir=runs/bench-fit-$4
   rm -rf "$dir"
-  echo "+ $(date +%T) fit --devices $2 --batch $3 on GPUs $1"
+  echo "+ $(date +%T) $(basename "$T") fit --devices $2 --batch $3 on GPUs $1"
   CUDA_VISIBLE_DEVICES=$1 bounded "$T" --device "$GPU" fit --out "$dir" --devices "$2" --batch "$3" --steps "$STEPS" --log-every 10 \
     --checkpoint-every 100000 --val-every-item 100000 > "$dir.log" 2>&1 || { tail -5 "$dir.log"; return 1; }
   python3 - "$dir" "$2" "$3" "$CARD" > "runs/bench/fit-$4.json" <<'EOF'
@@ -119,6 +121,15 @@ profile)
   python3 bench/kernel_profile.py runs/cubecl-profile-20.log --baseline runs/cubecl-profile-10.log --steps 10 | tee runs/bench/profile-rust.txt
   CUDA_VISIBLE_DEVICES=0 bounded python3 bench/torch/bench.py --out runs/bench/torch-profiled.json --batch 64 --gen-batches 1 --modes eager \
     --iters 10 --profile runs/bench/profile-torch.txt && head -25 runs/bench/profile-torch.txt
+  ;;
+turns)
+  for round in $(seq "${ROUNDS:-2}"); do
+    for xz in ${TURNS:?TURNS="A.xz B.xz": the compressed trainers to time in turns}; do
+      name=$(basename "$xz" .xz)
+      [ -x "runs/turn-$name" ] || unpack_trainer "$xz" "runs/turn-$name" || exit 1
+      T="runs/turn-$name" fit_rate 0 1 64 "turn-$name-$round"
+    done
+  done
   ;;
 scale)
   [ -n "$side" ] && { echo "+ $(date +%T) waiting for the side job"; wait "$side"; side=; }

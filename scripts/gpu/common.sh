@@ -15,10 +15,14 @@ GPU=${GPU:-torch}
 # LibTorch's matmuls in TF32, as its convolutions are by default (PyTorch's own default for
 # matmuls is full f32)
 export TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1
+# Unpacks the compressed trainer $1 as the executable $2.
+unpack_trainer() {
+  # the machine may lack xz(1); Python's lzma reads it
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2" && chmod +x "$2"
+}
 gpu_setup() {
   mkdir -p runs
-  # the machine may lack xz(1); Python's lzma reads it
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .carry/trainer.xz "$T" && chmod +x "$T" || return 1
+  unpack_trainer .carry/trainer.xz "$T" || return 1
   cp "$(dirname "${BASH_SOURCE[0]}")/cubecl.toml" .
   # the LibTorch trainer loads PyTorch's libraries at run time: the machine's own PyTorch
   local torch_lib
