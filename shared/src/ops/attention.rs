@@ -6,11 +6,11 @@
 //! softmax, eleven tracked operations whose backward passes add some twenty more. The generator
 //! runs 12 attentions a pass (self- and cross-attention in each of its five attention blocks,
 //! and the prompt encoder's two layers), and a `fit` step two passes forward and backward. Here
-//! the forward pass is three operations that keep the attention probabilities p (two matmuls and
-//! the backend's softmax) and the backward pass the closed form: dv = p^T g, dp = g v^T,
-//! ds = softmax's backward (LibTorch's kernel), dq = ds k / sqrt(d), dk = ds^T q / sqrt(d),
-//! each computed only for the inputs that need it (cross-attention's keys and values come from
-//! the frozen prompt encoding while the generator trains nothing).
+//! the forward pass is four operations that keep the attention probabilities p (two matmuls, a
+//! scale and the backend's softmax) and the backward pass the closed form: dv = p^T g,
+//! dp = g v^T, ds = softmax's backward (LibTorch's kernel), dq = ds k / sqrt(d),
+//! dk = ds^T q / sqrt(d), each computed only for the inputs that need it (in the frozen
+//! generator's pass, cross-attention's keys and values come from the untracked prompt encoding).
 
 // burn-tch is deprecated upstream, yet it is `fit`'s fastest GPU backend (BENCHMARKS.md)
 #![cfg_attr(feature = "tch", allow(deprecated))]
