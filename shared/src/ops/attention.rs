@@ -12,9 +12,6 @@
 //! dk = ds^T q / sqrt(d), each computed only for the inputs that need it (in the frozen
 //! generator's pass, cross-attention's keys and values come from the untracked prompt encoding).
 
-// burn-tch is deprecated upstream, yet it is `fit`'s fastest GPU backend (BENCHMARKS.md)
-#![cfg_attr(feature = "tch", allow(deprecated))]
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;

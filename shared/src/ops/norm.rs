@@ -17,9 +17,6 @@
 //! The parameters are named as burn's modules name them (`gamma`, `beta`), so weight files are
 //! unchanged.
 
-// burn-tch is deprecated upstream, yet it is `fit`'s fastest GPU backend (BENCHMARKS.md)
-#![cfg_attr(feature = "tch", allow(deprecated))]
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;

@@ -10,9 +10,6 @@
 //! so that CPU images stay bit for bit what burn computes) and the backward pass is
 //! LibTorch's `silu_backward` (elsewhere the closed form, grad * s * (1 + x (1 - s))).
 
-// burn-tch is deprecated upstream, yet it is `fit`'s fastest GPU backend (BENCHMARKS.md)
-#![cfg_attr(feature = "tch", allow(deprecated))]
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
