@@ -125,9 +125,12 @@ profile)
 turns)
   for round in $(seq "${ROUNDS:-2}"); do
     for xz in ${TURNS:?TURNS="A.xz B.xz": the compressed trainers to time in turns}; do
+      # unpacked once per call beside $T (this script's own path), never reused from an
+      # earlier call on a warm machine, whose trainer of the same name may be another build
       name=$(basename "$xz" .xz)
-      [ -x "runs/turn-$name" ] || unpack_trainer "$xz" "runs/turn-$name" || exit 1
-      T="runs/turn-$name" fit_rate 0 1 64 "turn-$name-$round"
+      bin="$T-turn-$name"
+      [ -x "$bin" ] || unpack_trainer "$xz" "$bin" || exit 1
+      T="$bin" fit_rate 0 1 64 "turn-$name-$round"
     done
   done
   ;;
