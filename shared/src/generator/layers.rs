@@ -4,11 +4,11 @@
 //! adapters are switched per call. Parameters are named like burn's `Linear` and `Conv2d`
 //! (`weight`, `bias`), so adapter-free weights files keep their tensor names.
 
+use crate::ops::conv::conv2d;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{Initializer, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 

@@ -6,10 +6,11 @@
 //! models' images do not change.
 
 // burn-tch is deprecated upstream, yet it is `fit`'s fastest GPU backend (BENCHMARKS.md); the
-// allowance covers the three modules below
+// allowance covers the modules below
 #![cfg_attr(feature = "tch", allow(deprecated))]
 
 pub mod attention;
+pub mod conv;
 pub mod norm;
 pub mod silu;
 
