@@ -96,21 +96,23 @@ impl TransformerLayer {
 pub const COORDINATE_FEATURES: usize = 8;
 
 pub fn coordinates(res: usize, device: &Device) -> Tensor<4> {
-    let mut data = Vec::with_capacity(COORDINATE_FEATURES * res * res);
-    let coord = |i: usize| (2 * i + 1) as f32 / res as f32 - 1.0;
-    for k in 1..=2 {
-        let w = std::f32::consts::PI * k as f32;
-        for along_x in [true, false] {
-            for f in [f32::sin, f32::cos] {
-                for y in 0..res {
-                    for x in 0..res {
-                        data.push(f(w * coord(if along_x { x } else { y })));
+    super::constants::once_per_device("coordinates", res, device, || {
+        let mut data = Vec::with_capacity(COORDINATE_FEATURES * res * res);
+        let coord = |i: usize| (2 * i + 1) as f32 / res as f32 - 1.0;
+        for k in 1..=2 {
+            let w = std::f32::consts::PI * k as f32;
+            for along_x in [true, false] {
+                for f in [f32::sin, f32::cos] {
+                    for y in 0..res {
+                        for x in 0..res {
+                            data.push(f(w * coord(if along_x { x } else { y })));
+                        }
                     }
                 }
             }
         }
-    }
-    Tensor::from_data(TensorData::new(data, [1, COORDINATE_FEATURES, res, res]), device)
+        TensorData::new(data, [1, COORDINATE_FEATURES, res, res])
+    })
 }
 
 /// A U-Net attention block on (B, C, H, W) features, with the prompt's tokens (B, T, token_dim)

@@ -9,6 +9,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod constants;
 pub mod flow;
 pub mod layers;
 pub mod noise;

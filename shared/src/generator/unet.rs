@@ -33,8 +33,12 @@ impl TimeEmbedding {
     pub fn forward(&self, t: Tensor<1>, a: Adapters) -> Tensor<2> {
         let device = t.device();
         // frequencies 1 .. 1000 (geometric), applied to t in [0, 1]
-        let f: Vec<f32> = (0..self.freqs).map(|i| 1000f32.powf(i as f32 / (self.freqs - 1) as f32)).collect();
-        let f = Tensor::<1>::from_floats(f.as_slice(), &device).unsqueeze::<2>();
+        let n = self.freqs;
+        let f = super::constants::once_per_device("time frequencies", n, &device, || {
+            let f: Vec<f32> = (0..n).map(|i| 1000f32.powf(i as f32 / (n - 1) as f32)).collect();
+            TensorData::new(f, [1, 1, 1, n])
+        })
+        .reshape([1, n]);
         let arg = t.unsqueeze_dim::<2>(1) * f;
         let feats = Tensor::cat(vec![arg.clone().sin(), arg.cos()], 1);
         self.fc2.forward(silu(self.fc1.forward(feats, a)), a)
