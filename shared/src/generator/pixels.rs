@@ -48,6 +48,6 @@ pub fn encode_prompts<S: AsRef<str>>(prompts: &[S]) -> Result<Vec<[u32; MAX_TOKE
 
 /// (B, 3, res, res) noise tensors from seeds (see [`super::noise::seeded`]).
 pub fn noise_tensor(seeds: &[u64], resolution: usize, device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = seeds.iter().flat_map(|&s| super::noise::seeded(s, resolution)).collect();
+    let data = super::noise::seeded_batch(seeds, resolution);
     Tensor::from_data(TensorData::new(data, [seeds.len(), 3, resolution, resolution]), device)
 }

@@ -143,6 +143,16 @@ fn seeded_noise_is_standard_normal_and_reproducible() {
     assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
 }
 
+/// A batch's noise is each seed's own, in order, however many threads make it.
+#[test]
+fn batch_noise_is_each_seeds_noise_in_order() {
+    for n in [1, 3, 9, 40] {
+        let seeds: Vec<u64> = (0..n).map(|i| 1000 + 7 * i).collect();
+        let expected: Vec<f32> = seeds.iter().flat_map(|&s| noise::seeded(s, 16)).collect();
+        assert_eq!(noise::seeded_batch(&seeds, 16), expected, "{n} seeds");
+    }
+}
+
 #[test]
 fn compact_copies_are_smaller_and_load_to_nearly_the_same_model() {
     let c = GeneratorConfig::tiny();
