@@ -5,22 +5,34 @@ use crate::rng::Rng;
 
 /// `n` standard normal samples (Box-Muller).
 pub fn gaussian(rng: &mut Rng, n: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
+    let mut out = vec![0f32; n];
+    fill_gaussian(rng, &mut out);
+    out
+}
+
+/// `out` filled with standard normal samples, a pair per two draws (the last pair's second
+/// sample dropped where `out` is odd).
+fn fill_gaussian(rng: &mut Rng, out: &mut [f32]) {
+    for pair in out.chunks_mut(2) {
         let u1 = (rng.unit() as f64).max(1e-12);
         let u2 = rng.unit() as f64;
         let r = (-2.0 * u1.ln()).sqrt();
         let a = std::f64::consts::TAU * u2;
-        out.push((r * a.cos()) as f32);
-        out.push((r * a.sin()) as f32);
+        pair[0] = (r * a.cos()) as f32;
+        if let Some(second) = pair.get_mut(1) {
+            *second = (r * a.sin()) as f32;
+        }
     }
-    out.truncate(n);
-    out
 }
 
 /// The noise image (3 x res x res, channel-major) of a generation seed.
 pub fn seeded(seed: u64, resolution: usize) -> Vec<f32> {
     gaussian(&mut Rng::derive(seed, "noise"), 3 * resolution * resolution)
+}
+
+/// [`seeded`]'s noise written into `out` (3 x res x res values).
+fn seeded_into(seed: u64, out: &mut [f32]) {
+    fill_gaussian(&mut Rng::derive(seed, "noise"), out);
 }
 
 /// The noise images of `seeds`, one after another, as [`seeded`] makes each. Box-Muller's f64
@@ -32,7 +44,7 @@ pub fn seeded_batch(seeds: &[u64], resolution: usize) -> Vec<f32> {
     let mut out = vec![0f32; seeds.len() * per_image];
     let fill = |part: &mut [f32], seeds: &[u64]| {
         for (image, &seed) in part.chunks_mut(per_image).zip(seeds) {
-            image.copy_from_slice(&seeded(seed, resolution));
+            seeded_into(seed, image);
         }
     };
     let per_thread = seeds.len().div_ceil(threads_for(seeds.len())).max(1);
