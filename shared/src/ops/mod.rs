@@ -2,8 +2,9 @@
 //! each with its own backward pass (burn backend extensions): under autodiff every composed
 //! operation is a graph node, and on LibTorch every one a kernel the host issues while the GPU
 //! waits, so these compositions were a large share of a `fit` step (BENCHMARKS.md, "Training
-//! speed on a GPU"). Without autodiff the CPU computes what burn computes, bit for bit, so the
-//! models' images do not change.
+//! speed on a GPU"). Without autodiff the CPU computes the norms, SiLU and attention as burn
+//! does, bit for bit; its convolution is burn-flex's arithmetic without burn-flex's layout
+//! copies (conv/flex.rs), equal up to float rounding.
 
 // burn-tch is deprecated upstream, yet it is `fit`'s fastest GPU backend (BENCHMARKS.md); the
 // allowance covers the modules below

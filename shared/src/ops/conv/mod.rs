@@ -1,4 +1,5 @@
-//! The 2-D convolution, whose weight gradient LibTorch computes with cuDNN's own kernels.
+//! The 2-D convolution, whose weight gradient LibTorch computes with cuDNN's own kernels, and
+//! whose forward pass the CPU (Flex) computes without burn-flex's layout copies (flex.rs).
 //!
 //! burn 0.22's backward pass for a convolution (burn-backend's generic one, which burn-tch does
 //! not override) computes the weight gradient as one more convolution: of the input with batch
@@ -9,7 +10,7 @@
 //! all). Here LibTorch computes the weight gradient as PyTorch's autograd does, by ATen's
 //! `convolution_backward` (cuDNN's weight-gradient kernels), called through
 //! cpp/conv2d_backward.cpp since tch wraps no operation that returns it. Elsewhere it is burn's
-//! own. The forward pass is every backend's own convolution, as before.
+//! own. The forward pass is every GPU backend's own convolution.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -20,6 +21,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
+
+mod flex;
 
 /// `x` (B, in, H, W) convolved with `weight` (out, in, k, k), plus `bias` (out).
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
@@ -65,7 +68,21 @@ pub trait ConvOps: Backend {
     }
 }
 
-impl ConvOps for Flex {}
+/// burn-flex's convolution through its matrix product without its layout copies (flex.rs).
+impl ConvOps for Flex {
+    fn conv2d_biased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        flex::conv2d(x, weight, Some(bias), options)
+    }
+
+    fn conv2d_unbiased(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        flex::conv2d(x, weight, None, options)
+    }
+}
 
 #[cfg(any(feature = "cuda", feature = "webgpu"))]
 impl ConvOps for burn::backend::Cube {}
