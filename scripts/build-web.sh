@@ -26,7 +26,9 @@ unset RUSTFLAGS
 cp web/package/* www/pkg/
 TRAINER=${TRAINER:-$TARGET_DIR/debug/trainer}
 [ -x "$TRAINER" ] || cargo build -q -p trainer
-"$TRAINER" export-web --out www/pkg/models --browser-generator weights/generator-q4.safetensors
+# the coarse hypernetwork: 86% of the LoRA one's gain at about the base's time (docs/browser.md)
+"$TRAINER" export-web --out www/pkg/models --browser-generator weights/generator-q4.safetensors \
+  --hypernoise weights/hypernoise-coarse.safetensors
 # zlib at level 9, as the browser tests count the download (GNU gzip -9 makes the 5-bit
 # generator 5% larger)
 gz() { node -e 'process.stdout.write(String(require("zlib").gzipSync(require("fs").readFileSync(process.argv[1]), { level: 9 }).length))' "$1"; }

@@ -61,13 +61,18 @@ async function readyPage(browser, query = '', init = undefined) {
   return { page, log, beforeFirstImage };
 }
 
-/** Median of `n` generations' own timings (prompt to pixels read back), after one warm-up. */
-async function medianMs(page, request, n = 5) {
+/** Base and HyperNoise generations in turns, `n` of each after one warm-up of each, by their own
+ * timings (prompt to pixels read back): each one's median, and the median of each pair's ratio,
+ * which a machine's drift between two runs moves less than it moves the two medians. */
+async function pairedMs(page, request, n) {
   return page.evaluate(async ([request, n]) => {
-    await window.hypernoise.generate(request);
-    const times = [];
-    for (let k = 0; k < n; k++) times.push((await window.hypernoise.generate(request)).timings.generateMs);
-    return times.sort((a, b) => a - b)[Math.floor(n / 2)];
+    const time = async (hypernoise) => (await window.hypernoise.generate({ ...request, hypernoise })).timings.generateMs;
+    await time(false);
+    await time(true);
+    const pairs = [];
+    for (let k = 0; k < n; k++) pairs.push([await time(false), await time(true)]);
+    const median = (values) => values.sort((a, b) => a - b)[Math.floor(n / 2)];
+    return { base: median(pairs.map((p) => p[0])), hypernoise: median(pairs.map((p) => p[1])), ratio: median(pairs.map(([b, h]) => h / b)) };
   }, [request, n]);
 }
 
@@ -100,7 +105,7 @@ async function relativeError(page, canvasId, png) {
   }, [canvasId, `/native/${png}`]);
 }
 
-async function generateAndCompare(page, label) {
+async function generateAndCompare(page, label, pairs) {
   await page.fill('#prompt', PROMPT);
   await page.fill('#seed', String(SEED));
   await page.click('#render');
@@ -110,10 +115,13 @@ async function generateAndCompare(page, label) {
     assert.ok(e.relative < 1e-3, `${label} ${canvas}: relative error ${e.relative} (${e.differing} values differ) vs the native CPU`);
     bench[`${label}_${canvas}_relative_error`] = e.relative;
   }
+  // the page says which hypernetwork computed f: the coarse one scripts/build-web.sh ships
+  assert.match(await page.textContent('#hyper-design'), /^f: LoRA copy of the generator, run on the noise's 16x16 block means/);
   await seedRow(page);
-  const request = { prompt: PROMPT, seed: SEED };
-  bench[`${label}_base_ms`] = await medianMs(page, request);
-  bench[`${label}_hypernoise_ms`] = await medianMs(page, { ...request, hypernoise: true });
+  const timed = await pairedMs(page, { prompt: PROMPT, seed: SEED }, pairs);
+  bench[`${label}_base_ms`] = timed.base;
+  bench[`${label}_hypernoise_ms`] = timed.hypernoise;
+  bench[`${label}_hypernoise_over_base`] = timed.ratio;
 }
 
 /** ReNO from the page's button, 3 steps, streamed into the ReNO panel. */
@@ -132,8 +140,8 @@ const fetched = (urls, suffix) => urls.map((url) => new URL(url).pathname).filte
 
 /** The demo page on one backend: status and notice, the files fetched before the first image,
  * native-matching pixels, live ReNO, a screenshot. `module`: the build the first image came
- * from; `init`: a script run before the page's own. */
-async function demoMatchesNative(browser, { query = '', init, label, backend, notice, module }) {
+ * from; `init`: a script run before the page's own; `pairs`: timed base and HyperNoise generations. */
+async function demoMatchesNative(browser, { query = '', init, label, backend, notice, module, pairs = 5 }) {
   const { page, beforeFirstImage } = await readyPage(browser, query, init);
   // the first image waits for one build of the module and the generator alone: the
   // hypernetwork and the reward come after it
@@ -147,7 +155,7 @@ async function demoMatchesNative(browser, { query = '', init, label, backend, no
   assert.match(await page.textContent('#status'), backend);
   assert.equal(await page.isVisible('#notice'), notice !== null);
   if (notice) assert.match(await page.textContent('#notice'), notice);
-  await generateAndCompare(page, label);
+  await generateAndCompare(page, label, pairs);
   await runReno(page, label);
   await page.screenshot({ path: join(ARTIFACTS, `demo-${label}.png`), fullPage: true });
 }
@@ -185,7 +193,7 @@ test('WebGPU: the page generates base and HyperNoise images matching the native 
 test('without WebGPU the page falls back to the CPU, says so, and matches the native CPU', async () => {
   const browser = await launch();
   try {
-    await demoMatchesNative(browser, { label: 'cpu', backend: /cpu \(WebAssembly\)/, notice: /WebGPU.*running on the CPU in WebAssembly/, module: 'hypernoise_web_cpu' });
+    await demoMatchesNative(browser, { label: 'cpu', backend: /cpu \(WebAssembly\)/, notice: /WebGPU.*running on the CPU in WebAssembly/, module: 'hypernoise_web_cpu', pairs: 11 });
   } finally {
     await browser.close();
   }
