@@ -26,7 +26,9 @@ before(async () => {
   const sample = (out, extra) => execFileSync(TRAINER, ['--device', 'cpu', 'sample', '--prompt', PROMPT, '--seed', String(SEED),
     '--weights', join(MODELS, 'generator.safetensors'), '--out', join(fixtures, out), ...extra]);
   sample('base.png', []);
-  sample('hyper.png', ['--adapters', join(MODELS, 'hypernoise.safetensors')]);
+  // at the page's starting strength
+  const strength = readFileSync(join(ROOT, 'www/index.html'), 'utf8').match(/id="strength"[^>]* value="([\d.]+)"/)[1];
+  sample('hyper.png', ['--adapters', join(MODELS, 'hypernoise.safetensors'), '--strength', strength]);
   server = await serve({ '/': join(ROOT, 'www'), '/native/': fixtures });
   base = `http://127.0.0.1:${server.address().port}`;
   mkdirSync(ARTIFACTS, { recursive: true });
