@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The page's WebGPU code path on the GPU machine's own card: the model crate on burn-wgpu natively
-# (WGSL kernels, as in the browser, run through Vulkan), the base and HyperNoise (LoRA and light)
+# (WGSL kernels, as in the browser, run through Vulkan), the base and HyperNoise (LoRA, coarse and light)
 # at batch 1 and 256, `trainer --device wgpu bench`, one JSON each in $OUT.
 # .carry/ holds trainer.xz and Debian's Vulkan loader and glvnd libraries (scripts/gpu/build-trainer.sh
 # wgpu): the machine has NVIDIA's Vulkan driver but not the libraries it loads beside it. The
@@ -36,7 +36,7 @@ except OSError as e:
 PY
 fi
 export VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn}
-for adapters in "" weights/hypernoise.safetensors weights/hypernoise-light.safetensors; do
+for adapters in "" weights/hypernoise.safetensors weights/hypernoise-coarse.safetensors weights/hypernoise-light.safetensors; do
   name=$(basename "${adapters:-base}" .safetensors)
   "$T" --device wgpu bench --batches 1,256 --iters 20 ${adapters:+--adapters "$adapters"} --json "$OUT/wgpu-$name.json"
 done
