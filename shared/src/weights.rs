@@ -291,8 +291,8 @@ fn widened(bytes: &[u8]) -> Result<Cow<'_, [u8]>, WeightsError> {
 fn integer_codes(dtype: &str, raw: &[u8], len: usize) -> Vec<i8> {
     match dtype {
         "I4" => {
-            // plain loops here and below: the page widens its 4-bit generator before its first
-            // image, and iterators of flattened arrays were a sixth of its load
+            // plain loops here and in `widened`: the page widens its 4-bit generator before its
+            // first image, and iterators of flattened arrays were a sixth of its load
             let mut codes = Vec::with_capacity(2 * raw.len());
             for &b in raw {
                 codes.push(((b << 4) as i8) >> 4);
