@@ -130,6 +130,51 @@ pub fn to_f16(bytes: &[u8]) -> Result<Vec<u8>, WeightsError> {
     )
 }
 
+/// The elementwise mean of weights files of one model (same kind, architecture and tensors):
+/// a soup of a run's checkpoints, whose average sits where single checkpoints only pass by.
+/// f16 and quantised files are widened first; the mean is stored at f32 with the first file's
+/// metadata.
+pub fn mean_of(files: &[&[u8]]) -> Result<Vec<u8>, WeightsError> {
+    let (first, others) =
+        files.split_first().ok_or_else(|| WeightsError::Save("the mean of no weights files".into()))?;
+    let first = widened(first)?;
+    let template = read_header(&first)?;
+    let mut sums: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for bytes in std::iter::once(Ok(Cow::Borrowed(first.as_ref()))).chain(others.iter().map(|b| widened(b))) {
+        let bytes = bytes?;
+        let header = read_header(&bytes)?;
+        if header.kind != template.kind || header.config != template.config {
+            return Err(WeightsError::Mismatch(format!(
+                "a '{}' file cannot be averaged with a '{}' file of another architecture",
+                header.kind, template.kind
+            )));
+        }
+        let names_of = |h: &Header| h.tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect::<Vec<_>>();
+        if names_of(&header) != names_of(&template) {
+            return Err(WeightsError::Mismatch("the files hold different tensors or shapes".into()));
+        }
+        for (name, t) in &header.tensors {
+            let raw = &bytes[header.data_start + t.offsets[0]..header.data_start + t.offsets[1]];
+            let sum = sums.entry(name.clone()).or_insert_with(|| vec![0.0; raw.len() / 4]);
+            sum.iter_mut().zip(floats(raw)).for_each(|(s, v)| *s += v as f64);
+        }
+    }
+    let n = files.len() as f64;
+    rewrite(
+        &first,
+        |_| {},
+        |name, t, _| {
+            let mean = sums[name].iter().map(|s| (s / n) as f32);
+            Ok(vec![Stored {
+                name: name.into(),
+                dtype: "F32".into(),
+                shape: t.shape.clone(),
+                data: Cow::Owned(f32_bytes(mean)),
+            }])
+        },
+    )
+}
+
 /// The suffix of the tensor holding an integer tensor's per-row scales.
 const SCALE_SUFFIX: &str = ".q8_scale";
 
@@ -513,5 +558,21 @@ mod tests {
             weights.iter().zip(&back).all(|(a, b)| (a - b).abs() < 0.01),
             "8 bits keep the weights within a percent"
         );
+    }
+
+    #[test]
+    fn the_mean_of_files_is_their_elementwise_mean_and_refuses_other_models() {
+        let (a, wa) = linear(8, 4);
+        let (b, wb) = linear(8, 4);
+        // an f16 member is widened first: its mean with the others is taken at f32
+        let mean = mean_of(&[&a, &to_f16(&b).unwrap(), &a]).unwrap();
+        let back = loaded(&mean, 8, 4);
+        for ((x, y), m) in wa.iter().zip(&wb).zip(&back) {
+            assert!((m - (2.0 * x + y) / 3.0).abs() < 1e-3, "{m} against {x}, {y}");
+        }
+        assert_eq!(read_header(&mean).unwrap().tensors["weight"].dtype, "F32");
+        let (other, _) = linear(8, 5);
+        assert!(matches!(mean_of(&[&a, &other]), Err(WeightsError::Mismatch(_))));
+        assert!(mean_of(&[]).is_err());
     }
 }

@@ -1089,6 +1089,19 @@ fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_
     let row = &json["rows"]["hypernoise"];
     assert_eq!(row["design"], "LoRA rank 32 alpha 32, f at 8x8", "{row}");
     assert_eq!(row["nfe"], 1, "f on 8 x 8 block means is a fraction of a generator pass: {row}");
+    // the table's coarse row, beside the base, at its strength: 0 draws the base's images
+    let coarse_row = |strength: &str| {
+        let args = ["--coarse", adapters.to_str().unwrap(), "--coarse-strength", strength];
+        let rows = ["--methods", "base,hypernoise-coarse", "--every", "100", "--batch", "4"];
+        ok(&tiny_eval(&g, &dir.join("coarse-table"), &[&args[..], &rows[..]].concat()));
+        read_json(dir.join("coarse-table/eval.json"))
+    };
+    let at_zero = coarse_row("0");
+    let (base, row) = (&at_zero["rows"]["base"], &at_zero["rows"]["hypernoise_coarse"]);
+    assert_eq!((row["distance_to_base"].as_f64(), row["mean"].as_f64()), (Some(0.0), base["mean"].as_f64()));
+    assert_eq!((row["strength"].as_f64(), row["nfe"].as_u64()), (Some(0.0), Some(1)), "{row}");
+    let row = &coarse_row("1.5")["rows"]["hypernoise_coarse"];
+    assert!(row["distance_to_base"].as_f64() > Some(0.0) && row["strength"] == 1.5, "{row}");
 
     // continuing them: the same design, or a clear refusal that names both
     let more = dir.join("more");
@@ -1248,4 +1261,36 @@ fn fit_trains_a_compact_hypernetwork_on_the_reward_or_by_imitation_that_eval_ser
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && stderr.contains("divisor 3"), "{stderr}");
     assert!(!bad.exists());
+}
+
+#[test]
+fn fit_averages_its_checkpoints_from_a_step_on_and_a_resumed_run_redoes_the_soup() {
+    let dir = fresh("soup");
+    let g = tiny_teacher(&dir.join("g"));
+    let run = dir.join("run");
+    let args = ["--batch", "2", "--checkpoint-every", "2", "--val-every-item", "100", "--average-from", "4"];
+    ok(&tiny_fit(&g, &run, "4", &args));
+    // a member the continued run's steps have not reached yet, as a killed run would leave it:
+    // the checkpoint that redoes those steps takes it out of the soup
+    let soup = run.join("soup");
+    std::fs::copy(soup.join("step-00000004.safetensors"), soup.join("step-00000008.safetensors")).unwrap();
+    ok(&tiny_fit(&g, &run, "6", &args));
+    let mut members: Vec<_> = std::fs::read_dir(&soup).unwrap().map(|e| e.unwrap().file_name()).collect();
+    members.sort();
+    assert_eq!(members, ["step-00000004.safetensors", "step-00000006.safetensors"], "steps 4 and 6, not 2 or 8");
+
+    let floats = |path: &Path| -> Vec<f32> {
+        tensors(path).values().flat_map(|b| b.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))).collect()
+    };
+    let (a, b) = (floats(&soup.join(members[0].clone())), floats(&soup.join(members[1].clone())));
+    let mean = floats(&run.join("average.safetensors"));
+    assert!(a != b, "the adapters moved between the checkpoints");
+    assert!(mean.iter().zip(a.iter().zip(&b)).all(|(m, (x, y))| (m - (x + y) / 2.0).abs() <= 1e-6 * (1.0 + m.abs())));
+    let metrics = read_json(run.join("metrics.json"));
+    let last = metrics.as_array().unwrap().last().unwrap();
+    assert_eq!((last["step"].as_u64(), last["average"]["checkpoints"].as_u64()), (Some(6), Some(2)), "{last}");
+    assert!(metrics[1]["average"].is_null(), "step 2 is before --average-from: {metrics}");
+    // the average is a hypernetwork like any other
+    let json = hypernoise_table(&g, &run.join("average.safetensors"), &dir.join("table"), &[]);
+    assert!(json["rows"]["hypernoise"]["mean"].is_number(), "{json}");
 }

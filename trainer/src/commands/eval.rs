@@ -37,6 +37,14 @@ pub struct Args {
     /// Hypernetwork adapters (default: the shipped weights/hypernoise.safetensors).
     #[arg(long)]
     hypernoise: Option<PathBuf>,
+    /// The cheap noise hypernetwork of the `hypernoise-coarse` row (default: the shipped
+    /// weights/hypernoise-coarse.safetensors, the one the page runs).
+    #[arg(long)]
+    coarse: Option<PathBuf>,
+    /// s in z + s f(z, c) for the `hypernoise-coarse` row: the shipped coarse hypernetwork's
+    /// strength chosen on the validation prompts, where the page's slider starts.
+    #[arg(long, default_value_t = 1.5, value_parser = super::model_args::strength)]
+    coarse_strength: f32,
     /// Fine-tuning adapters (default: the shipped weights/finetune.safetensors).
     #[arg(long)]
     finetune: Option<PathBuf>,
@@ -44,7 +52,12 @@ pub struct Args {
     #[arg(long)]
     reward: Option<String>,
     /// Methods to run (the base always runs first: the other rows' distance to it needs its images).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "base,hypernoise,best-of-n,reno,finetune")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "base,hypernoise,hypernoise-coarse,best-of-n,reno,finetune"
+    )]
     methods: Vec<Row>,
     /// N of best-of-N: candidates per item, the item's own noise first.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -81,6 +94,7 @@ pub struct Args {
 enum Row {
     Base,
     Hypernoise,
+    HypernoiseCoarse,
     BestOfN,
     Reno,
     Finetune,
@@ -91,9 +105,18 @@ impl Row {
     fn method(self) -> Option<Method> {
         match self {
             Row::Base => Some(Method::Base),
-            Row::Hypernoise => Some(Method::Hypernoise),
+            Row::Hypernoise | Row::HypernoiseCoarse => Some(Method::Hypernoise),
             Row::Finetune => Some(Method::Finetune),
             Row::BestOfN | Row::Reno => None,
+        }
+    }
+
+    /// The row's name in eval.json and eval.md.
+    fn name(self, best_of: u64) -> String {
+        match self {
+            Row::BestOfN => format!("best_of_{best_of}"),
+            Row::HypernoiseCoarse => "hypernoise_coarse".into(),
+            _ => self.method().map_or("reno", Method::name).into(),
         }
     }
 }
@@ -148,6 +171,8 @@ struct Bench<'a> {
     autodiff: Device,
     generator_path: PathBuf,
     pipeline: Pipeline,
+    /// The generator with the coarse hypernetwork (a pipeline holds one hypernetwork).
+    coarse: Option<Pipeline>,
     /// The adapter rows' files.
     adapter_files: BTreeMap<Row, AdapterFile>,
     reward: Reward,
@@ -198,10 +223,17 @@ impl Bench<'_> {
         Ok(Run { images, seconds: passes[passes.len() / 2], nfe })
     }
 
+    /// The pipeline, method and strength that draw a row, for rows the pipelines draw.
+    fn drawn(&self, row: Row) -> Option<(&Pipeline, Method, f32)> {
+        match row {
+            Row::HypernoiseCoarse => Some((self.coarse.as_ref()?, Method::Hypernoise, self.args.coarse_strength)),
+            _ => Some((&self.pipeline, row.method()?, 1.0)),
+        }
+    }
+
     fn run(&self, row: Row, name: &str) -> Result<Run> {
-        if let Some(method) = row.method() {
-            return self
-                .timed(name, self.pipeline.nfe(method), |_, inputs| Ok(self.pipeline.images(method, inputs, 1.0)?));
+        if let Some((pipeline, method, strength)) = self.drawn(row) {
+            return self.timed(name, pipeline.nfe(method), |_, inputs| Ok(pipeline.images(method, inputs, strength)?));
         }
         match row {
             Row::BestOfN => self.best_of_n(name),
@@ -265,6 +297,8 @@ struct Scored {
     run: Run,
     distance_to_base: Option<f64>,
     adapters: Option<AdapterFile>,
+    /// s in z + s f(z, c), for the hypernetwork rows.
+    strength: Option<f32>,
 }
 
 /// What a table row's adapters file is: its fingerprint (the row belongs to one set of
@@ -293,6 +327,7 @@ impl Scored {
             "adapters": self.adapters.as_ref().map(|a| &a.fingerprint),
             "design": self.adapters.as_ref().map(|a| &a.design),
             "parameters": self.adapters.as_ref().map(|a| a.parameters),
+            "strength": self.strength,
         })
     }
 }
@@ -331,6 +366,7 @@ impl Args {
         let mut files = Vec::new();
         for (row, given, default) in [
             (Row::Hypernoise, &self.hypernoise, "hypernoise.safetensors"),
+            (Row::HypernoiseCoarse, &self.coarse, "hypernoise-coarse.safetensors"),
             (Row::Finetune, &self.finetune, "finetune.safetensors"),
         ] {
             if !self.methods.contains(&row) {
@@ -358,9 +394,16 @@ impl Args {
         let sampler = self.sampler()?;
         let generator_path = self.generator.clone().unwrap_or_else(shipped_generator);
         let adapters = self.adapter_files()?;
-        let paths: Vec<PathBuf> = adapters.iter().map(|(_, path, _)| path.clone()).collect();
+        let paths_of = |coarse: bool| -> Vec<PathBuf> {
+            let rows = adapters.iter().filter(|(row, _, _)| (*row == Row::HypernoiseCoarse) == coarse);
+            rows.map(|(_, path, _)| path.clone()).collect()
+        };
         let device = autodiff.clone().inner();
-        let pipeline = load_pipeline(&generator_path, &paths, &device)?.with_sampler(sampler);
+        let pipeline = load_pipeline(&generator_path, &paths_of(false), &device)?.with_sampler(sampler);
+        let coarse = match paths_of(true).as_slice() {
+            [] => None,
+            paths => Some(load_pipeline(&generator_path, paths, &device)?.with_sampler(sampler)),
+        };
         let adapter_files = adapters.into_iter().map(|(row, _, file)| (row, file)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
         let reward = Reward::parse(&reward_spec, pipeline.resolution(), &device)?;
@@ -371,6 +414,7 @@ impl Args {
             autodiff,
             generator_path,
             pipeline,
+            coarse,
             adapter_files,
             reward,
             reward_spec,
@@ -394,11 +438,15 @@ impl Args {
         // the settings of the search rows, where they ran (null in eval.json where they did not)
         let best_of = self.methods.contains(&Row::BestOfN).then_some(self.best_of);
         let reno_iterations = self.methods.contains(&Row::Reno).then_some(self.reno_iterations);
-        let searches: String =
-            [best_of.map(|n| format!(", best of {n}")), reno_iterations.map(|k| format!(", ReNO {k} steps"))]
-                .into_iter()
-                .flatten()
-                .collect();
+        let coarse_strength = self.methods.contains(&Row::HypernoiseCoarse).then_some(self.coarse_strength);
+        let searches: String = [
+            coarse_strength.map(|s| format!(", the coarse hypernetwork at strength {s}")),
+            best_of.map(|n| format!(", best of {n}")),
+            reno_iterations.map(|k| format!(", ReNO {k} steps")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let footer = format!(
             "\n{} images (every {} item of the {} split), generator `{}` ({sampler:?}), reward `{}`{searches}, on {card}.\n",
             bench.items.len(),
@@ -431,10 +479,7 @@ impl OnBackend for Args {
         let mut base_images: Option<Vec<Image>> = None;
         let mut markdown = MARKDOWN_HEAD.to_string();
         for row in methods {
-            let name = match row {
-                Row::BestOfN => format!("best_of_{}", self.best_of),
-                _ => row.method().map_or("reno", Method::name).to_string(),
-            };
+            let name = row.name(self.best_of);
             let run = bench.run(row, &name)?;
             let (report, verdicts, reward) = bench.score(&run)?;
             let adapters = bench.adapter_files.get(&row).cloned();
@@ -450,7 +495,8 @@ impl OnBackend for Args {
                 caption: format!("{name}: {}", bench.items[i].prompt),
                 correct: Some(verdicts[i]),
             }));
-            let scored = Scored { report, reward, run, distance_to_base, adapters };
+            let strength = bench.drawn(row).filter(|(_, m, _)| *m == Method::Hypernoise).map(|(_, _, s)| s);
+            let scored = Scored { report, reward, run, distance_to_base, adapters, strength };
             eprintln!(
                 "{name}: mean {:.4}, reward {:.4}, {:.2} ms/image",
                 scored.report.mean(),

@@ -35,7 +35,7 @@ use hypernoise::hypernet::{
 };
 use hypernoise::pipeline::{HostInputs, Inputs, Method, NoiseMap, Pipeline};
 use hypernoise::rng::Rng;
-use hypernoise::weights::{config_of, Architecture, WeightsError};
+use hypernoise::weights::{config_of, mean_of, Architecture, WeightsError};
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -141,6 +141,13 @@ pub struct Args {
     pub gen_steps: usize,
     #[arg(long, default_value_t = 3.0)]
     pub guidance: f32,
+    /// From this step on, each checkpoint's adapters also join the run's soup (`soup/`), and
+    /// `average.safetensors`, the mean of the soup so far, is validated beside them: with a
+    /// constant learning rate the weights wander about an optimum that their average sits
+    /// nearer, and one checkpoint picked among many by validation is partly picked for luck.
+    #[serde(skip)]
+    #[arg(long)]
+    pub average_from: Option<usize>,
     /// Validation at each checkpoint scores every k-th validation item.
     #[serde(skip)]
     #[arg(long, default_value_t = 4)]
@@ -217,6 +224,18 @@ pub struct Metrics {
     pub imitation: Option<f64>,
     pub val_score: f64,
     pub val_reward: f64,
+    /// The soup's average at this checkpoint (`--average-from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<Average>,
+}
+
+/// `average.safetensors` as it stood at a checkpoint: how many checkpoints it averages and its
+/// validation scores.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Average {
+    pub checkpoints: usize,
+    pub val_score: f64,
+    pub val_reward: f64,
 }
 
 impl Job {
@@ -288,7 +307,13 @@ pub fn curves_png(run_dir: &Path, title: &str, metrics: &[Metrics]) -> Result<()
                 series("imitation gap, of offsets or images", |m| m.imitation, true),
             ],
         ),
-        ("exact evaluator on validation prompts", vec![series("val score", |m| Some(m.val_score), false)]),
+        (
+            "exact evaluator on validation prompts",
+            vec![
+                series("val score", |m| Some(m.val_score), false),
+                series("the checkpoints' average", |m| m.average.as_ref().map(|a| a.val_score), false),
+            ],
+        ),
     ];
     let charts: Vec<_> = panels
         .into_iter()
@@ -421,6 +446,13 @@ struct Checkpoints<'a> {
     since_checkpoint: Arc<Mutex<Vec<Tensor<1>>>>,
     /// The second logged term is the imitation gap, not the reward.
     imitating: bool,
+    /// `--average-from`.
+    average_from: Option<usize>,
+}
+
+/// The step of a soup member's file name (`step-00001200.safetensors`).
+fn soup_step(path: &Path) -> Option<usize> {
+    path.file_name()?.to_str()?.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()
 }
 
 impl Checkpoints<'_> {
@@ -452,21 +484,56 @@ impl Checkpoints<'_> {
         Ok((report.mean(), self.val_reward.score(x, tokens).mean().into_scalar::<f64>()))
     }
 
+    /// Adds a checkpoint's adapters to the soup and writes the mean of its members up to `step`
+    /// as average.safetensors, validated. LoRA's factors are averaged each on its own: for the
+    /// checkpoints of one run, which move little apart, that is close to averaging the layers'
+    /// folded changes, and it stays an adapters file that loads and folds like any other.
+    fn average(&self, step: usize, adapter_bytes: &[u8]) -> Result<Average> {
+        let from = self.average_from.unwrap_or(0);
+        let dir = self.out.join("soup");
+        std::fs::create_dir_all(&dir)?;
+        files::write(&dir.join(format!("step-{step:08}.safetensors")), adapter_bytes)?;
+        let mut members = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            match soup_step(&path) {
+                // a resumed run redoes the steps after its checkpoint: their earlier adapters leave
+                Some(s) if s > step => std::fs::remove_file(&path)?,
+                Some(s) if s >= from => members.push(std::fs::read(&path)?),
+                _ => {}
+            }
+        }
+        let mean = mean_of(&members.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            .map_err(|e| anyhow!("cannot average {}: {e}", dir.display()))?;
+        files::write(&self.out.join("average.safetensors"), &mean)?;
+        let (val_score, val_reward) = self.validate(&mean)?;
+        Ok(Average { checkpoints: members.len(), val_score, val_reward })
+    }
+
     fn record(&mut self, model: &Adapted, step: usize) -> Result<()> {
         self.metrics.retain(|m| m.step < step || step == 0); // a resumed run redoes what came after its checkpoint
         let [regulariser, second] = self.train_terms();
         let (reward, imitation) = if self.imitating { (None, second) } else { (second, None) };
         let adapter_bytes = model.valid().to_bytes(self.config)?;
         let (val_score, val_reward) = self.validate(&adapter_bytes)?;
-        let m = Metrics { step, reward, regulariser, imitation, val_score, val_reward };
+        let averaging = self.average_from.is_some_and(|from| step > 0 && step >= from);
+        let average = averaging.then(|| self.average(step, &adapter_bytes)).transpose()?;
+        let m = Metrics { step, reward, regulariser, imitation, val_score, val_reward, average: average.clone() };
         let shown = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
         let trained = if self.imitating {
             format!("imitation gap {}", shown(imitation))
         } else {
             format!("train reward {}", shown(reward))
         };
+        let averaged = average.map_or(String::new(), |a| {
+            let plural = if a.checkpoints == 1 { "" } else { "s" };
+            format!(
+                "; the average of {} checkpoint{plural}: evaluator {:.4}, reward {:.4}",
+                a.checkpoints, a.val_score, a.val_reward
+            )
+        });
         eprintln!(
-            "{}: step {step} {trained}, 1/2||f||^2 {}; validation: evaluator {val_score:.4}, reward {val_reward:.4}",
+            "{}: step {step} {trained}, 1/2||f||^2 {}; validation: evaluator {val_score:.4}, reward {val_reward:.4}{averaged}",
             self.name,
             shown(regulariser),
         );
@@ -503,6 +570,15 @@ impl Checkpoints<'_> {
             best.val_score,
             best.step
         );
+        if let Some((m, a)) = metrics.iter().rev().find_map(|m| Some((m, m.average.as_ref()?))) {
+            println!(
+                "wrote {} (the mean of {} checkpoints to step {}: validation score {:.4})",
+                self.out.join("average.safetensors").display(),
+                a.checkpoints,
+                m.step,
+                a.val_score
+            );
+        }
         Ok(())
     }
 }
@@ -552,6 +628,7 @@ impl OnBackend for Job {
             metrics: read_metrics(&out)?,
             since_checkpoint: Arc::default(),
             imitating: teachers.is_some(),
+            average_from: a.average_from,
         };
 
         // one device's share of a step: its loss and the terms to log

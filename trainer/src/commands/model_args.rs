@@ -40,7 +40,7 @@ impl ModelArgs {
 }
 
 /// A strength argument within [`STRENGTHS`].
-fn strength(text: &str) -> Result<f32, String> {
+pub fn strength(text: &str) -> Result<f32, String> {
     let s: f32 = text.parse().map_err(|e| format!("{e}"))?;
     if STRENGTHS.contains(&s) {
         Ok(s)
