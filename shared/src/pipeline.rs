@@ -5,17 +5,16 @@
 //! checked against each other once, when the [`Pipeline`] is loaded; an input or method that
 //! cannot be served is an error, never a silently different image.
 
-use crate::generator::noise::seeded_batch;
-use crate::generator::pixels::{data_to_images, encode_prompts, tokens_tensor};
+use crate::generator::pixels::{data_to_images, encode_prompts, noise_tensor, tokens_tensor};
 use crate::generator::{Adapters, Generator, GeneratorConfig, Sampler};
 use crate::hypernet::light::{LightHypernet, PromptSource};
 use crate::hypernet::{fold, load_compact, load_light, offset_at, Adapted, AdapterConfig, Design, FoldCheck, Role};
-use crate::text::{PromptError, MAX_TOKENS};
+use crate::text::PromptError;
 use crate::weights::{self, WeightsError};
 use crate::world::{Image, PromptSpec};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::ops::{Range, RangeInclusive};
+use std::ops::RangeInclusive;
 
 /// What draws an image from an item's noise and prompt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,49 +88,25 @@ pub struct Inputs {
     pub tokens: Tensor<2, Int>,
 }
 
-/// A batch's inputs checked and made on the host, not yet on a device: apart from [`Inputs`] so
-/// that a trainer can make the next step's on another thread while the device runs this one's.
-#[derive(Clone, Debug)]
-pub struct HostInputs {
-    noise: Vec<f32>,
-    ids: Vec<[u32; MAX_TOKENS]>,
-    resolution: usize,
-}
-
-impl HostInputs {
+impl Inputs {
     /// Checks that every prompt is a sentence of the scene world (not only known words: the
     /// generator never saw anything else) and pairs it with its seed's noise.
-    pub fn new<S: AsRef<str>>(prompts: &[S], seeds: &[u64], resolution: usize) -> Result<Self, PipelineError> {
-        if prompts.len() != seeds.len() {
-            return Err(PipelineError::Unpaired(prompts.len(), seeds.len()));
-        }
-        for prompt in prompts {
-            PromptSpec::parse(prompt.as_ref())?;
-        }
-        Ok(HostInputs { noise: seeded_batch(seeds, resolution), ids: encode_prompts(prompts)?, resolution })
-    }
-
-    /// Items `range` on `device`.
-    pub fn upload(&self, range: Range<usize>, device: &Device) -> Inputs {
-        let (n, res) = (range.len(), self.resolution);
-        let image = 3 * res * res;
-        let noise = self.noise[range.start * image..range.end * image].to_vec();
-        Inputs {
-            noise: Tensor::from_data(TensorData::new(noise, [n, 3, res, res]), device),
-            tokens: tokens_tensor(&self.ids[range], device),
-        }
-    }
-}
-
-impl Inputs {
-    /// [`HostInputs::new`]'s checks and inputs, on `device`.
     pub fn new<S: AsRef<str>>(
         prompts: &[S],
         seeds: &[u64],
         resolution: usize,
         device: &Device,
     ) -> Result<Self, PipelineError> {
-        Ok(HostInputs::new(prompts, seeds, resolution)?.upload(0..prompts.len(), device))
+        if prompts.len() != seeds.len() {
+            return Err(PipelineError::Unpaired(prompts.len(), seeds.len()));
+        }
+        for prompt in prompts {
+            PromptSpec::parse(prompt.as_ref())?;
+        }
+        Ok(Inputs {
+            noise: noise_tensor(seeds, resolution, device),
+            tokens: tokens_tensor(&encode_prompts(prompts)?, device),
+        })
     }
 
     /// The first `n` items.

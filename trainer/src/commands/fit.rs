@@ -15,7 +15,7 @@ use crate::models::{checked_pipeline, shipped_generator};
 use crate::plot::{chart, stack, Series};
 use crate::png_io;
 use crate::rewards::{shipped_reward, Reward};
-use crate::train::data::{sample_prompt, training_categories, Lookahead};
+use crate::train::data::{sample_prompt, training_categories};
 use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
 use crate::train::lock::RunLock;
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
@@ -33,7 +33,7 @@ use hypernoise::hypernet::{
     batch_loss, distillation_terms, image_imitation_terms, imitation_terms, objective_terms, Adapted, AdapterConfig,
     Design, Role,
 };
-use hypernoise::pipeline::{HostInputs, Inputs, Method, NoiseMap, Pipeline};
+use hypernoise::pipeline::{Inputs, Method, NoiseMap, Pipeline};
 use hypernoise::rng::Rng;
 use hypernoise::weights::{config_of, mean_of, Architecture, WeightsError};
 use hypernoise::world::split::{items, Item, Split};
@@ -633,12 +633,11 @@ impl OnBackend for Job {
 
         // one device's share of a step: its loss and the terms to log
         let (n, seed, reg_weight, imitate_images) = (a.batch, a.seed, a.reg_weight, a.imitate_images);
-        let host_inputs = Lookahead::new(move |step| {
-            let (texts, seeds) = batch_prompts(seed, step, n);
-            HostInputs::new(&texts, &seeds, res).expect("training prompts are sentences of the world")
-        });
         let shard_loss = move |model: &Adapted, shard: &Shard, step: usize| {
-            let Inputs { noise: z, tokens } = host_inputs.get(step).upload(shard.range(n), &shard.device);
+            let (texts, seeds) = batch_prompts(seed, step, n);
+            let inputs = Inputs::new(&texts[shard.range(n)], &seeds[shard.range(n)], res, &shard.device)
+                .expect("training prompts are sentences of the world");
+            let (z, tokens) = (inputs.noise, inputs.tokens);
             let (reg, second, loss) = match &teachers {
                 Some(teachers) => {
                     let offset = teachers[shard.index].offset(z.clone(), tokens.clone(), &model.model).detach();

@@ -8,8 +8,6 @@ use hypernoise::text::{self, MAX_TOKENS};
 use hypernoise::world::render::render;
 use hypernoise::world::split::{prompts, Split};
 use hypernoise::world::{Category, PromptSpec, Scene};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 /// Task types with compositions in `split` (every lone colourless object is held out of
 /// training and validation).
@@ -189,44 +187,6 @@ pub fn prefetch<T: Send + 'static>(
     (from..to).map(move |step| receivers[(step - from) % workers].recv().expect("data worker stopped"))
 }
 
-/// Step `step`'s item for a loop that asks for its steps in order, each step by one thread or by
-/// several (one per device): made one step ahead by a thread of its own, so that the host's work
-/// for step s + 1 overlaps the device's for step s instead of waiting for it. A step asked out of
-/// order is made on the spot, so the items never depend on the order.
-pub struct Lookahead<T> {
-    make: Arc<dyn Fn(usize) -> T + Send + Sync>,
-    state: Mutex<Ahead<T>>,
-}
-
-struct Ahead<T> {
-    current: Option<(usize, Arc<T>)>,
-    next: Option<(usize, JoinHandle<T>)>,
-}
-
-impl<T: Send + Sync + 'static> Lookahead<T> {
-    pub fn new(make: impl Fn(usize) -> T + Send + Sync + 'static) -> Self {
-        Lookahead { make: Arc::new(make), state: Mutex::new(Ahead { current: None, next: None }) }
-    }
-
-    pub fn get(&self, step: usize) -> Arc<T> {
-        let mut ahead = self.state.lock().expect("an earlier step's data failed (message above)");
-        if let Some((at, item)) = &ahead.current {
-            if *at == step {
-                return item.clone();
-            }
-        }
-        let item = match ahead.next.take() {
-            Some((at, worker)) if at == step => worker.join().expect("the data thread failed (message above)"),
-            _ => (self.make)(step),
-        };
-        let item = Arc::new(item);
-        let make = self.make.clone();
-        ahead.next = Some((step + 1, std::thread::spawn(move || make(step + 1))));
-        ahead.current = Some((step, item.clone()));
-        item
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,24 +209,6 @@ mod tests {
         let started = std::time::Instant::now();
         batch(0, 0, 128, 64, 0.1, 1.0, &Mix::default());
         eprintln!("one 128 x 64px batch: {:?}", started.elapsed());
-    }
-
-    #[test]
-    fn lookahead_gives_each_step_its_own_item_in_order_or_not() {
-        let made = Arc::new(Mutex::new(Vec::new()));
-        let log = made.clone();
-        let ahead = Lookahead::new(move |s| {
-            log.lock().unwrap().push(s);
-            s * 10
-        });
-        for s in [4, 4, 5, 6, 6, 2, 3, 9] {
-            assert_eq!(*ahead.get(s), s * 10, "step {s}");
-        }
-        // each step asked in order was made once, by the thread working ahead of it
-        let made = made.lock().unwrap();
-        for s in [5, 6] {
-            assert_eq!(made.iter().filter(|&&m| m == s).count(), 1, "step {s} made {made:?}");
-        }
     }
 
     #[test]
