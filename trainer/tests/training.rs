@@ -1293,4 +1293,13 @@ fn fit_averages_its_checkpoints_from_a_step_on_and_a_resumed_run_redoes_the_soup
     // the average is a hypernetwork like any other
     let json = hypernoise_table(&g, &run.join("average.safetensors"), &dir.join("table"), &[]);
     assert!(json["rows"]["hypernoise"]["mean"].is_number(), "{json}");
+
+    // a member damaged on disk stops the run with its name, and the run goes on once it is removed
+    let damaged = soup.join("step-00000006.safetensors");
+    std::fs::write(&damaged, &std::fs::read(&damaged).unwrap()[..100]).unwrap();
+    let o = tiny_fit(&g, &run, "8", &args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("step-00000006.safetensors is damaged"), "{stderr}");
+    std::fs::remove_file(&damaged).unwrap();
+    ok(&tiny_fit(&g, &run, "8", &args));
 }

@@ -35,7 +35,7 @@ use hypernoise::hypernet::{
 };
 use hypernoise::pipeline::{Inputs, Method, NoiseMap, Pipeline};
 use hypernoise::rng::Rng;
-use hypernoise::weights::{config_of, mean_of, Architecture, WeightsError};
+use hypernoise::weights::{config_of, mean_of, read_header, Architecture, WeightsError};
 use hypernoise::world::split::{items, Item, Split};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -450,6 +450,11 @@ struct Checkpoints<'a> {
     average_from: Option<usize>,
 }
 
+/// "1 checkpoint", "2 checkpoints".
+fn checkpoints(n: usize) -> String {
+    format!("{n} checkpoint{}", if n == 1 { "" } else { "s" })
+}
+
 /// The step of a soup member's file name (`step-00001200.safetensors`).
 fn soup_step(path: &Path) -> Option<usize> {
     path.file_name()?.to_str()?.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()
@@ -499,7 +504,14 @@ impl Checkpoints<'_> {
             match soup_step(&path) {
                 // a resumed run redoes the steps after its checkpoint: their earlier adapters leave
                 Some(s) if s > step => std::fs::remove_file(&path)?,
-                Some(s) if s >= from => members.push(std::fs::read(&path)?),
+                Some(s) if s >= from => {
+                    let bytes = std::fs::read(&path)?;
+                    // a member damaged on disk: name it, so that removing it lets the run go on
+                    read_header(&bytes).map_err(|e| {
+                        anyhow!("the soup's member {} is damaged ({e}): remove it to go on", path.display())
+                    })?;
+                    members.push(bytes);
+                }
                 _ => {}
             }
         }
@@ -526,10 +538,11 @@ impl Checkpoints<'_> {
             format!("train reward {}", shown(reward))
         };
         let averaged = average.map_or(String::new(), |a| {
-            let plural = if a.checkpoints == 1 { "" } else { "s" };
             format!(
-                "; the average of {} checkpoint{plural}: evaluator {:.4}, reward {:.4}",
-                a.checkpoints, a.val_score, a.val_reward
+                "; the average of {}: evaluator {:.4}, reward {:.4}",
+                checkpoints(a.checkpoints),
+                a.val_score,
+                a.val_reward
             )
         });
         eprintln!(
@@ -572,9 +585,9 @@ impl Checkpoints<'_> {
         );
         if let Some((m, a)) = metrics.iter().rev().find_map(|m| Some((m, m.average.as_ref()?))) {
             println!(
-                "wrote {} (the mean of {} checkpoints to step {}: validation score {:.4})",
+                "wrote {} (the mean of {} to step {}: validation score {:.4})",
                 self.out.join("average.safetensors").display(),
-                a.checkpoints,
+                checkpoints(a.checkpoints),
                 m.step,
                 a.val_score
             );
