@@ -18,10 +18,10 @@ use crate::rewards::{shipped_reward, Reward};
 use crate::train::data::{sample_prompt, training_categories};
 use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
 use crate::train::lock::RunLock;
+use crate::train::optimizer::FlatSgd;
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
 use anyhow::{anyhow, bail, Context, Result};
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, SgdConfig};
+use burn::optim::AdamConfig;
 use burn::prelude::*;
 use hypernoise::eval::{evaluate, Report};
 use hypernoise::generator::layers::train_adapters_only;
@@ -688,11 +688,13 @@ impl OnBackend for Job {
         let on_checkpoint = |m: &Adapted, step| checkpoints.record(m, step);
         // one arm per optimizer: the data-parallel stepper's type names the optimizer's
         let (model, outcome) = match a.optimizer {
-            OptimizerKind::Sgd => {
-                let momentum = MomentumConfig { momentum: a.momentum, dampening: 0.0, nesterov: false };
-                let sgd = SgdConfig::new().with_momentum(Some(momentum)).init();
-                run.train(model, sgd, export, DataParallel::new(devices, kind, n, shard_loss, logged)?, on_checkpoint)?
-            }
+            OptimizerKind::Sgd => run.train(
+                model,
+                FlatSgd::new(a.momentum),
+                export,
+                DataParallel::new(devices, kind, n, shard_loss, logged)?,
+                on_checkpoint,
+            )?,
             OptimizerKind::Adam => {
                 let adam = AdamConfig::new().init();
                 run.train(model, adam, export, DataParallel::new(devices, kind, n, shard_loss, logged)?, on_checkpoint)?

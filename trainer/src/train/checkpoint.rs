@@ -3,9 +3,9 @@
 //! to `checkpoint.tmp/` and swapped in by renames, so a run killed at any moment leaves either
 //! the previous checkpoint or the new one, never a half-written one.
 
+use super::optimizer::Optimizer;
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
@@ -21,10 +21,10 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::files::write(path, bytes)
 }
 
-pub fn save<M: Module, S: Serialize>(
+pub fn save<M: Module, O: Optimizer, S: Serialize>(
     run_dir: &Path,
     model: &M,
-    optim: &ModuleOptimizer,
+    optim: &O,
     state: &S,
     weights: &[u8],
 ) -> Result<()> {
@@ -32,7 +32,7 @@ pub fn save<M: Module, S: Serialize>(
     let _ = std::fs::remove_dir_all(&next);
     std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
     let model_bytes = model.clone().into_record().into_bytes().context("cannot serialise the model")?;
-    let optim_bytes = optim_to_bytes(optim)?;
+    let optim_bytes = optim.to_bytes()?;
     write(&next.join("model.bpk"), &model_bytes)?;
     write(&next.join("optim.bpk"), &optim_bytes)?;
     write(&next.join(WEIGHTS), weights)?;
@@ -78,19 +78,8 @@ pub fn load_model<M: Module>(dir: &Path, model: M) -> Result<M> {
         .with_context(|| format!("{} does not fit this model", path.display()))
 }
 
-pub fn load_optim(dir: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
+pub fn load_optim<O: Optimizer>(dir: &Path, optim: O) -> Result<O> {
     let path = dir.join("optim.bpk");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    optim_from_bytes(optim, bytes).with_context(|| format!("{} does not fit this optimizer", path.display()))
-}
-
-/// The optimizer's state as bytes (a checkpoint's, or a replica's on another device).
-pub fn optim_to_bytes(optim: &ModuleOptimizer) -> Result<Vec<u8>> {
-    Ok(optim.into_bytes().context("cannot serialise the optimizer")?.to_vec())
-}
-
-/// [`optim_to_bytes`]'s state loaded into `optim` (its tensors move to each parameter's device
-/// at the next step).
-pub fn optim_from_bytes(optim: ModuleOptimizer, bytes: Vec<u8>) -> Result<ModuleOptimizer> {
-    Ok(optim.from_bytes(Bytes::from_bytes_vec(bytes))?)
+    optim.with_bytes(bytes).with_context(|| format!("{} does not fit this optimizer", path.display()))
 }

@@ -1,7 +1,7 @@
 //! Gradient clipping by the global norm over all parameters, as torch's clip_grad_norm_ (burn's
 //! own clipping works per parameter tensor, which the paper's settings do not mean).
 
-use burn::module::{ModuleVisitor, Param};
+use burn::module::{ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
@@ -11,14 +11,6 @@ use burn::prelude::*;
 /// tensors), so the norm is one sum of squares over all gradients flattened into one vector, and
 /// the scale one multiplication per gradient.
 pub fn clip_global_norm<M: Module>(model: &M, grads: GradientsParams, max_norm: f64) -> GradientsParams {
-    struct Flatten<'a>(&'a GradientsParams, Vec<Tensor<1>>);
-    impl ModuleVisitor for Flatten<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.0.get::<D>(param.id) {
-                self.1.push(g.reshape([-1]));
-            }
-        }
-    }
     struct Scale<'a>(&'a mut GradientsParams, Tensor<1>);
     impl ModuleVisitor for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -27,16 +19,38 @@ pub fn clip_global_norm<M: Module>(model: &M, grads: GradientsParams, max_norm: 
             }
         }
     }
-    let mut flat = Flatten(&grads, Vec::new());
-    model.visit(&mut flat);
-    if flat.1.is_empty() {
-        return grads;
-    }
-    let squares = Tensor::cat(flat.1, 0).powi_scalar(2).sum();
-    let factor = squares.sqrt().clamp_min(max_norm).recip().mul_scalar(max_norm);
+    let Some((_, flat)) = flatten_gradients(model, &grads) else { return grads };
+    let factor = norm_clip_factor(&flat, max_norm);
     let mut grads = grads;
     model.visit(&mut Scale(&mut grads, factor));
     grads
+}
+
+/// The gradients of `model`'s parameters, in the order it visits them, as one vector, with
+/// each one's parameter and length; none if no parameter has a gradient.
+pub fn flatten_gradients<M: Module>(model: &M, grads: &GradientsParams) -> Option<(Vec<(ParamId, usize)>, Tensor<1>)> {
+    struct Flatten<'a> {
+        grads: &'a GradientsParams,
+        layout: Vec<(ParamId, usize)>,
+        parts: Vec<Tensor<1>>,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.layout.push((param.id, g.shape().num_elements()));
+                self.parts.push(g.reshape([-1]));
+            }
+        }
+    }
+    let mut flat = Flatten { grads, layout: Vec::new(), parts: Vec::new() };
+    model.visit(&mut flat);
+    (!flat.parts.is_empty()).then(|| (flat.layout, Tensor::cat(flat.parts, 0)))
+}
+
+/// min(1, max_norm / ||flat||), a one-element tensor on `flat`'s device.
+pub fn norm_clip_factor(flat: &Tensor<1>, max_norm: f64) -> Tensor<1> {
+    let squares = flat.clone().powi_scalar(2).sum();
+    squares.sqrt().clamp_min(max_norm).recip().mul_scalar(max_norm)
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@
 //! other devices. Each share's loss is weighted by its part of the batch, so the sum is the
 //! whole batch's gradient and a step equals the one-device step up to float rounding.
 
-use super::checkpoint;
 use super::collective::Group;
-use super::step::{apply, update, StepAt, Stepper};
+use super::optimizer::Optimizer;
+use super::step::{update, StepAt, Stepper};
 use crate::backend::DeviceKind;
 use anyhow::Result;
 use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -44,17 +44,17 @@ pub fn devices(first: &Device, kind: DeviceKind, n: usize) -> Result<Vec<Device>
 pub type ShardLoss<M> = Arc<dyn Fn(&M, &Shard, usize) -> (Tensor<1>, Tensor<1>) + Send + Sync>;
 
 /// A worker's replica of the model and the optimizer (none before the first step).
-type Replica<M> = Option<(M, ModuleOptimizer)>;
-type Job<M> = Box<dyn FnOnce(&mut Replica<M>) + Send>;
+type Replica<M, O> = Option<(M, O)>;
+type Job<M, O> = Box<dyn FnOnce(&mut Replica<M, O>) + Send>;
 
 /// Batches of `batch` items split over `devices`. The threads live as long as this: burn-cuda
 /// gives each thread its own stream and memory pool, so a fresh thread per step would strand a
 /// pool's memory every step (measured: out of memory on an H200 after 20 steps).
-pub struct DataParallel<M> {
+pub struct DataParallel<M, O> {
     devices: Vec<Device>,
     group: Arc<Group>,
     /// devices 1.. (device 0 is the caller's thread)
-    workers: Vec<mpsc::Sender<Job<M>>>,
+    workers: Vec<mpsc::Sender<Job<M, O>>>,
     replicated: bool,
     batch: usize,
     loss: ShardLoss<M>,
@@ -62,7 +62,7 @@ pub struct DataParallel<M> {
     logged: Arc<Mutex<Vec<Tensor<1>>>>,
 }
 
-impl<M: Module + 'static> DataParallel<M> {
+impl<M: Module + 'static, O: Optimizer> DataParallel<M, O> {
     pub fn new(
         devices: Vec<Device>,
         kind: DeviceKind,
@@ -74,7 +74,7 @@ impl<M: Module + 'static> DataParallel<M> {
         let workers = devices[1..]
             .iter()
             .map(|_| {
-                let (tx, rx) = mpsc::channel::<Job<M>>();
+                let (tx, rx) = mpsc::channel::<Job<M, O>>();
                 std::thread::spawn(move || {
                     let mut replica = None;
                     for job in rx {
@@ -99,25 +99,25 @@ impl<M: Module + 'static> DataParallel<M> {
 
     /// Copies the model and the optimizer state (as the run's first step finds them: fresh or
     /// resumed) to the other devices.
-    fn replicate(&mut self, model: &M, optim: &ModuleOptimizer) {
-        let state = checkpoint::optim_to_bytes(optim).expect("the optimizer state serialises");
+    fn replicate(&mut self, model: &M, optim: &O) {
+        let state = optim.to_bytes().expect("the optimizer state serialises");
         for (device, worker) in self.devices[1..].iter().zip(&self.workers) {
             let replica = fork_via_host(model.clone(), device);
-            let optim = checkpoint::optim_from_bytes(optim.clone(), state.clone()).expect("the optimizer state loads");
+            let optim = optim.clone().with_bytes(state.clone()).expect("the optimizer state loads");
             let _ = worker.send(Box::new(move |r| *r = Some((replica, optim))));
         }
         self.replicated = true;
     }
 }
 
-impl<M: Module + 'static> Stepper<M> for DataParallel<M> {
-    fn step(&mut self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>) {
+impl<M: Module + 'static, O: Optimizer> Stepper<M, O> for DataParallel<M, O> {
+    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<1>) {
         if !self.replicated {
             self.replicate(&model, optim);
         }
         for (index, worker) in self.workers.iter().enumerate() {
             let share = self.share(index + 1);
-            let job: Job<M> = Box::new(move |replica| {
+            let job: Job<M, O> = Box::new(move |replica| {
                 let (model, mut optim) = replica.take().expect("replicated before the first step");
                 let (model, _, _) = share.step(model, &mut optim, at);
                 *replica = Some((model, optim));
@@ -140,7 +140,7 @@ struct Share<M> {
 
 impl<M: Module> Share<M> {
     /// This device's update, its share's loss and logged values summed with the others'.
-    fn step(&self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>, Tensor<1>) {
+    fn step<O: Optimizer>(&self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<1>, Tensor<1>) {
         let (loss, logged) = (self.loss)(&model, &self.shard, at.step);
         if self.shard.count == 1 {
             let (model, value) = update(model, optim, loss, at);
@@ -152,7 +152,7 @@ impl<M: Module> Share<M> {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let (values, grads) = all_reduce(&model, values, grads, &self.group, &self.shard);
         let n = values.dims()[0];
-        (apply(model, optim, grads, at), values.clone().narrow(0, 0, 1), values.narrow(0, 1, n - 1))
+        (optim.apply(model, grads, at), values.clone().narrow(0, 0, 1), values.narrow(0, 1, n - 1))
     }
 }
 

@@ -5,9 +5,9 @@
 use super::checkpoint;
 use super::curves;
 use super::lock::RunLock;
+use super::optimizer::Optimizer;
 use super::step::{StepAt, Stepper};
 use anyhow::{bail, Result};
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -129,12 +129,12 @@ impl Run<'_> {
     /// ([`super::step::Local`] from a loss, or `DataParallel` over several devices); `export`
     /// makes the model's weights file (written with every checkpoint); `on_checkpoint` runs just
     /// before each checkpoint (validation, best-model selection).
-    pub fn train<M: Module>(
+    pub fn train<M: Module, O: Optimizer>(
         self,
         model: M,
-        optim: ModuleOptimizer,
+        optim: O,
         export: impl Fn(&M) -> Result<Vec<u8>>,
-        stepper: impl Stepper<M>,
+        stepper: impl Stepper<M, O>,
         on_checkpoint: impl FnMut(&M, usize) -> Result<()>,
     ) -> Result<(M, Outcome)> {
         let Run { dir: run_dir, spec, settings } = self;
@@ -177,7 +177,7 @@ impl Run<'_> {
         let mut acc: Option<Tensor<1>> = None;
         let mut in_acc = 0;
         let mut step = start;
-        let save = |model: &M, optim: &ModuleOptimizer, step: usize, history: &Vec<Row>| -> Result<()> {
+        let save = |model: &M, optim: &O, step: usize, history: &Vec<Row>| -> Result<()> {
             checkpoint::save(
                 run_dir,
                 model,

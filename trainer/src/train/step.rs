@@ -1,8 +1,8 @@
-//! One optimizer step: backward, global-norm clipping, the optimizer's update. [`Local`] makes it
+//! One optimizer step: backward, then the optimizer's update (with global-norm clipping). [`Local`] makes it
 //! on one device; `data_parallel::DataParallel` on several.
 
-use super::clip::clip_global_norm;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use super::optimizer::Optimizer;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 /// What a step is told by the loop.
@@ -14,38 +14,30 @@ pub struct StepAt {
     pub clip: Option<f64>,
 }
 
-/// How the loop updates the model each step.
-pub trait Stepper<M> {
+/// How the loop updates the model each step with an optimizer `O`.
+pub trait Stepper<M, O> {
     /// Step `at.step`'s update: the new model and the step's loss value (no graph).
-    fn step(&mut self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>);
+    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<1>);
 }
 
 /// One device: the closure gives a step's loss from the model and the step index.
 pub struct Local<F>(pub F);
 
-impl<M, F> Stepper<M> for Local<F>
+impl<M, O, F> Stepper<M, O> for Local<F>
 where
     M: Module,
+    O: Optimizer,
     F: FnMut(&M, usize) -> Tensor<1>,
 {
-    fn step(&mut self, model: M, optim: &mut ModuleOptimizer, at: StepAt) -> (M, Tensor<1>) {
+    fn step(&mut self, model: M, optim: &mut O, at: StepAt) -> (M, Tensor<1>) {
         let loss = (self.0)(&model, at.step);
         update(model, optim, loss, at)
     }
 }
 
-/// Backward from `loss`, then [`apply`]; the new model and the loss value.
-pub fn update<M: Module>(model: M, optim: &mut ModuleOptimizer, loss: Tensor<1>, at: StepAt) -> (M, Tensor<1>) {
+/// Backward from `loss`, then the optimizer's update; the new model and the loss value.
+pub fn update<M: Module, O: Optimizer>(model: M, optim: &mut O, loss: Tensor<1>, at: StepAt) -> (M, Tensor<1>) {
     let value = loss.clone().inner();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (apply(model, optim, grads, at), value)
-}
-
-/// Clips (when asked) and applies gradients.
-pub fn apply<M: Module>(model: M, optim: &mut ModuleOptimizer, grads: GradientsParams, at: StepAt) -> M {
-    let grads = match at.clip {
-        Some(max_norm) => clip_global_norm(&model, grads, max_norm),
-        None => grads,
-    };
-    optim.step(at.lr, model, grads)
+    (optim.apply(model, grads, at), value)
 }
