@@ -61,6 +61,10 @@ impl Method {
 /// beyond 2 the offset leaves the noise distribution the generator was trained on.
 pub const STRENGTHS: RangeInclusive<f32> = 0.0..=2.0;
 
+/// How many times the hypernetwork may be applied to the noise it moved
+/// ([`Pipeline::with_passes`]).
+pub const PASSES: RangeInclusive<usize> = 1..=4;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
@@ -75,6 +79,8 @@ pub enum PipelineError {
     FineTuneSampler(Sampler),
     #[error("strength must be a number from {lo} to {hi}, got {0}", lo = STRENGTHS.start(), hi = STRENGTHS.end())]
     Strength(f32),
+    #[error("the hypernetwork's passes must be a whole number from {lo} to {hi}, got {0}", lo = PASSES.start(), hi = PASSES.end())]
+    Passes(usize),
     #[error("{0} prompts and {1} seeds: one seed per prompt")]
     Unpaired(usize, usize),
     #[error("the {0} produced non-finite pixels (NaN or infinity): its weights or inputs are broken")]
@@ -196,6 +202,8 @@ pub struct Pipeline {
     hypernetwork: Option<Box<NoiseMap>>,
     finetuned: Option<Box<Generator>>,
     sampler: Sampler,
+    /// [`Pipeline::with_passes`]
+    passes: usize,
 }
 
 impl Pipeline {
@@ -231,7 +239,20 @@ impl Pipeline {
     pub fn from_generator(base: Generator, config: GeneratorConfig, device: &Device) -> Self {
         let device = device.clone();
         let base = Box::new(base);
-        Pipeline { base, device, config, hypernetwork: None, finetuned: None, sampler: Sampler::OneStep }
+        Pipeline { base, device, config, hypernetwork: None, finetuned: None, sampler: Sampler::OneStep, passes: 1 }
+    }
+
+    /// Applies the hypernetwork `passes` times, each to the noise the one before moved:
+    /// z_{k+1} = z_k + s f(z_k, c). One pass is the paper's HyperNoise. The coarse
+    /// hypernetwork's regulariser holds its offset short of where its gain is, and a second
+    /// pass at a smaller strength goes further along it than one larger step
+    /// (docs/hypernoise.md, "Two passes").
+    pub fn with_passes(mut self, passes: usize) -> Result<Self, PipelineError> {
+        if !PASSES.contains(&passes) {
+            return Err(PipelineError::Passes(passes));
+        }
+        self.passes = passes;
+        Ok(self)
     }
 
     /// Draws with `sampler` (the teacher's guided flow) instead of one step.
@@ -242,6 +263,10 @@ impl Pipeline {
 
     pub fn sampler(&self) -> Sampler {
         self.sampler
+    }
+
+    pub fn passes(&self) -> usize {
+        self.passes
     }
 
     pub fn resolution(&self) -> usize {
@@ -259,7 +284,7 @@ impl Pipeline {
     pub fn nfe(&self, method: Method) -> usize {
         let folded_f =
             matches!((method, self.hypernetwork.as_deref()), (Method::Hypernoise, Some(NoiseMap::Folded(_, None))));
-        self.sampler.nfe() + usize::from(folded_f)
+        self.sampler.nfe() + usize::from(folded_f) * self.passes
     }
 
     /// The noise hypernetwork, if loaded.
@@ -280,25 +305,34 @@ impl Pipeline {
         Inputs::new(prompts, seeds, self.resolution(), &self.device)
     }
 
-    /// z' = z + s f(z, c), the noise the generator receives under HyperNoise.
+    /// z' = z + s f(z, c), the noise the generator receives under HyperNoise (applied again to
+    /// z' for each further pass, [`Pipeline::with_passes`]).
     pub fn modulate(&self, inputs: &Inputs, strength: f32) -> Result<Tensor<4>, PipelineError> {
+        self.modulate_in(self.passes, inputs, strength)
+    }
+
+    fn modulate_in(&self, passes: usize, inputs: &Inputs, strength: f32) -> Result<Tensor<4>, PipelineError> {
         if !STRENGTHS.contains(&strength) {
             return Err(PipelineError::Strength(strength));
         }
         let f = self.hypernetwork.as_ref().ok_or(PipelineError::NotLoaded(Method::Hypernoise))?;
-        let z = inputs.noise.clone();
-        Ok(z.clone() + f.offset(z, inputs.tokens.clone(), &self.base) * strength)
+        let mut z = inputs.noise.clone();
+        for _ in 0..passes {
+            z = z.clone() + f.offset(z, inputs.tokens.clone(), &self.base) * strength;
+        }
+        Ok(z)
     }
 
     /// The images of `method` for `inputs`, in [-1, 1] (unclamped); `strength` scales the
     /// hypernetwork's offset and is ignored by the other methods.
     pub fn images(&self, method: Method, inputs: &Inputs, strength: f32) -> Result<Tensor<4>, PipelineError> {
-        self.images_with(self.sampler, method, inputs, strength)
+        self.images_with(self.sampler, self.passes, method, inputs, strength)
     }
 
     fn images_with(
         &self,
         sampler: Sampler,
+        passes: usize,
         method: Method,
         inputs: &Inputs,
         strength: f32,
@@ -306,7 +340,7 @@ impl Pipeline {
         let tokens = inputs.tokens.clone();
         Ok(match method {
             Method::Base => self.base.generate(inputs.noise.clone(), tokens, sampler),
-            Method::Hypernoise => self.base.generate(self.modulate(inputs, strength)?, tokens, sampler),
+            Method::Hypernoise => self.base.generate(self.modulate_in(passes, inputs, strength)?, tokens, sampler),
             Method::Finetune => {
                 let g = self.finetuned.as_ref().ok_or(PipelineError::NotLoaded(Method::Finetune))?;
                 if sampler != Sampler::OneStep {
@@ -358,7 +392,7 @@ impl Pipeline {
         let off = |x: Tensor<4>| (there(x) - reference.clone()).abs().mean().into_scalar::<f32>();
         Ok(FoldCheck {
             unfolded: off(unfolded.generate(role, inputs.noise.clone(), inputs.tokens.clone(), 1.0, Sampler::OneStep)),
-            folded: off(self.images_with(Sampler::OneStep, method, inputs, 1.0)?),
+            folded: off(self.images_with(Sampler::OneStep, 1, method, inputs, 1.0)?),
         })
     }
 }

@@ -406,6 +406,10 @@ fn hostile_arguments_get_clear_errors_and_bounded_work() {
         let o = trainer(&["sample", "--prompt", "a red circle", &strength, "--out", "x.png"]);
         assert!(!o.status.success() && stderr(&o).contains("a number from 0 to 2"), "{s}: {}", stderr(&o));
     }
+    for n in ["0", "5", "1.5"] {
+        let o = trainer(&["sample", "--prompt", "a red circle", "--passes", n, "--out", "x.png"]);
+        assert!(!o.status.success() && stderr(&o).contains("a whole number from 1 to 4"), "{n}: {}", stderr(&o));
+    }
     // unbounded work is refused up front
     for args in [
         &["best-of-n", "--prompt", "a red circle", "--n", "0", "--out", "x.png"][..],

@@ -1089,19 +1089,24 @@ fn fit_trains_a_coarse_hypernetwork_continues_trained_adapters_and_eval_draws_k_
     let row = &json["rows"]["hypernoise"];
     assert_eq!(row["design"], "LoRA rank 32 alpha 32, f at 8x8", "{row}");
     assert_eq!(row["nfe"], 1, "f on 8 x 8 block means is a fraction of a generator pass: {row}");
-    // the table's coarse row, beside the base, at its strength: 0 draws the base's images
-    let coarse_row = |strength: &str| {
+    // the table's coarse row, beside the base, at its strength and passes (two unless told):
+    // 0 draws the base's images
+    let coarse_row = |strength: &str, passes: &[&str]| {
         let args = ["--coarse", adapters.to_str().unwrap(), "--coarse-strength", strength];
         let rows = ["--methods", "base,hypernoise-coarse", "--every", "100", "--batch", "4"];
-        ok(&tiny_eval(&g, &dir.join("coarse-table"), &[&args[..], &rows[..]].concat()));
+        ok(&tiny_eval(&g, &dir.join("coarse-table"), &[&args[..], &rows[..], passes].concat()));
         read_json(dir.join("coarse-table/eval.json"))
     };
-    let at_zero = coarse_row("0");
+    let at_zero = coarse_row("0", &[]);
     let (base, row) = (&at_zero["rows"]["base"], &at_zero["rows"]["hypernoise_coarse"]);
     assert_eq!((row["distance_to_base"].as_f64(), row["mean"].as_f64()), (Some(0.0), base["mean"].as_f64()));
-    assert_eq!((row["strength"].as_f64(), row["nfe"].as_u64()), (Some(0.0), Some(1)), "{row}");
-    let row = &coarse_row("1.5")["rows"]["hypernoise_coarse"];
-    assert!(row["distance_to_base"].as_f64() > Some(0.0) && row["strength"] == 1.5, "{row}");
+    assert_eq!(
+        (row["strength"].as_f64(), row["passes"].as_u64(), row["nfe"].as_u64()),
+        (Some(0.0), Some(2), Some(1)),
+        "{row}"
+    );
+    let row = &coarse_row("1.5", &["--coarse-passes", "1"])["rows"]["hypernoise_coarse"];
+    assert!(row["distance_to_base"].as_f64() > Some(0.0) && row["strength"] == 1.5 && row["passes"] == 1, "{row}");
 
     // continuing them: the same design, or a clear refusal that names both
     let more = dir.join("more");

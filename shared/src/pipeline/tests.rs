@@ -50,6 +50,31 @@ fn each_method_draws_what_its_unfolded_model_draws() {
     assert_eq!(max_diff(pipeline.images(Method::Hypernoise, &inputs, 0.0).unwrap(), base), 0.0);
 }
 
+/// Two passes move the noise twice, the second from where the first left it, and cost a second
+/// network pass where f is the full generator's; the fold check still compares one pass.
+#[test]
+fn two_passes_apply_the_hypernetwork_to_the_noise_it_moved() {
+    let file = generator_file();
+    let dev = Device::flex();
+    let (hyper, hyper_bytes) = adapters(&file, Role::NoiseHypernetwork);
+    let once = Pipeline::load(&file, &[&hyper_bytes], &dev).unwrap();
+    let twice = once.clone().with_passes(2).unwrap();
+    let inputs = once.inputs(&PROMPTS, &SEEDS).unwrap();
+    let (z, tokens) = (inputs.noise.clone(), inputs.tokens.clone());
+    let z1 = hyper.modulate(z, tokens.clone(), 0.7);
+    let z2 = hyper.modulate(z1.clone(), tokens, 0.7);
+    assert!(max_diff(once.modulate(&inputs, 0.7).unwrap(), z1.clone()) < 1e-5, "one pass: z + s f(z)");
+    assert!(max_diff(twice.modulate(&inputs, 0.7).unwrap(), z2.clone()) < 1e-5, "two: z1 + s f(z1)");
+    assert!(max_diff(z2, z1) > 1e-3, "the second pass moves the noise again");
+    assert_eq!((once.nfe(Method::Hypernoise), twice.nfe(Method::Hypernoise), twice.nfe(Method::Base)), (2, 3, 1));
+    let check = twice.check_fold(Method::Hypernoise, &hyper, &hyper, &dev, &inputs).unwrap();
+    assert!(check.passed(), "{check:?}");
+    for passes in [0, 5] {
+        let e = once.clone().with_passes(passes).err().unwrap();
+        assert!(matches!(e, PipelineError::Passes(p) if p == passes), "{passes}: {e}");
+    }
+}
+
 #[test]
 fn drawing_in_batches_gives_the_images_of_one_batch() {
     let file = generator_file();

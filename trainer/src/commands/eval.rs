@@ -41,10 +41,12 @@ pub struct Args {
     /// weights/hypernoise-coarse.safetensors, the one the page runs).
     #[arg(long)]
     coarse: Option<PathBuf>,
-    /// s in z + s f(z, c) for the `hypernoise-coarse` row: the shipped coarse hypernetwork's
-    /// strength chosen on the validation prompts, where the page's slider starts.
-    #[arg(long, default_value_t = 1.5, value_parser = super::model_args::strength)]
+    /// s in z + s f(z, c) for the `hypernoise-coarse` row, and how many passes of it: the
+    /// shipped coarse hypernetwork's best on the validation prompts (docs/hypernoise.md).
+    #[arg(long, default_value_t = 0.9, value_parser = super::model_args::strength)]
     coarse_strength: f32,
+    #[arg(long, default_value_t = 2, value_parser = super::model_args::passes)]
+    coarse_passes: usize,
     /// Fine-tuning adapters (default: the shipped weights/finetune.safetensors).
     #[arg(long)]
     finetune: Option<PathBuf>,
@@ -297,8 +299,9 @@ struct Scored {
     run: Run,
     distance_to_base: Option<f64>,
     adapters: Option<AdapterFile>,
-    /// s in z + s f(z, c), for the hypernetwork rows.
+    /// s in z + s f(z, c), and how many passes of it, for the hypernetwork rows.
     strength: Option<f32>,
+    passes: Option<usize>,
 }
 
 /// What a table row's adapters file is: its fingerprint (the row belongs to one set of
@@ -327,7 +330,9 @@ impl Scored {
             "adapters": self.adapters.as_ref().map(|a| &a.fingerprint),
             "design": self.adapters.as_ref().map(|a| &a.design),
             "parameters": self.adapters.as_ref().map(|a| a.parameters),
-            "strength": self.strength,
+            // as written on the command line (0.9, not f32's 0.899999976)
+            "strength": self.strength.map(|s| s.to_string().parse::<f64>().expect("a float's own digits")),
+            "passes": self.passes,
         })
     }
 }
@@ -402,7 +407,11 @@ impl Args {
         let pipeline = load_pipeline(&generator_path, &paths_of(false), &device)?.with_sampler(sampler);
         let coarse = match paths_of(true).as_slice() {
             [] => None,
-            paths => Some(load_pipeline(&generator_path, paths, &device)?.with_sampler(sampler)),
+            paths => Some(
+                load_pipeline(&generator_path, paths, &device)?
+                    .with_sampler(sampler)
+                    .with_passes(self.coarse_passes)?,
+            ),
         };
         let adapter_files = adapters.into_iter().map(|(row, _, file)| (row, file)).collect();
         let reward_spec = self.reward.clone().unwrap_or_else(|| shipped_reward().display().to_string());
@@ -438,9 +447,12 @@ impl Args {
         // the settings of the search rows, where they ran (null in eval.json where they did not)
         let best_of = self.methods.contains(&Row::BestOfN).then_some(self.best_of);
         let reno_iterations = self.methods.contains(&Row::Reno).then_some(self.reno_iterations);
-        let coarse_strength = self.methods.contains(&Row::HypernoiseCoarse).then_some(self.coarse_strength);
+        let coarse =
+            self.methods.contains(&Row::HypernoiseCoarse).then_some((self.coarse_strength, self.coarse_passes));
         let searches: String = [
-            coarse_strength.map(|s| format!(", the coarse hypernetwork at strength {s}")),
+            coarse.map(|(s, k)| {
+                format!(", the coarse hypernetwork at strength {s} in {k} pass{}", if k == 1 { "" } else { "es" })
+            }),
             best_of.map(|n| format!(", best of {n}")),
             reno_iterations.map(|k| format!(", ReNO {k} steps")),
         ]
@@ -495,8 +507,9 @@ impl OnBackend for Args {
                 caption: format!("{name}: {}", bench.items[i].prompt),
                 correct: Some(verdicts[i]),
             }));
-            let strength = bench.drawn(row).filter(|(_, m, _)| *m == Method::Hypernoise).map(|(_, _, s)| s);
-            let scored = Scored { report, reward, run, distance_to_base, adapters, strength };
+            let drawn = bench.drawn(row).filter(|(_, m, _)| *m == Method::Hypernoise);
+            let (strength, passes) = (drawn.map(|(_, _, s)| s), drawn.map(|(p, _, _)| p.passes()));
+            let scored = Scored { report, reward, run, distance_to_base, adapters, strength, passes };
             eprintln!(
                 "{name}: mean {:.4}, reward {:.4}, {:.2} ms/image",
                 scored.report.mean(),

@@ -4,7 +4,7 @@ use crate::models::{load_generator, load_pipeline, shipped_generator};
 use anyhow::Result;
 use burn::prelude::*;
 use hypernoise::generator::{Generator, GeneratorConfig, Sampler};
-use hypernoise::pipeline::{Method, Pipeline, STRENGTHS};
+use hypernoise::pipeline::{Method, Pipeline, PASSES, STRENGTHS};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -21,6 +21,10 @@ pub struct ModelArgs {
     /// at most 2).
     #[arg(long, default_value_t = 1.0, value_parser = strength)]
     pub strength: f32,
+    /// How many times the hypernetwork moves the noise, each pass from where the one before
+    /// left it (1 = the paper's HyperNoise; at most 4).
+    #[arg(long, default_value_t = 1, value_parser = passes)]
+    pub passes: usize,
 }
 
 impl ModelArgs {
@@ -33,7 +37,9 @@ impl ModelArgs {
     pub fn pipeline(&self, device: &Device) -> Result<(Pipeline, Method)> {
         self.generator.check_exists()?;
         let adapters: Vec<PathBuf> = self.adapters.iter().cloned().collect();
-        let pipeline = load_pipeline(&self.path(), &adapters, device)?.with_sampler(self.sampler.sampler());
+        let pipeline = load_pipeline(&self.path(), &adapters, device)?
+            .with_sampler(self.sampler.sampler())
+            .with_passes(self.passes)?;
         let method = *pipeline.methods().last().expect("the base at least");
         Ok((pipeline, method))
     }
@@ -46,6 +52,14 @@ pub fn strength(text: &str) -> Result<f32, String> {
         Ok(s)
     } else {
         Err(format!("a number from {} to {}", STRENGTHS.start(), STRENGTHS.end()))
+    }
+}
+
+/// A number of hypernetwork passes within [`PASSES`].
+pub fn passes(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(n) if PASSES.contains(&n) => Ok(n),
+        _ => Err(format!("a whole number from {} to {}", PASSES.start(), PASSES.end())),
     }
 }
 
