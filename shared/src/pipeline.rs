@@ -115,10 +115,9 @@ impl Inputs {
         })
     }
 
-    /// The first `n` items.
-    pub fn first(&self, n: usize) -> Self {
-        let n = n.min(self.noise.dims()[0]);
-        Inputs { noise: self.noise.clone().narrow(0, 0, n), tokens: self.tokens.clone().narrow(0, 0, n) }
+    /// The `n` items from item `start` on (views of these tensors, no copy).
+    pub fn items(&self, start: usize, n: usize) -> Self {
+        Inputs { noise: self.noise.clone().narrow(0, start, n), tokens: self.tokens.clone().narrow(0, start, n) }
     }
 }
 

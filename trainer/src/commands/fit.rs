@@ -20,6 +20,7 @@ use crate::train::data_parallel::{devices, DataParallel, Shard, ShardLoss};
 use crate::train::lock::RunLock;
 use crate::train::optimizer::FlatSgd;
 use crate::train::run_loop::{LoopControl, Outcome, Run, Schedule};
+use crate::train::step_inputs::StepInputs;
 use anyhow::{anyhow, bail, Context, Result};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
@@ -646,10 +647,17 @@ impl OnBackend for Job {
 
         // one device's share of a step: its loss and the terms to log
         let (n, seed, reg_weight, imitate_images) = (a.batch, a.seed, a.reg_weight, a.imitate_images);
+        let step_inputs = StepInputs::new(devices.len());
         let shard_loss = move |model: &Adapted, shard: &Shard, step: usize| {
-            let (texts, seeds) = batch_prompts(seed, step, n);
-            let inputs = Inputs::new(&texts[shard.range(n)], &seeds[shard.range(n)], res, &shard.device)
-                .expect("training prompts are sentences of the world");
+            let inputs = step_inputs.at(shard.index, step, |steps| {
+                let (mut texts, mut seeds) = (vec![], vec![]);
+                for s in steps {
+                    let (t, z) = batch_prompts(seed, s, n);
+                    texts.extend_from_slice(&t[shard.range(n)]);
+                    seeds.extend_from_slice(&z[shard.range(n)]);
+                }
+                Inputs::new(&texts, &seeds, res, &shard.device).expect("training prompts are sentences of the world")
+            });
             let (z, tokens) = (inputs.noise, inputs.tokens);
             let (reg, second, loss) = match &teachers {
                 Some(teachers) => {
