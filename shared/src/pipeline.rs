@@ -146,6 +146,19 @@ impl NoiseMap {
         }
     }
 
+    /// z moved `passes` times by s f, each pass from where the one before left it:
+    /// z_{k+1} = z_k + s f(z_k, c) ([`Pipeline::with_passes`]).
+    pub fn moved(
+        &self,
+        z: Tensor<4>,
+        tokens: Tensor<2, Int>,
+        base: &Generator,
+        passes: usize,
+        strength: f32,
+    ) -> Tensor<4> {
+        (0..passes).fold(z, |z, _| z.clone() + self.offset(z, tokens.clone(), base) * strength)
+    }
+
     /// The same map as a constant: no gradient reaches its weights (a teacher to imitate).
     pub fn no_grad(self) -> Self {
         match self {
@@ -315,11 +328,7 @@ impl Pipeline {
             return Err(PipelineError::Strength(strength));
         }
         let f = self.hypernetwork.as_ref().ok_or(PipelineError::NotLoaded(Method::Hypernoise))?;
-        let mut z = inputs.noise.clone();
-        for _ in 0..passes {
-            z = z.clone() + f.offset(z, inputs.tokens.clone(), &self.base) * strength;
-        }
-        Ok(z)
+        Ok(f.moved(inputs.noise.clone(), inputs.tokens.clone(), &self.base, passes, strength))
     }
 
     /// The images of `method` for `inputs`, in [-1, 1] (unclamped); `strength` scales the

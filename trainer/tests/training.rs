@@ -1209,6 +1209,44 @@ fn finetune_distils_a_hypernetwork_into_the_generator_that_eval_serves_in_one_pa
 }
 
 #[test]
+fn fit_learns_a_teachers_passes_as_one_offset() {
+    let dir = fresh("imitate-passes");
+    let g = tiny_teacher(&dir.join("g"));
+    let teacher = lora_teacher(&g, &dir);
+    let t = teacher.to_str().unwrap();
+    // the teacher as its own student, all but unmoved (Adam's steps are about the rate): the
+    // gap is then what the teacher's passes move beyond its own single offset
+    let run = |name: &str, passes: &[&str]| {
+        let out = dir.join(name);
+        let own = ["--rank", "2", "--optimizer", "adam", "--lr", "1e-9", "--imitate", t, "--init", t];
+        let o = tiny_fit(&g, &out, "3", &[&QUICK[..], &own[..], passes].concat());
+        (o, out)
+    };
+    let terms = |passes: &[&str], name: &str| {
+        let (o, out) = run(name, passes);
+        ok(&o);
+        let m = &read_json(out.join("metrics.json"))[1];
+        (m["imitation"].as_f64().unwrap(), m["regulariser"].as_f64().unwrap())
+    };
+    let (once, norm) = terms(&[], "once");
+    assert!(norm > 0.0 && once < 1e-6 * norm, "one pass at strength 1 is the student itself: {once} of {norm}");
+    // one pass at half strength: 1/2 ||f - f/2||^2, a quarter of 1/2 ||f||^2
+    let (half, norm) = terms(&["--imitate-strength", "0.5"], "half");
+    assert!((half / norm - 0.25).abs() < 1e-3, "{half} against {norm}");
+    // two passes: the second offset, from where the first left the noise, is the gap
+    let (twice, norm) = terms(&["--imitate-passes", "2"], "twice");
+    assert!(twice > 1e-3 * norm, "the second pass moved nothing: {twice} of {norm}");
+    // the passes are part of the run: one pass does not resume it, nor do absurd passes start one
+    assert!(!run("twice", &[]).0.status.success(), "a two-pass run resumed as one pass");
+    for bad in [["--imitate-passes", "5"], ["--imitate-strength", "3"]] {
+        let (o, out) = run("bad", &bad);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains("from"), "{bad:?}: {stderr}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn a_coarse_hypernetwork_imitates_a_full_ones_images() {
     let dir = fresh("imitate-images");
     let g = tiny_teacher(&dir.join("g"));
